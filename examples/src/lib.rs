@@ -1,0 +1,1 @@
+//! Shared code of the examples lives here as it grows.

@@ -1,0 +1,163 @@
+//! The one error type of the library.
+
+use std::sync::Arc;
+
+/// Everything that can go wrong when building or calling a potential.
+///
+/// Callers match on the variant; none of them is ever a panic or a hang.
+/// The type is `Clone` (the potential's own error is shared behind an `Arc`)
+/// because one failing batch fails every caller that was part of it.
+///
+/// ```
+/// use potential_core::{PotentialError, Vocab};
+///
+/// let err = Vocab::new(vec!['a', 'b', 'a']).unwrap_err();
+/// assert!(matches!(err, PotentialError::DuplicateToken { .. }));
+/// assert_eq!(err.to_string(), "duplicate token 'a' in vocabulary");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PotentialError {
+    /// A vocabulary was built from no tokens.
+    #[error("a vocabulary needs at least one token")]
+    EmptyVocabulary,
+
+    /// A vocabulary was built with the same token twice.
+    #[error("duplicate token {token} in vocabulary")]
+    DuplicateToken {
+        /// The `Debug` form of the repeated token.
+        token: String,
+    },
+
+    /// The product of two potentials whose vocabularies share no token.
+    #[error("the vocabularies of the two potentials have no token in common")]
+    EmptyIntersection,
+
+    /// A batch method was called with no contexts.
+    #[error("`{method}` was called with an empty batch")]
+    EmptyBatch {
+        /// The batch method that was called.
+        method: &'static str,
+    },
+
+    /// `logw_next` was asked about a context whose prefix weight is zero
+    /// (log weight `-inf`), so no next-token distribution exists.
+    #[error("context {context} has zero weight as a prefix; its next-token weights are undefined")]
+    ZeroWeightContext {
+        /// The `Debug` form of the context.
+        context: String,
+    },
+
+    /// A batch method returned a different number of results than it was given contexts.
+    #[error("`{method}` returned {got} results for a batch of {expected} contexts")]
+    BatchSizeMismatch {
+        /// The batch method that lied about its length.
+        method: &'static str,
+        /// The number of contexts in the batch.
+        expected: usize,
+        /// The number of results it returned.
+        got: usize,
+    },
+
+    /// A context or a weight vector that does not fit the potential: an end
+    /// of sequence before the last position, or a weight vector of the wrong length.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// The wrapper (an autobatching loop, a worker pool) was shut down.
+    #[error("the {0} was shut down")]
+    Closed(&'static str),
+
+    /// A worker process failed while it held the call, or no worker is left.
+    #[error("worker failure: {0}")]
+    WorkerFailure(String),
+
+    /// The potential panicked while answering; the message is the panic's payload.
+    #[error("the potential panicked: {0}")]
+    Panicked(String),
+
+    /// The potential's own error.
+    #[error(transparent)]
+    Potential(Arc<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl PotentialError {
+    /// Wraps a potential's own error.
+    ///
+    /// ```
+    /// use potential_core::PotentialError;
+    /// let err = PotentialError::custom(std::io::Error::other("model file is missing"));
+    /// assert_eq!(err.to_string(), "model file is missing");
+    /// ```
+    pub fn custom<E: std::error::Error + Send + Sync + 'static>(error: E) -> Self {
+        PotentialError::Potential(Arc::new(error))
+    }
+
+    /// A potential's own error from a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        PotentialError::Potential(Arc::new(Message(message.into())))
+    }
+
+    /// Turns the payload of a caught panic into an error.
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let text = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a non-string panic payload".to_string()
+        };
+        PotentialError::Panicked(text)
+    }
+}
+
+/// A plain message used as a potential's own error.
+#[derive(Debug)]
+struct Message(String);
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+/// The result type of every fallible call in this library.
+pub type Result<T, E = PotentialError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_payloads_become_messages() {
+        let err = PotentialError::from_panic(Box::new("boom"));
+        assert_eq!(err.to_string(), "the potential panicked: boom");
+        let err = PotentialError::from_panic(Box::new(String::from("bang")));
+        assert_eq!(err.to_string(), "the potential panicked: bang");
+        let err = PotentialError::from_panic(Box::new(7_u32));
+        assert!(matches!(err, PotentialError::Panicked(_)));
+    }
+
+    #[test]
+    fn custom_errors_are_shared_and_displayed() {
+        let err = PotentialError::msg("nope");
+        let copy = err.clone();
+        assert_eq!(copy.to_string(), "nope");
+        assert!(matches!(copy, PotentialError::Potential(_)));
+    }
+
+    #[test]
+    fn mismatch_names_both_lengths() {
+        let err = PotentialError::BatchSizeMismatch {
+            method: "batch_prefix",
+            expected: 3,
+            got: 2,
+        };
+        assert_eq!(
+            err.to_string(),
+            "`batch_prefix` returned 2 results for a batch of 3 contexts"
+        );
+    }
+}

@@ -1,0 +1,339 @@
+//! The product of two potentials.
+
+use std::fmt;
+
+use futures::future::try_join;
+
+use crate::error::{PotentialError, Result};
+use crate::potential::{NativeBatch, Potential, check_len};
+use crate::vocab::{Symbol, Vocab};
+use crate::weights::LogWeights;
+
+/// The product of two potentials over the same token type: log weights
+/// add, and the vocabulary is the intersection, in the order of the first
+/// potential's vocabulary.
+///
+/// Single `complete` and `prefix` calls skip the second potential when the
+/// first gives `-inf` (as genlm-control does); `logw_next` and the batch
+/// forms call both sides concurrently. Next-token weights are mapped into
+/// the product's vocabulary through index tables built once, not by hashing
+/// tokens on every call.
+///
+/// ```
+/// use potential_core::{ops::Product, Potential, PotentialError, Vocab};
+///
+/// struct Const(Vocab<char>, f64);
+/// impl Potential for Const {
+///     type Token = char;
+///     fn vocab(&self) -> &Vocab<char> { &self.0 }
+///     async fn complete(&self, _: &[char]) -> Result<f64, PotentialError> { Ok(self.1) }
+///     async fn prefix(&self, _: &[char]) -> Result<f64, PotentialError> { Ok(self.1) }
+/// }
+///
+/// let p = Product::new(
+///     Const(Vocab::new(['a', 'b'])?, -1.0),
+///     Const(Vocab::new(['b', 'c'])?, -2.0),
+/// )?;
+/// assert_eq!(p.vocab().tokens(), ['b']);
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert_eq!(p.complete(&['b']).await?, -3.0);
+/// # Ok::<(), PotentialError>(()) })?;
+/// # Ok::<(), PotentialError>(())
+/// ```
+pub struct Product<A: Potential, B> {
+    first: A,
+    second: B,
+    vocab: Vocab<A::Token>,
+    /// For each product symbol (tokens, then EOS), its index in the first
+    /// potential's weights; `None` when the vocabularies are the same.
+    first_index: Option<Vec<usize>>,
+    /// The same for the second potential.
+    second_index: Option<Vec<usize>>,
+}
+
+impl<A, B> Product<A, B>
+where
+    A: Potential,
+    B: Potential<Token = A::Token>,
+{
+    /// The product of `first` and `second`; an error when their vocabularies
+    /// share no token.
+    pub fn new(first: A, second: B) -> Result<Self> {
+        let (v1, v2) = (first.vocab().clone(), second.vocab().clone());
+        if v1 == v2 {
+            return Ok(Product {
+                first,
+                second,
+                vocab: v1,
+                first_index: None,
+                second_index: None,
+            });
+        }
+        let shared: Vec<A::Token> = v1
+            .tokens()
+            .iter()
+            .filter(|t| v2.contains(t))
+            .cloned()
+            .collect();
+        if shared.is_empty() {
+            return Err(PotentialError::EmptyIntersection);
+        }
+        let vocab = Vocab::new(shared)?;
+        let index_in = |v: &Vocab<A::Token>| -> Vec<usize> {
+            vocab
+                .symbols()
+                .map(|s| {
+                    v.symbol_index(s)
+                        .expect("shared tokens are in both vocabularies")
+                })
+                .collect()
+        };
+        let (first_index, second_index) = (Some(index_in(&v1)), Some(index_in(&v2)));
+        Ok(Product {
+            first,
+            second,
+            vocab,
+            first_index,
+            second_index,
+        })
+    }
+
+    /// The first potential.
+    pub fn first(&self) -> &A {
+        &self.first
+    }
+
+    /// The second potential.
+    pub fn second(&self) -> &B {
+        &self.second
+    }
+
+    /// Adds both sides' next-token weights in the product's vocabulary.
+    fn combine(
+        &self,
+        w1: &LogWeights<A::Token>,
+        w2: &LogWeights<A::Token>,
+    ) -> Result<LogWeights<A::Token>> {
+        let pick = |w: &[f64], index: &Option<Vec<usize>>, i: usize| match index {
+            Some(map) => w[map[i]],
+            None => w[i],
+        };
+        let (a, b) = (w1.as_slice(), w2.as_slice());
+        let width = self.vocab.len() + 1;
+        for (name, side, index, vocab) in [
+            ("first", a, &self.first_index, self.first.vocab()),
+            ("second", b, &self.second_index, self.second.vocab()),
+        ] {
+            let expected = index.as_ref().map_or(width, |_| vocab.len() + 1);
+            if side.len() != expected {
+                return Err(PotentialError::InvalidInput(format!(
+                    "the {name} potential's logw_next gave {} weights, expected {expected}",
+                    side.len()
+                )));
+            }
+        }
+        let values = (0..width)
+            .map(|i| pick(a, &self.first_index, i) + pick(b, &self.second_index, i))
+            .collect();
+        LogWeights::new(self.vocab.clone(), values)
+    }
+}
+
+fn add_all(method: &'static str, a: Vec<f64>, b: Vec<f64>, n: usize) -> Result<Vec<f64>> {
+    check_len(method, n, a.len())?;
+    check_len(method, n, b.len())?;
+    Ok(a.into_iter().zip(b).map(|(x, y)| x + y).collect())
+}
+
+impl<A, B> Potential for Product<A, B>
+where
+    A: Potential,
+    B: Potential<Token = A::Token>,
+{
+    type Token = A::Token;
+
+    fn vocab(&self) -> &Vocab<A::Token> {
+        &self.vocab
+    }
+
+    fn native_batch(&self) -> NativeBatch {
+        self.first.native_batch().union(self.second.native_batch())
+    }
+
+    async fn complete(&self, context: &[A::Token]) -> Result<f64> {
+        let w1 = self.first.complete(context).await?;
+        if w1 == f64::NEG_INFINITY {
+            return Ok(w1);
+        }
+        Ok(w1 + self.second.complete(context).await?)
+    }
+
+    async fn prefix(&self, context: &[A::Token]) -> Result<f64> {
+        let w1 = self.first.prefix(context).await?;
+        if w1 == f64::NEG_INFINITY {
+            return Ok(w1);
+        }
+        Ok(w1 + self.second.prefix(context).await?)
+    }
+
+    async fn logw_next(&self, context: &[A::Token]) -> Result<LogWeights<A::Token>> {
+        let (w1, w2) = try_join(
+            self.first.logw_next(context),
+            self.second.logw_next(context),
+        )
+        .await?;
+        self.combine(&w1, &w2)
+    }
+
+    async fn batch_complete(&self, contexts: &[Vec<A::Token>]) -> Result<Vec<f64>> {
+        let (a, b) = try_join(
+            self.first.batch_complete(contexts),
+            self.second.batch_complete(contexts),
+        )
+        .await?;
+        add_all("batch_complete", a, b, contexts.len())
+    }
+
+    async fn batch_prefix(&self, contexts: &[Vec<A::Token>]) -> Result<Vec<f64>> {
+        let (a, b) = try_join(
+            self.first.batch_prefix(contexts),
+            self.second.batch_prefix(contexts),
+        )
+        .await?;
+        add_all("batch_prefix", a, b, contexts.len())
+    }
+
+    async fn batch_score(&self, contexts: &[Vec<Symbol<A::Token>>]) -> Result<Vec<f64>> {
+        let (a, b) = try_join(
+            self.first.batch_score(contexts),
+            self.second.batch_score(contexts),
+        )
+        .await?;
+        add_all("batch_score", a, b, contexts.len())
+    }
+
+    async fn batch_logw_next(
+        &self,
+        contexts: &[Vec<A::Token>],
+    ) -> Result<Vec<LogWeights<A::Token>>> {
+        let (a, b) = try_join(
+            self.first.batch_logw_next(contexts),
+            self.second.batch_logw_next(contexts),
+        )
+        .await?;
+        check_len("batch_logw_next", contexts.len(), a.len())?;
+        check_len("batch_logw_next", contexts.len(), b.len())?;
+        a.iter().zip(&b).map(|(x, y)| self.combine(x, y)).collect()
+    }
+}
+
+impl<A: Potential + fmt::Debug, B: fmt::Debug> fmt::Debug for Product<A, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Product({:?}, {:?})", self.first, self.second)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::potential::tests::{Length, block_on};
+
+    /// log weight = -(number of `target` tokens), as prefix and as complete.
+    struct Count {
+        vocab: Vocab<char>,
+        target: char,
+    }
+
+    impl Potential for Count {
+        type Token = char;
+        fn vocab(&self) -> &Vocab<char> {
+            &self.vocab
+        }
+        async fn complete(&self, c: &[char]) -> Result<f64> {
+            Ok(-(c.iter().filter(|t| **t == self.target).count() as f64))
+        }
+        async fn prefix(&self, c: &[char]) -> Result<f64> {
+            if c.contains(&'x') {
+                return Ok(f64::NEG_INFINITY);
+            }
+            self.complete(c).await
+        }
+    }
+
+    #[test]
+    fn same_vocabulary_adds_weights() {
+        block_on(async {
+            let p = Product::new(Length::abc(), Length::abc()).unwrap();
+            assert_eq!(p.complete(&['a', 'b']).await.unwrap(), -4.0);
+            assert_eq!(p.prefix(&['a', 'b']).await.unwrap(), -2.0);
+            let w = p.logw_next(&['a']).await.unwrap();
+            assert_eq!(w.get(&'c'), -1.0);
+            assert_eq!(w.eos(), -1.0);
+            let batch = p.batch_prefix(&[vec!['a'], vec![]]).await.unwrap();
+            assert_eq!(batch, vec![-1.0, 0.0]);
+        });
+    }
+
+    #[test]
+    fn different_vocabularies_intersect_in_first_order() {
+        block_on(async {
+            let first = Count {
+                vocab: Vocab::new(['c', 'x', 'b', 'a']).unwrap(),
+                target: 'a',
+            };
+            let second = Length::abc();
+            let p = Product::new(first, second).unwrap();
+            assert_eq!(p.vocab().tokens(), ['c', 'b', 'a']);
+            // By hand: prefix([a]) = -1 + -0.5; logw_next(c | [a]) = (-1 - 1) - (-1.5) = ...
+            let w = p.logw_next(&['a']).await.unwrap();
+            // first: prefix(ac) - prefix(a) = -1 - -1 = 0; second: -1 - -0.5 = -0.5
+            assert_eq!(w.get(&'c'), -0.5);
+            // first: prefix(aa) - prefix(a) = -1; second: -0.5
+            assert_eq!(w.get(&'a'), -1.5);
+            // EOS: first complete(a) - prefix(a) = 0; second -1 - -0.5
+            assert_eq!(w.eos(), -0.5);
+            assert_eq!(w.get(&'x'), f64::NEG_INFINITY);
+            assert_eq!(w.as_slice().len(), 4);
+            let batch = p.batch_logw_next(&[vec!['a']]).await.unwrap();
+            assert_eq!(batch[0], w);
+        });
+    }
+
+    #[test]
+    fn single_calls_skip_the_second_side_on_zero_weight() {
+        struct Fails(Vocab<char>);
+        impl Potential for Fails {
+            type Token = char;
+            fn vocab(&self) -> &Vocab<char> {
+                &self.0
+            }
+            async fn complete(&self, _: &[char]) -> Result<f64> {
+                Err(PotentialError::msg("second side was called"))
+            }
+            async fn prefix(&self, _: &[char]) -> Result<f64> {
+                Err(PotentialError::msg("second side was called"))
+            }
+        }
+        block_on(async {
+            let first = Count {
+                vocab: Vocab::new(['a', 'x']).unwrap(),
+                target: 'a',
+            };
+            let p = Product::new(first, Fails(Vocab::new(['a', 'x']).unwrap())).unwrap();
+            assert_eq!(p.prefix(&['x']).await.unwrap(), f64::NEG_INFINITY);
+            assert!(p.prefix(&['a']).await.is_err());
+        });
+    }
+
+    #[test]
+    fn disjoint_vocabularies_are_an_error() {
+        let a = Count {
+            vocab: Vocab::new(['x']).unwrap(),
+            target: 'x',
+        };
+        assert!(matches!(
+            Product::new(a, Length::abc()),
+            Err(PotentialError::EmptyIntersection)
+        ));
+    }
+}

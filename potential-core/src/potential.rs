@@ -1,0 +1,457 @@
+//! The `Potential` trait and the default forms of its methods.
+
+use std::future::Future;
+
+use futures::future::{try_join, try_join_all};
+
+use crate::error::{PotentialError, Result};
+use crate::vocab::{Symbol, TokenType, Vocab, split_eos};
+use crate::weights::LogWeights;
+
+/// Which batch methods a potential implements natively (rather than by
+/// running the single form once per context).
+///
+/// Autobatching pays off for potentials with native batch forms; the
+/// `#[batched]` macro fills this in from the methods you wrote.
+///
+/// ```
+/// use potential_core::NativeBatch;
+/// let n = NativeBatch { prefix: true, ..NativeBatch::NONE };
+/// assert!(n.any());
+/// assert!(!NativeBatch::NONE.any());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct NativeBatch {
+    /// `batch_complete` is native.
+    pub complete: bool,
+    /// `batch_prefix` is native.
+    pub prefix: bool,
+    /// `batch_score` is native.
+    pub score: bool,
+    /// `batch_logw_next` is native.
+    pub logw_next: bool,
+}
+
+impl NativeBatch {
+    /// No native batch form.
+    pub const NONE: NativeBatch = NativeBatch {
+        complete: false,
+        prefix: false,
+        score: false,
+        logw_next: false,
+    };
+
+    /// Every batch form is native.
+    pub const ALL: NativeBatch = NativeBatch {
+        complete: true,
+        prefix: true,
+        score: true,
+        logw_next: true,
+    };
+
+    /// Whether at least one batch form is native.
+    pub const fn any(self) -> bool {
+        self.complete || self.prefix || self.score || self.logw_next
+    }
+
+    /// The forms native in either.
+    pub const fn union(self, other: NativeBatch) -> NativeBatch {
+        NativeBatch {
+            complete: self.complete || other.complete,
+            prefix: self.prefix || other.prefix,
+            score: self.score || other.score,
+            logw_next: self.logw_next || other.logw_next,
+        }
+    }
+}
+
+/// A function from token sequences to non-negative weights, kept in log space.
+///
+/// Only [`vocab`](Potential::vocab), [`complete`](Potential::complete) and
+/// [`prefix`](Potential::prefix) are required. The other methods have the
+/// semantics of genlm-control and default forms:
+///
+/// - [`score`](Potential::score) calls `complete` on an EOS-terminated
+///   context and `prefix` otherwise;
+/// - [`logw_next`](Potential::logw_next) is `score(ctx + x) - prefix(ctx)`
+///   for every token `x` and EOS, and an error when `prefix(ctx)` is `-inf`;
+/// - the batch forms run the single forms concurrently, and every batch
+///   form errors on an empty batch.
+///
+/// # Why native async traits
+///
+/// The methods return `impl Future + Send` (return-position `impl Trait` in
+/// traits) rather than going through `async-trait`: a call costs no box and
+/// no dynamic dispatch, implementors may simply write `async fn`, and the
+/// `+ Send` written here lets every future be spawned on a multi-threaded
+/// runtime without return-type notation (unstable on 1.95). Such a trait is
+/// not object-safe, so [`DynPotential`](crate::DynPotential) is its
+/// object-safe twin, implemented for every `Potential`, for the places that
+/// need `Arc<dyn …>`; `dyn DynPotential<T>` is itself a `Potential`.
+///
+/// # Example
+///
+/// The length potential of genlm-control's tests, written by hand:
+///
+/// ```
+/// use potential_core::{Potential, PotentialError, Symbol, Vocab};
+///
+/// struct Length { vocab: Vocab<char> }
+///
+/// impl Potential for Length {
+///     type Token = char;
+///     fn vocab(&self) -> &Vocab<char> { &self.vocab }
+///     async fn complete(&self, context: &[char]) -> Result<f64, PotentialError> {
+///         Ok(-(context.len() as f64))
+///     }
+///     async fn prefix(&self, context: &[char]) -> Result<f64, PotentialError> {
+///         Ok(-0.5 * context.len() as f64)
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let p = Length { vocab: Vocab::new(['a', 'b', 'c'])? };
+/// let ab_eos = [Symbol::Token('a'), Symbol::Token('b'), Symbol::Eos];
+/// assert_eq!(p.score(&ab_eos).await?, -2.0);
+/// let next = p.logw_next(&['a']).await?;
+/// assert_eq!(next.get(&'b'), -0.5);   // prefix([a, b]) - prefix([a])
+/// assert_eq!(next.eos(), -0.5);       // complete([a]) - prefix([a])
+/// # Ok::<(), PotentialError>(()) }).unwrap();
+/// ```
+pub trait Potential: Send + Sync {
+    /// The token type of the vocabulary.
+    type Token: TokenType;
+
+    /// The vocabulary (EOS is implicit).
+    fn vocab(&self) -> &Vocab<Self::Token>;
+
+    /// Which batch forms are native; autobatching is worth it when some are.
+    fn native_batch(&self) -> NativeBatch {
+        NativeBatch::NONE
+    }
+
+    /// The log weight of `context` as a finished sequence.
+    fn complete(&self, context: &[Self::Token]) -> impl Future<Output = Result<f64>> + Send;
+
+    /// The log weight of `context` as a prefix of some sequence.
+    fn prefix(&self, context: &[Self::Token]) -> impl Future<Output = Result<f64>> + Send;
+
+    /// `complete` of the tokens when the context ends with EOS, else `prefix`.
+    fn score(&self, context: &[Symbol<Self::Token>]) -> impl Future<Output = Result<f64>> + Send {
+        async move {
+            let (tokens, ended) = split_eos(context)?;
+            if ended {
+                self.complete(&tokens).await
+            } else {
+                self.prefix(&tokens).await
+            }
+        }
+    }
+
+    /// Log weights of every next token and EOS: `score(ctx + x) - prefix(ctx)`.
+    ///
+    /// Errors with [`PotentialError::ZeroWeightContext`] when `prefix(ctx)` is `-inf`.
+    fn logw_next(
+        &self,
+        context: &[Self::Token],
+    ) -> impl Future<Output = Result<LogWeights<Self::Token>>> + Send {
+        async move {
+            let here = self.prefix(context).await?;
+            if here == f64::NEG_INFINITY {
+                return Err(zero_weight(context));
+            }
+            let extended: Vec<Vec<Self::Token>> = self
+                .vocab()
+                .tokens()
+                .iter()
+                .map(|t| {
+                    let mut c = Vec::with_capacity(context.len() + 1);
+                    c.extend_from_slice(context);
+                    c.push(t.clone());
+                    c
+                })
+                .collect();
+            let (mut values, eos) =
+                try_join(self.batch_prefix(&extended), self.complete(context)).await?;
+            check_len("batch_prefix", extended.len(), values.len())?;
+            values.push(eos);
+            for v in &mut values {
+                *v -= here;
+            }
+            Ok(LogWeights::from_parts(self.vocab().clone(), values))
+        }
+    }
+
+    /// `complete` of every context.
+    fn batch_complete(
+        &self,
+        contexts: &[Vec<Self::Token>],
+    ) -> impl Future<Output = Result<Vec<f64>>> + Send {
+        async move {
+            non_empty("batch_complete", contexts)?;
+            try_join_all(contexts.iter().map(|c| self.complete(c))).await
+        }
+    }
+
+    /// `prefix` of every context.
+    fn batch_prefix(
+        &self,
+        contexts: &[Vec<Self::Token>],
+    ) -> impl Future<Output = Result<Vec<f64>>> + Send {
+        async move {
+            non_empty("batch_prefix", contexts)?;
+            try_join_all(contexts.iter().map(|c| self.prefix(c))).await
+        }
+    }
+
+    /// `score` of every context: one `batch_complete` call for the
+    /// EOS-terminated contexts and one `batch_prefix` call for the others.
+    fn batch_score(
+        &self,
+        contexts: &[Vec<Symbol<Self::Token>>],
+    ) -> impl Future<Output = Result<Vec<f64>>> + Send {
+        async move {
+            non_empty("batch_score", contexts)?;
+            let mut ended = Vec::new();
+            let mut open = Vec::new();
+            let mut is_ended = Vec::with_capacity(contexts.len());
+            for c in contexts {
+                let (tokens, e) = split_eos(c)?;
+                is_ended.push(e);
+                if e {
+                    ended.push(tokens)
+                } else {
+                    open.push(tokens)
+                }
+            }
+            let complete = async {
+                if ended.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.batch_complete(&ended).await
+                }
+            };
+            let prefix = async {
+                if open.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.batch_prefix(&open).await
+                }
+            };
+            let (complete, prefix) = try_join(complete, prefix).await?;
+            check_len("batch_complete", ended.len(), complete.len())?;
+            check_len("batch_prefix", open.len(), prefix.len())?;
+            let (mut complete, mut prefix) = (complete.into_iter(), prefix.into_iter());
+            Ok(is_ended
+                .into_iter()
+                .map(|e| if e { complete.next() } else { prefix.next() })
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect())
+        }
+    }
+
+    /// `logw_next` of every context.
+    fn batch_logw_next(
+        &self,
+        contexts: &[Vec<Self::Token>],
+    ) -> impl Future<Output = Result<Vec<LogWeights<Self::Token>>>> + Send {
+        async move {
+            non_empty("batch_logw_next", contexts)?;
+            try_join_all(contexts.iter().map(|c| self.logw_next(c))).await
+        }
+    }
+}
+
+/// The empty-batch error for `method`, or `Ok` for a non-empty batch.
+///
+/// Native batch forms call this first so that they reject empty batches
+/// the way the default forms do.
+pub fn non_empty<C>(method: &'static str, contexts: &[C]) -> Result<()> {
+    if contexts.is_empty() {
+        Err(PotentialError::EmptyBatch { method })
+    } else {
+        Ok(())
+    }
+}
+
+/// The batch-size-mismatch error when a batch method returned `got`
+/// results for `expected` contexts.
+pub fn check_len(method: &'static str, expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(PotentialError::BatchSizeMismatch {
+            method,
+            expected,
+            got,
+        })
+    }
+}
+
+/// The zero-weight error for a context.
+pub fn zero_weight<T: std::fmt::Debug>(context: &[T]) -> PotentialError {
+    PotentialError::ZeroWeightContext {
+        context: format!("{context:?}"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::vocab::Symbol::{Eos, Token};
+
+    /// genlm-control's test potential: complete = -len, prefix = -0.5 len.
+    #[derive(Debug)]
+    pub(crate) struct Length {
+        pub(crate) vocab: Vocab<char>,
+    }
+
+    impl Length {
+        pub(crate) fn abc() -> Self {
+            Length {
+                vocab: Vocab::new(['a', 'b', 'c']).unwrap(),
+            }
+        }
+    }
+
+    impl Potential for Length {
+        type Token = char;
+        fn vocab(&self) -> &Vocab<char> {
+            &self.vocab
+        }
+        async fn complete(&self, context: &[char]) -> Result<f64> {
+            Ok(-(context.len() as f64))
+        }
+        async fn prefix(&self, context: &[char]) -> Result<f64> {
+            Ok(-0.5 * context.len() as f64)
+        }
+    }
+
+    /// Zero weight as a prefix once the context holds a `c`.
+    struct NoC(Length);
+
+    impl Potential for NoC {
+        type Token = char;
+        fn vocab(&self) -> &Vocab<char> {
+            &self.0.vocab
+        }
+        async fn complete(&self, context: &[char]) -> Result<f64> {
+            self.0.complete(context).await
+        }
+        async fn prefix(&self, context: &[char]) -> Result<f64> {
+            if context.contains(&'c') {
+                Ok(f64::NEG_INFINITY)
+            } else {
+                self.0.prefix(context).await
+            }
+        }
+    }
+
+    pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn score_matches_genlm() {
+        block_on(async {
+            let p = Length::abc();
+            let contexts = vec![
+                vec![Token('a')],
+                vec![Token('a'), Token('b')],
+                vec![Token('a'), Token('b'), Eos],
+            ];
+            let mut single = Vec::new();
+            for c in &contexts {
+                single.push(p.score(c).await.unwrap());
+            }
+            assert_eq!(single, vec![-0.5, -1.0, -2.0]);
+            assert_eq!(p.batch_score(&contexts).await.unwrap(), single);
+        });
+    }
+
+    #[test]
+    fn logw_next_is_score_of_extension_minus_prefix() {
+        block_on(async {
+            let p = Length::abc();
+            for ctx in [vec![], vec!['a'], vec!['b', 'c', 'a']] {
+                let w = p.logw_next(&ctx).await.unwrap();
+                let here = p.prefix(&ctx).await.unwrap();
+                for (symbol, value) in w.iter() {
+                    let mut ext: Vec<Symbol<char>> = ctx.iter().copied().map(Token).collect();
+                    ext.push(symbol.cloned());
+                    assert_eq!(value, p.score(&ext).await.unwrap() - here);
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn every_batch_form_rejects_an_empty_batch() {
+        block_on(async {
+            let p = Length::abc();
+            let empty: &[Vec<char>] = &[];
+            let is_empty = |e: PotentialError, m: &str| matches!(e, PotentialError::EmptyBatch { method } if method == m);
+            assert!(is_empty(
+                p.batch_complete(empty).await.unwrap_err(),
+                "batch_complete"
+            ));
+            assert!(is_empty(
+                p.batch_prefix(empty).await.unwrap_err(),
+                "batch_prefix"
+            ));
+            assert!(is_empty(
+                p.batch_score(&[]).await.unwrap_err(),
+                "batch_score"
+            ));
+            assert!(is_empty(
+                p.batch_logw_next(empty).await.unwrap_err(),
+                "batch_logw_next"
+            ));
+        });
+    }
+
+    #[test]
+    fn zero_weight_context_errors_in_logw_next() {
+        block_on(async {
+            let p = NoC(Length::abc());
+            let err = p.logw_next(&['a', 'c']).await.unwrap_err();
+            assert!(
+                matches!(err, PotentialError::ZeroWeightContext { .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("['a', 'c']"));
+            let w = p.logw_next(&['a']).await.unwrap();
+            assert_eq!(w.get(&'c'), f64::NEG_INFINITY);
+            assert!(p.batch_logw_next(&[vec!['a'], vec!['c']]).await.is_err());
+        });
+    }
+
+    #[test]
+    fn eos_in_the_middle_is_invalid_input() {
+        block_on(async {
+            let p = Length::abc();
+            let err = p.score(&[Eos, Token('a')]).await.unwrap_err();
+            assert!(matches!(err, PotentialError::InvalidInput(_)));
+            assert!(p.batch_score(&[vec![Eos, Token('a')]]).await.is_err());
+        });
+    }
+
+    #[test]
+    fn futures_are_send_and_spawnable() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let p = std::sync::Arc::new(Length::abc());
+        let got = rt
+            .block_on(async move {
+                tokio::spawn(async move { p.batch_logw_next(&[vec!['a'], vec![]]).await }).await
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), 2);
+    }
+}
