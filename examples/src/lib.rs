@@ -1,1 +1,4 @@
-//! Shared code of the examples lives here as it grows.
+//! Code shared by the examples: the bench harness's rows and figures.
+#![warn(missing_docs)]
+
+pub mod bench;
