@@ -59,3 +59,8 @@ pub use weights::{LogWeights, Weights, logsumexp};
 pub mod __private {
     pub use inventory;
 }
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

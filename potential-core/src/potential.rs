@@ -328,7 +328,7 @@ pub(crate) mod tests {
     }
 
     /// Zero weight as a prefix once the context holds a `c`.
-    struct NoC(Length);
+    pub(crate) struct NoC(pub(crate) Length);
 
     impl Potential for NoC {
         type Token = char;
