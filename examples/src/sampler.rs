@@ -1,0 +1,254 @@
+//! A sampler that drives many particles concurrently through a potential.
+//!
+//! Each step, every live particle asks the potential for its next-token
+//! log weights (all particles at once, as concurrent calls: this is where
+//! autobatching gathers them into batches), samples a token or EOS from
+//! them, and multiplies its importance weight by their total (the
+//! normalizing constant of the locally optimal proposal, as in
+//! genlm-control's direct token sampler).
+//!
+//! Each particle has its own seeded random stream, so a run depends only on
+//! the seed and on the potential's answers, never on the order in which
+//! the calls complete: plain, autobatched and multiprocess runs of the same
+//! potential give the same particles.
+
+use futures::future::join_all;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use potential_core::{LogWeights, Potential, Result, Symbol, TokenType};
+
+/// What to sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SamplerOptions {
+    /// The number of particles.
+    pub particles: usize,
+    /// The most tokens a particle may take (EOS not counted).
+    pub max_tokens: usize,
+    /// The seed of the particles' random streams.
+    pub seed: u64,
+}
+
+/// One particle at the end of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample<T> {
+    /// The tokens it took.
+    pub tokens: Vec<T>,
+    /// Its log importance weight.
+    pub log_weight: f64,
+    /// Whether it ended with EOS (rather than running out of tokens or weight).
+    pub finished: bool,
+}
+
+/// The particles of a run and the number of `logw_next` calls it made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run<T> {
+    /// The particles, in order.
+    pub samples: Vec<Sample<T>>,
+    /// The `logw_next` calls made.
+    pub calls: usize,
+}
+
+struct Particle<T> {
+    sample: Sample<T>,
+    rng: ChaCha8Rng,
+    live: bool,
+}
+
+/// Runs the sampler; `on_step` is called after each step with the number
+/// of live particles (for a progress bar).
+///
+/// ```
+/// use potential_core::{Potential, PotentialError, Vocab};
+/// use potential_examples::sampler::{sample, SamplerOptions};
+///
+/// /// Uniform over {a, b}, ends with probability 1/3 at each step.
+/// struct Uniform(Vocab<char>);
+/// impl Potential for Uniform {
+///     type Token = char;
+///     fn vocab(&self) -> &Vocab<char> { &self.0 }
+///     async fn complete(&self, c: &[char]) -> Result<f64, PotentialError> { Ok(-(c.len() as f64) * 3f64.ln() - 3f64.ln()) }
+///     async fn prefix(&self, c: &[char]) -> Result<f64, PotentialError> { Ok(-(c.len() as f64) * 3f64.ln()) }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let options = SamplerOptions { particles: 8, max_tokens: 20, seed: 7 };
+/// let p = Uniform(Vocab::new(['a', 'b'])?);
+/// let run = sample(&p, options, |_| {}).await?;
+/// assert_eq!(run.samples.len(), 8);
+/// assert_eq!(run, sample(&p, options, |_| {}).await?); // same seed, same particles
+/// # Ok::<(), PotentialError>(()) }).unwrap();
+/// ```
+pub async fn sample<P: Potential>(
+    potential: &P,
+    options: SamplerOptions,
+    mut on_step: impl FnMut(usize),
+) -> Result<Run<P::Token>> {
+    let mut particles: Vec<Particle<P::Token>> = (0..options.particles)
+        .map(|i| Particle {
+            sample: Sample {
+                tokens: Vec::new(),
+                log_weight: 0.0,
+                finished: false,
+            },
+            rng: particle_rng(options.seed, i as u64),
+            live: true,
+        })
+        .collect();
+    let mut calls = 0;
+    for _ in 0..=options.max_tokens {
+        let live: Vec<usize> = (0..particles.len())
+            .filter(|&i| particles[i].live)
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        let answers = join_all(
+            live.iter()
+                .map(|&i| potential.logw_next(&particles[i].sample.tokens)),
+        )
+        .await;
+        calls += live.len();
+        for (i, answer) in live.into_iter().zip(answers) {
+            step(&mut particles[i], &answer?, options.max_tokens);
+        }
+        on_step(particles.iter().filter(|p| p.live).count());
+    }
+    Ok(Run {
+        samples: particles.into_iter().map(|p| p.sample).collect(),
+        calls,
+    })
+}
+
+/// The random stream of particle `index`: ChaCha's stream id keeps the
+/// particles' streams independent under one seed.
+fn particle_rng(seed: u64, index: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    rng
+}
+
+/// Extends one particle by a symbol drawn from `weights`.
+fn step<T: TokenType>(particle: &mut Particle<T>, weights: &LogWeights<T>, max_tokens: usize) {
+    let total = weights.logsumexp();
+    particle.sample.log_weight += total;
+    if total == f64::NEG_INFINITY {
+        particle.live = false;
+        return;
+    }
+    // At the token limit only EOS may follow; otherwise draw from the normalized weights.
+    let at_limit = particle.sample.tokens.len() >= max_tokens;
+    let symbol = if at_limit {
+        Symbol::Eos
+    } else {
+        draw(weights, total, &mut particle.rng)
+    };
+    match symbol {
+        Symbol::Token(t) => particle.sample.tokens.push(t.clone()),
+        Symbol::Eos => {
+            particle.live = false;
+            particle.sample.finished = weights.eos() > f64::NEG_INFINITY;
+            if at_limit {
+                // The EOS was forced, so the weight is that of ending here.
+                particle.sample.log_weight += weights.eos() - total;
+            }
+        }
+    }
+}
+
+/// Inverse-CDF draw from log weights whose log total is `total`.
+fn draw<'a, T>(weights: &'a LogWeights<T>, total: f64, rng: &mut ChaCha8Rng) -> Symbol<&'a T> {
+    // 53 random bits make a uniform float in [0, 1).
+    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    let mut cumulative = 0.0;
+    let mut last = None;
+    for (symbol, w) in weights.iter() {
+        if w == f64::NEG_INFINITY {
+            continue;
+        }
+        cumulative += (w - total).exp();
+        last = Some(symbol);
+        if u < cumulative {
+            return symbol;
+        }
+    }
+    // Rounding can leave the cumulative sum a hair under u: take the last possible symbol.
+    last.unwrap_or(Symbol::Eos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use potential_core::{PotentialError, Vocab};
+
+    /// Allows only "ab" repeated, ending after a `b`.
+    struct AbStar(Vocab<char>);
+
+    impl Potential for AbStar {
+        type Token = char;
+        fn vocab(&self) -> &Vocab<char> {
+            &self.0
+        }
+        async fn complete(&self, c: &[char]) -> Result<f64, PotentialError> {
+            let ok = c.len() % 2 == 0 && self.prefix(c).await? == 0.0;
+            Ok(if ok { 0.0 } else { f64::NEG_INFINITY })
+        }
+        async fn prefix(&self, c: &[char]) -> Result<f64, PotentialError> {
+            let ok = c
+                .iter()
+                .enumerate()
+                .all(|(i, t)| *t == if i % 2 == 0 { 'a' } else { 'b' });
+            Ok(if ok { 0.0 } else { f64::NEG_INFINITY })
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn samples_satisfy_the_constraint_and_repeat_with_the_seed() {
+        block_on(async {
+            let p = AbStar(Vocab::new(['a', 'b', 'c']).unwrap());
+            let options = SamplerOptions {
+                particles: 16,
+                max_tokens: 9,
+                seed: 1,
+            };
+            let run = sample(&p, options, |_| {}).await.unwrap();
+            assert_eq!(run.samples.len(), 16);
+            for s in &run.samples {
+                assert!(s.finished, "{s:?}");
+                assert_eq!(p.complete(&s.tokens).await.unwrap(), 0.0, "{s:?}");
+                assert!(s.tokens.len() <= 9);
+            }
+            assert!(run.calls >= 16);
+            assert_eq!(run, sample(&p, options, |_| {}).await.unwrap());
+            let other = sample(&p, SamplerOptions { seed: 2, ..options }, |_| {})
+                .await
+                .unwrap();
+            assert_ne!(run.samples, other.samples);
+        });
+    }
+
+    #[test]
+    fn a_particle_at_the_limit_ends_with_eos_or_dies() {
+        block_on(async {
+            let p = AbStar(Vocab::new(['a', 'b']).unwrap());
+            let options = SamplerOptions {
+                particles: 4,
+                max_tokens: 1,
+                seed: 3,
+            };
+            let run = sample(&p, options, |_| {}).await.unwrap();
+            // After "a" only "b" may follow, and the limit forces EOS: zero weight.
+            for s in run.samples.iter().filter(|s| s.tokens == ['a']) {
+                assert!(!s.finished);
+                assert_eq!(s.log_weight, f64::NEG_INFINITY);
+            }
+        });
+    }
+}
