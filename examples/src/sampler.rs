@@ -190,7 +190,7 @@ mod tests {
             &self.0
         }
         async fn complete(&self, c: &[char]) -> Result<f64, PotentialError> {
-            let ok = c.len() % 2 == 0 && self.prefix(c).await? == 0.0;
+            let ok = c.len().is_multiple_of(2) && self.prefix(c).await? == 0.0;
             Ok(if ok { 0.0 } else { f64::NEG_INFINITY })
         }
         async fn prefix(&self, c: &[char]) -> Result<f64, PotentialError> {
