@@ -1,0 +1,286 @@
+//! Interpolated Kneser-Ney tables and the distributions they give.
+//!
+//! Outcomes are the token ids `0..V` and EOS (id `V`); histories are padded
+//! on the left with BOS (id `V + 1`), which is never an outcome. A history
+//! of `m` ids is packed into a `u64`, 16 bits per id, the newest in the low
+//! bits, so its most recent `j` ids are `key & mask(j)`; hence at most
+//! 65,534 tokens and an order of at most 5.
+//!
+//! The probability of `w` after a history `h` of order `k` (Chen and
+//! Goodman's interpolated Kneser-Ney, one discount `D_k` per order):
+//!
+//! ```text
+//! P_k(w | h) = (max(a_k(h w) - D_k, 0) + D_k N1+(h •) P_{k-1}(w | h')) / a_k(h •)
+//! ```
+//!
+//! where `h'` drops the oldest id of `h`, `a_n` are raw counts at the top
+//! order, `a_k` for lower orders are continuation counts (the number of
+//! distinct ids seen before `h w`), and the order-1 model interpolates with
+//! the uniform distribution over the `V + 1` outcomes. A history never seen
+//! at order `k` leaves `P_{k-1}` unchanged. Each seen history is stored as
+//! a node with `gamma = D_k N1+(h •) / a_k(h •)` and, for each `w` seen
+//! after it, `coef = (a_k(h w) - D_k) / a_k(h •)`, so that
+//! `P_k(w | h) = gamma P_{k-1}(w | h') + coef(w)`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The highest order the 64-bit history keys can hold.
+pub(crate) const MAX_ORDER: usize = 5;
+
+/// The most recent `ids` ids of a packed history.
+pub(crate) fn mask(ids: usize) -> u64 {
+    if ids >= 4 {
+        u64::MAX
+    } else {
+        (1u64 << (16 * ids)) - 1
+    }
+}
+
+/// The history seen by the next token after `context` (token ids), padded
+/// with BOS, `order - 1` ids.
+pub(crate) fn history_key(context: &[u32], order: usize, bos: u32) -> u64 {
+    let m = order - 1;
+    let mut key = 0u64;
+    for i in 0..m {
+        let id = (context.len() + i)
+            .checked_sub(m)
+            .map_or(bos, |j| context[j]);
+        key = (key << 16) | u64::from(id);
+    }
+    key
+}
+
+/// A history seen in training at one order.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Node {
+    start: u32,
+    len: u32,
+    gamma: f64,
+}
+
+/// One outcome seen after a history.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Entry {
+    outcome: u32,
+    coef: f64,
+}
+
+/// The nodes of one order `k >= 2`, sorted by key; entries of a node are
+/// sorted by outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Level {
+    keys: Vec<u64>,
+    nodes: Vec<Node>,
+    entries: Vec<Entry>,
+    #[serde(skip)]
+    index: HashMap<u64, u32>,
+}
+
+impl Level {
+    fn node(&self, key: u64) -> Option<(f64, &[Entry])> {
+        let n = self.nodes[*self.index.get(&key)? as usize];
+        let start = n.start as usize;
+        Some((n.gamma, &self.entries[start..start + n.len as usize]))
+    }
+}
+
+/// A trained model: the order-1 distribution and one level per higher order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Model {
+    order: usize,
+    /// `P_1` over the `V + 1` outcomes.
+    base: Vec<f64>,
+    /// Orders `2..=order`.
+    levels: Vec<Level>,
+}
+
+impl Model {
+    /// Counts `sequences` (token ids below `vocab_len`) and builds the tables.
+    pub(crate) fn train(sequences: &[Vec<u32>], order: usize, vocab_len: usize) -> Model {
+        let eos = vocab_len as u32;
+        let bos = eos + 1;
+        let outcomes = vocab_len + 1;
+        // counts[k] maps (history of k ids, outcome) to a_{k+1}.
+        let mut counts: Vec<HashMap<(u64, u32), u64>> = vec![HashMap::new(); order];
+        let top = &mut counts[order - 1];
+        for s in sequences {
+            let mut key = history_key(&[], order, bos);
+            for &w in s.iter().chain(std::iter::once(&eos)) {
+                *top.entry((key, w)).or_default() += 1;
+                key = ((key << 16) | u64::from(w)) & mask(order - 1);
+            }
+        }
+        for m in (0..order - 1).rev() {
+            let (lower, higher) = counts.split_at_mut(m + 1);
+            for &(key, w) in higher[0].keys() {
+                *lower[m].entry((key & mask(m), w)).or_default() += 1;
+            }
+        }
+        let mut base = vec![0.0; outcomes];
+        let unigrams = &counts[0];
+        let d1 = discount(unigrams.values());
+        let total: u64 = unigrams.values().sum();
+        let seen = unigrams.len() as f64;
+        let total = total.max(1) as f64;
+        for (w, p) in base.iter_mut().enumerate() {
+            let a = unigrams.get(&(0, w as u32)).copied().unwrap_or(0) as f64;
+            *p = ((a - d1).max(0.0) + d1 * seen / outcomes as f64) / total;
+        }
+        let levels = counts[1..].iter().map(build_level).collect();
+        Model {
+            order,
+            base,
+            levels,
+        }
+    }
+
+    /// The order of the model.
+    pub(crate) fn order(&self) -> usize {
+        self.order
+    }
+
+    /// Checks a deserialized model against the vocabulary size and builds
+    /// its indexes; a message on any inconsistency.
+    pub(crate) fn validate(&mut self, vocab_len: usize) -> Result<(), String> {
+        let outcomes = vocab_len + 1;
+        if !(2..=MAX_ORDER).contains(&self.order) {
+            return Err(format!("order {} is not in 2..={MAX_ORDER}", self.order));
+        }
+        if self.base.len() != outcomes || self.levels.len() != self.order - 1 {
+            return Err("tables do not fit the vocabulary and order".into());
+        }
+        if self.base.iter().any(|p| !p.is_finite() || *p <= 0.0) {
+            return Err("the order-1 distribution has a non-positive entry".into());
+        }
+        for level in &mut self.levels {
+            if level.keys.len() != level.nodes.len() {
+                return Err("a level has keys and nodes of different lengths".into());
+            }
+            for n in &level.nodes {
+                let end = n.start as usize + n.len as usize;
+                if end > level.entries.len() || !n.gamma.is_finite() || n.gamma < 0.0 {
+                    return Err("a node points outside its level".into());
+                }
+            }
+            if level
+                .entries
+                .iter()
+                .any(|e| e.outcome as usize >= outcomes || !e.coef.is_finite())
+            {
+                return Err("an entry names an outcome outside the vocabulary".into());
+            }
+            level.index = level
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(i, &k)| (k, i as u32))
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// `P(w | history)` for one outcome: one lookup per order.
+    pub(crate) fn probability(&self, history: u64, w: u32) -> f64 {
+        let mut p = self.base[w as usize];
+        for (m, level) in (1..).zip(&self.levels) {
+            if let Some((gamma, entries)) = level.node(history & mask(m)) {
+                p *= gamma;
+                if let Ok(i) = entries.binary_search_by_key(&w, |e| e.outcome) {
+                    p += entries[i].coef;
+                }
+            }
+        }
+        p
+    }
+
+    /// The order-1 distribution over every outcome.
+    pub(crate) fn base(&self) -> &[f64] {
+        &self.base
+    }
+
+    /// Turns `P_{m}` (history of `m - 1` ids) in `dist` into `P_{m+1}` for
+    /// the history `key` of `m` ids: a dense pass over every outcome plus
+    /// the sparse entries of the node. Returns false, leaving `dist` as it
+    /// is, when that history was never seen.
+    pub(crate) fn refine(&self, m: usize, key: u64, dist: &mut [f64]) -> bool {
+        let Some((gamma, entries)) = self.levels[m - 1].node(key & mask(m)) else {
+            return false;
+        };
+        for p in dist.iter_mut() {
+            *p *= gamma;
+        }
+        for e in entries {
+            dist[e.outcome as usize] += e.coef;
+        }
+        true
+    }
+
+    /// Whether the history of `m` ids `key` was seen at order `m + 1`.
+    pub(crate) fn has_node(&self, m: usize, key: u64) -> bool {
+        self.levels[m - 1].index.contains_key(&(key & mask(m)))
+    }
+
+    /// The full distribution after `history` (`order - 1` ids), in place.
+    pub(crate) fn distribution(&self, history: u64, dist: &mut Vec<f64>) {
+        dist.clear();
+        dist.extend_from_slice(&self.base);
+        for m in 1..self.order {
+            self.refine(m, history, dist);
+        }
+    }
+}
+
+/// `n1 / (n1 + 2 n2)` from the counts of counts, clamped into `[0.1, 0.9]`
+/// (0.5 when either is zero, as for a tiny corpus).
+fn discount<'a>(values: impl Iterator<Item = &'a u64>) -> f64 {
+    let (mut n1, mut n2) = (0u64, 0u64);
+    for &v in values {
+        match v {
+            1 => n1 += 1,
+            2 => n2 += 1,
+            _ => {}
+        }
+    }
+    if n1 == 0 || n2 == 0 {
+        0.5
+    } else {
+        (n1 as f64 / (n1 + 2 * n2) as f64).clamp(0.1, 0.9)
+    }
+}
+
+fn build_level(counts: &HashMap<(u64, u32), u64>) -> Level {
+    let d = discount(counts.values());
+    let mut items: Vec<((u64, u32), u64)> = counts.iter().map(|(&k, &v)| (k, v)).collect();
+    items.sort_unstable();
+    let mut level = Level {
+        keys: Vec::new(),
+        nodes: Vec::new(),
+        entries: Vec::with_capacity(items.len()),
+        index: HashMap::new(),
+    };
+    for group in items.chunk_by(|a, b| a.0.0 == b.0.0) {
+        let total: u64 = group.iter().map(|&(_, a)| a).sum();
+        let total = total as f64;
+        level.keys.push(group[0].0.0);
+        level.nodes.push(Node {
+            start: level.entries.len() as u32,
+            len: group.len() as u32,
+            gamma: d * group.len() as f64 / total,
+        });
+        level
+            .entries
+            .extend(group.iter().map(|&((_, outcome), a)| Entry {
+                outcome,
+                coef: (a as f64 - d) / total,
+            }));
+    }
+    level.index = level
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i as u32))
+        .collect();
+    level
+}

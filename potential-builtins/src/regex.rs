@@ -1,0 +1,356 @@
+//! A byte-level regular-expression constraint, compiled to a dense DFA by
+//! [`regex_automata`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use potential_core::{
+    LogWeights, NativeBatch, Potential, PotentialError, Registered, Result, Vocab, non_empty,
+    zero_weight,
+};
+use regex_automata::dfa::{Automaton, StartKind, dense};
+use regex_automata::nfa::thompson;
+use regex_automata::util::primitives::StateID;
+use regex_automata::util::start;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, MatchKind};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ByteToken;
+
+/// The largest DFA a pattern may compile to; a larger one is an error
+/// rather than an unbounded allocation.
+const DFA_SIZE_LIMIT: usize = 64 << 20;
+
+/// Weight one for the byte strings that fully match a regular expression,
+/// zero for all others.
+///
+/// Tokens are byte strings (`Vec<u8>`, as a language model's tokens are) or
+/// single bytes (`u8`); a context is the concatenation of its tokens' bytes.
+///
+/// - `complete(ctx)` is `0` when the bytes of `ctx` match the whole pattern
+///   and `-inf` otherwise;
+/// - `prefix(ctx)` is `0` while some extension of `ctx` can still match and
+///   `-inf` otherwise;
+/// - `logw_next(ctx)` walks the DFA over `ctx` once, then over each
+///   vocabulary token from the state reached, so it costs the bytes of the
+///   vocabulary rather than one `prefix` per token;
+/// - `batch_logw_next` is native: contexts that reach the same DFA state
+///   share one walk over the vocabulary.
+///
+/// The syntax is that of `regex::bytes::Regex` (Unicode classes by default,
+/// `(?-u)` for raw bytes), matched anchored at both ends.
+///
+/// ```
+/// use potential_builtins::Regex;
+/// use potential_core::{Potential, Vocab};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let vocab = Vocab::new([b"ab".to_vec(), b"a".to_vec(), b"c".to_vec()])?;
+/// let re = Regex::new("(ab)+c?", vocab)?;
+/// assert_eq!(re.complete(&[b"a".to_vec(), b"ab".to_vec()]).await?, f64::NEG_INFINITY);
+/// assert_eq!(re.prefix(&[b"ab".to_vec(), b"a".to_vec()]).await?, 0.0);
+/// let next = re.logw_next(&[b"ab".to_vec()]).await?;
+/// assert_eq!(next.get(&b"c".to_vec()), 0.0);
+/// assert_eq!(next.get(&b"ab".to_vec()), 0.0);
+/// assert_eq!(next.eos(), 0.0); // "ab" matches as it is
+/// # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Regex<T: ByteToken = Vec<u8>> {
+    vocab: Vocab<T>,
+    automaton: Arc<Compiled>,
+}
+
+/// The compiled pattern: the DFA and, for each of its states reachable from
+/// the start, whether some continuation still leads to a full match.
+struct Compiled {
+    pattern: String,
+    dfa: dense::DFA<Vec<u32>>,
+    start: StateID,
+    /// Indexed by `state.as_usize() >> stride2`.
+    live: Vec<bool>,
+    stride2: usize,
+}
+
+impl Compiled {
+    fn new(pattern: &str) -> Result<Self> {
+        // MatchKind::All keeps the DFA running past the first match, so that
+        // a state is dead only when no longer match is possible either;
+        // leftmost-first semantics would stop `a|ab` after `a`.
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    .match_kind(MatchKind::All)
+                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                    .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+            )
+            .syntax(syntax::Config::new().utf8(false))
+            .thompson(thompson::Config::new().utf8(false))
+            .build(pattern)
+            .map_err(|e| {
+                PotentialError::InvalidInput(format!("invalid regular expression {pattern:?}: {e}"))
+            })?;
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .map_err(|e| {
+                PotentialError::InvalidInput(format!("regular expression {pattern:?}: {e}"))
+            })?;
+        let stride2 = dfa.stride2();
+        let live = live_states(&dfa, start, stride2);
+        Ok(Compiled {
+            pattern: pattern.to_string(),
+            dfa,
+            start,
+            live,
+            stride2,
+        })
+    }
+
+    fn is_live(&self, state: StateID) -> bool {
+        self.live
+            .get(state.as_usize() >> self.stride2)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    fn accepts(&self, state: StateID) -> bool {
+        self.dfa.is_match_state(self.dfa.next_eoi_state(state))
+    }
+
+    /// The state after `bytes` from `state`; stops early at the dead state.
+    fn walk(&self, mut state: StateID, bytes: &[u8]) -> StateID {
+        for &b in bytes {
+            state = self.dfa.next_state(state, b);
+            if self.dfa.is_dead_state(state) {
+                break;
+            }
+        }
+        state
+    }
+
+    /// The next-token log weights from `state`, which must be live.
+    fn next_from<T: ByteToken>(&self, state: StateID, vocab: &Vocab<T>) -> Vec<f64> {
+        let mut values: Vec<f64> = vocab
+            .tokens()
+            .iter()
+            .map(|t| log_indicator(self.is_live(self.walk(state, t.as_bytes()))))
+            .collect();
+        values.push(log_indicator(self.accepts(state)));
+        values
+    }
+}
+
+/// The states from which some byte string followed by the end of input
+/// reaches a match: a backward search from the accepting states over the
+/// states reachable from `start`.
+fn live_states(dfa: &dense::DFA<Vec<u32>>, start: StateID, stride2: usize) -> Vec<bool> {
+    let index = |s: StateID| s.as_usize() >> stride2;
+    let mut seen: HashMap<StateID, ()> = HashMap::new();
+    let mut order = vec![start];
+    seen.insert(start, ());
+    let mut predecessors: HashMap<StateID, Vec<StateID>> = HashMap::new();
+    let mut i = 0;
+    while i < order.len() {
+        let s = order[i];
+        i += 1;
+        if dfa.is_dead_state(s) {
+            continue;
+        }
+        for b in 0..=255u8 {
+            let t = dfa.next_state(s, b);
+            predecessors.entry(t).or_default().push(s);
+            if seen.insert(t, ()).is_none() {
+                order.push(t);
+            }
+        }
+    }
+    let len = order.iter().map(|&s| index(s)).max().unwrap_or(0) + 1;
+    let mut live = vec![false; len];
+    let mut stack: Vec<StateID> = order
+        .iter()
+        .copied()
+        .filter(|&s| dfa.is_match_state(dfa.next_eoi_state(s)))
+        .collect();
+    for &s in &stack {
+        live[index(s)] = true;
+    }
+    while let Some(s) = stack.pop() {
+        for &p in predecessors.get(&s).map(Vec::as_slice).unwrap_or(&[]) {
+            if !live[index(p)] {
+                live[index(p)] = true;
+                stack.push(p);
+            }
+        }
+    }
+    live
+}
+
+fn log_indicator(yes: bool) -> f64 {
+    if yes { 0.0 } else { f64::NEG_INFINITY }
+}
+
+impl<T: ByteToken> Regex<T> {
+    /// Compiles `pattern` for a vocabulary; an invalid pattern (or one whose
+    /// DFA would exceed 64 MiB) is an [`PotentialError::InvalidInput`] that
+    /// carries `regex-automata`'s message.
+    ///
+    /// ```
+    /// use potential_builtins::Regex;
+    /// use potential_core::{PotentialError, Vocab};
+    ///
+    /// let err = Regex::new("a(b", Vocab::new([b'a'])?).unwrap_err();
+    /// assert!(matches!(err, PotentialError::InvalidInput(_)));
+    /// assert!(err.to_string().contains("unclosed group"), "{err}");
+    /// # Ok::<(), PotentialError>(())
+    /// ```
+    pub fn new(pattern: &str, vocab: Vocab<T>) -> Result<Self> {
+        Ok(Regex {
+            vocab,
+            automaton: Arc::new(Compiled::new(pattern)?),
+        })
+    }
+
+    /// The pattern this constraint was compiled from.
+    pub fn pattern(&self) -> &str {
+        &self.automaton.pattern
+    }
+
+    /// Whether `bytes` match the whole pattern.
+    pub fn is_match(&self, bytes: &[u8]) -> bool {
+        let a = &self.automaton;
+        a.accepts(a.walk(a.start, bytes))
+    }
+
+    /// Whether some extension of `bytes` (itself included) matches the whole pattern.
+    pub fn is_live_prefix(&self, bytes: &[u8]) -> bool {
+        let a = &self.automaton;
+        a.is_live(a.walk(a.start, bytes))
+    }
+
+    /// The DFA state after the bytes of every token of `context`.
+    fn state_after(&self, context: &[T]) -> StateID {
+        let a = &self.automaton;
+        let mut state = a.start;
+        for token in context {
+            state = a.walk(state, token.as_bytes());
+            if a.dfa.is_dead_state(state) {
+                break;
+            }
+        }
+        state
+    }
+}
+
+impl<T: ByteToken> fmt::Debug for Regex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Regex")
+            .field("pattern", &self.automaton.pattern)
+            .field("vocab_len", &self.vocab.len())
+            .finish()
+    }
+}
+
+impl<T: ByteToken> Potential for Regex<T> {
+    type Token = T;
+
+    fn vocab(&self) -> &Vocab<T> {
+        &self.vocab
+    }
+
+    fn native_batch(&self) -> NativeBatch {
+        NativeBatch {
+            logw_next: true,
+            ..NativeBatch::NONE
+        }
+    }
+
+    async fn complete(&self, context: &[T]) -> Result<f64> {
+        Ok(log_indicator(
+            self.automaton.accepts(self.state_after(context)),
+        ))
+    }
+
+    async fn prefix(&self, context: &[T]) -> Result<f64> {
+        Ok(log_indicator(
+            self.automaton.is_live(self.state_after(context)),
+        ))
+    }
+
+    async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
+        let state = self.state_after(context);
+        if !self.automaton.is_live(state) {
+            return Err(zero_weight(context));
+        }
+        LogWeights::new(
+            self.vocab.clone(),
+            self.automaton.next_from(state, &self.vocab),
+        )
+    }
+
+    async fn batch_logw_next(&self, contexts: &[Vec<T>]) -> Result<Vec<LogWeights<T>>> {
+        non_empty("batch_logw_next", contexts)?;
+        // Particles of a sampler often sit in the same DFA state; each
+        // distinct state walks the vocabulary once.
+        let mut by_state: HashMap<StateID, LogWeights<T>> = HashMap::new();
+        let mut out = Vec::with_capacity(contexts.len());
+        for context in contexts {
+            let state = self.state_after(context);
+            if !self.automaton.is_live(state) {
+                return Err(zero_weight(context));
+            }
+            let weights = match by_state.get(&state) {
+                Some(w) => w.clone(),
+                None => {
+                    let w = LogWeights::new(
+                        self.vocab.clone(),
+                        self.automaton.next_from(state, &self.vocab),
+                    )?;
+                    by_state.insert(state, w.clone());
+                    w
+                }
+            };
+            out.push(weights);
+        }
+        Ok(out)
+    }
+}
+
+/// The serde form, which is the spawn recipe: the pattern and the
+/// vocabulary. The DFA is rebuilt on deserialization rather than shipped,
+/// since compiling is cheap next to starting a worker and the pattern is
+/// far smaller than its DFA.
+#[derive(Serialize)]
+struct RecipeRef<'a, T> {
+    pattern: &'a str,
+    vocab: &'a Vocab<T>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound = "T: ByteToken")]
+struct RecipeOwned<T> {
+    pattern: String,
+    vocab: Vocab<T>,
+}
+
+impl<T: ByteToken> Serialize for Regex<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        RecipeRef {
+            pattern: &self.automaton.pattern,
+            vocab: &self.vocab,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, T: ByteToken> Deserialize<'de> for Regex<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let recipe = RecipeOwned::<T>::deserialize(deserializer)?;
+        Regex::new(&recipe.pattern, recipe.vocab).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<T: ByteToken> Registered for Regex<T> {}
+potential_core::register!(Regex<Vec<u8>>, Regex<u8>);
