@@ -91,7 +91,10 @@ impl Compiled {
             .thompson(thompson::Config::new().utf8(false))
             .build(pattern)
             .map_err(|e| {
-                PotentialError::InvalidInput(format!("invalid regular expression {pattern:?}: {e}"))
+                PotentialError::InvalidInput(format!(
+                    "invalid regular expression {pattern:?}: {}",
+                    with_sources(&e)
+                ))
             })?;
         let start = dfa
             .start_state(&start::Config::new().anchored(Anchored::Yes))
@@ -188,6 +191,20 @@ fn live_states(dfa: &dense::DFA<Vec<u32>>, start: StateID, stride2: usize) -> Ve
     live
 }
 
+/// An error's message followed by those of its sources: regex-automata's
+/// build errors say "error building NFA" and keep the parser's message
+/// (with the position of the mistake) in their source.
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
 fn log_indicator(yes: bool) -> f64 {
     if yes { 0.0 } else { f64::NEG_INFINITY }
 }
@@ -230,17 +247,21 @@ impl<T: ByteToken> Regex<T> {
         a.is_live(a.walk(a.start, bytes))
     }
 
-    /// The DFA state after the bytes of every token of `context`.
-    fn state_after(&self, context: &[T]) -> StateID {
+    /// The DFA state after the bytes of every token of `context`; a token
+    /// outside the vocabulary is an error.
+    fn state_after(&self, context: &[T]) -> Result<StateID> {
         let a = &self.automaton;
         let mut state = a.start;
         for token in context {
-            state = a.walk(state, token.as_bytes());
-            if a.dfa.is_dead_state(state) {
-                break;
+            if !self.vocab.contains(token) {
+                return Err(PotentialError::InvalidInput(format!(
+                    "token {token:?} is not in the vocabulary of the regular expression {:?}",
+                    a.pattern
+                )));
             }
+            state = a.walk(state, token.as_bytes());
         }
-        state
+        Ok(state)
     }
 }
 
@@ -269,18 +290,18 @@ impl<T: ByteToken> Potential for Regex<T> {
 
     async fn complete(&self, context: &[T]) -> Result<f64> {
         Ok(log_indicator(
-            self.automaton.accepts(self.state_after(context)),
+            self.automaton.accepts(self.state_after(context)?),
         ))
     }
 
     async fn prefix(&self, context: &[T]) -> Result<f64> {
         Ok(log_indicator(
-            self.automaton.is_live(self.state_after(context)),
+            self.automaton.is_live(self.state_after(context)?),
         ))
     }
 
     async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
-        let state = self.state_after(context);
+        let state = self.state_after(context)?;
         if !self.automaton.is_live(state) {
             return Err(zero_weight(context));
         }
@@ -297,7 +318,7 @@ impl<T: ByteToken> Potential for Regex<T> {
         let mut by_state: HashMap<StateID, LogWeights<T>> = HashMap::new();
         let mut out = Vec::with_capacity(contexts.len());
         for context in contexts {
-            let state = self.state_after(context);
+            let state = self.state_after(context)?;
             if !self.automaton.is_live(state) {
                 return Err(zero_weight(context));
             }
@@ -354,3 +375,277 @@ impl<'de, T: ByteToken> Deserialize<'de> for Regex<T> {
 
 impl<T: ByteToken> Registered for Regex<T> {}
 potential_core::register!(Regex<Vec<u8>>, Regex<u8>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use potential_core::Spawnable;
+    use potential_core::checks::{
+        Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
+    };
+    use proptest::prelude::*;
+    use regex_automata::meta;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn bytes_vocab(tokens: &[&[u8]]) -> Vocab<Vec<u8>> {
+        Vocab::new(tokens.iter().map(|t| t.to_vec())).unwrap()
+    }
+
+    fn toks(tokens: &[&[u8]]) -> Vec<Vec<u8>> {
+        tokens.iter().map(|t| t.to_vec()).collect()
+    }
+
+    /// regex-automata's own full match, by its meta engine.
+    fn oracle(pattern: &str) -> meta::Regex {
+        meta::Regex::builder()
+            .syntax(syntax::Config::new().utf8(false))
+            .build(&format!("^(?:{pattern})$"))
+            .unwrap()
+    }
+
+    const PATTERNS: &[&str] = &[
+        "a|ab",
+        "(ab)+c?",
+        "[a-c]*d",
+        "(?-u:\\xff)a*",
+        "a{2,3}b?",
+        "(a|b)*abb",
+        "[^a]+",
+        "",
+        "(?i)AbC",
+        "é+",
+        "(?-u:\\b)a",
+    ];
+
+    #[test]
+    fn complete_prefix_and_next_on_multibyte_tokens() {
+        block_on(async {
+            let re = Regex::new(
+                "(ab)+c?",
+                bytes_vocab(&[b"a", b"b", b"ab", b"abc", b"c", b"ca"]),
+            )
+            .unwrap();
+            assert_eq!(re.complete(&toks(&[b"ab", b"ab"])).await.unwrap(), 0.0);
+            assert_eq!(re.complete(&toks(&[b"a", b"b", b"c"])).await.unwrap(), 0.0);
+            assert_eq!(
+                re.complete(&toks(&[b"a"])).await.unwrap(),
+                f64::NEG_INFINITY
+            );
+            assert_eq!(re.prefix(&toks(&[b"a"])).await.unwrap(), 0.0);
+            assert_eq!(re.prefix(&toks(&[b"ca"])).await.unwrap(), f64::NEG_INFINITY);
+            let next = re.logw_next(&toks(&[b"a"])).await.unwrap();
+            let inf = f64::NEG_INFINITY;
+            assert_eq!(next.as_slice(), &[inf, 0.0, inf, inf, inf, inf, inf]);
+            let next = re.logw_next(&toks(&[b"ab"])).await.unwrap();
+            assert_eq!(next.as_slice(), &[0.0, inf, 0.0, 0.0, 0.0, inf, 0.0]);
+        });
+    }
+
+    #[test]
+    fn dead_but_not_yet_rejected_states_are_not_live() {
+        // `a[^\x00-\xff]` can never match, although the DFA only dies one
+        // byte later; liveness is computed over the whole automaton.
+        let re = Regex::new("a(?-u:[^\\x00-\\xff])|b", bytes_vocab(&[b"a"])).unwrap();
+        assert!(!re.is_live_prefix(b"a"));
+        assert!(re.is_live_prefix(b""));
+        assert!(re.is_match(b"b"));
+    }
+
+    #[test]
+    fn property_checks_pass_on_many_contexts() {
+        block_on(async {
+            let vocab = bytes_vocab(&[b"a", b"b", b"ab", b"ba", b"c", b"abb", b"\xff"]);
+            let tol = Tolerance::default();
+            for pattern in PATTERNS {
+                let re = Regex::new(pattern, vocab.clone()).unwrap();
+                let mut contexts = vec![vec![]];
+                for len in 1..=3 {
+                    for i in 0..vocab.len().pow(len) {
+                        let mut i = i;
+                        let ctx: Vec<Vec<u8>> = (0..len)
+                            .map(|_| {
+                                let t = vocab.tokens()[i % vocab.len()].clone();
+                                i /= vocab.len();
+                                t
+                            })
+                            .collect();
+                        contexts.push(ctx);
+                    }
+                }
+                assert_logw_next_consistency(&re, &contexts, tol)
+                    .await
+                    .unwrap();
+                assert_autoreg_fact(&re, &contexts, tol).await.unwrap();
+                let live: Vec<Vec<Vec<u8>>> = contexts
+                    .iter()
+                    .filter(|c| re.is_live_prefix(&c.concat()))
+                    .cloned()
+                    .collect();
+                assert!(!live.is_empty(), "{pattern}");
+                assert_batch_consistency(&re, &live, tol).await.unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn byte_tokens_work_too() {
+        block_on(async {
+            let re = Regex::new(
+                "[0-9]+(?-u:\\.)[0-9]",
+                Vocab::new(*b"0123456789.x").unwrap(),
+            )
+            .unwrap();
+            assert_eq!(re.complete(b"12.5").await.unwrap(), 0.0);
+            let next = re.logw_next(b"12.").await.unwrap();
+            assert_eq!(next.get(&b'7'), 0.0);
+            assert_eq!(next.get(&b'.'), f64::NEG_INFINITY);
+            assert_eq!(next.eos(), f64::NEG_INFINITY);
+        });
+    }
+
+    #[test]
+    fn invalid_patterns_carry_the_automata_message() {
+        let vocab = bytes_vocab(&[b"a"]);
+        let err = Regex::new("a(b", vocab.clone()).unwrap_err();
+        assert!(matches!(err, PotentialError::InvalidInput(_)));
+        assert!(err.to_string().contains("unclosed group"), "{err}");
+        // A Unicode word boundary needs a lazy DFA; the dense one refuses it.
+        let err = Regex::new("\\bé", vocab.clone()).unwrap_err();
+        assert!(err.to_string().contains("\\bé"), "{err}");
+        let err = Regex::new("[z-a]", vocab).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid character class range"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        block_on(async {
+            let re = Regex::new("ab", bytes_vocab(&[b"a", b"b"])).unwrap();
+            let outside = re.prefix(&toks(&[b"ab"])).await.unwrap_err();
+            assert!(
+                matches!(outside, PotentialError::InvalidInput(_)),
+                "{outside}"
+            );
+            assert!(re.logw_next(&toks(&[b"x"])).await.is_err());
+            let dead = re.logw_next(&toks(&[b"b"])).await.unwrap_err();
+            assert!(matches!(dead, PotentialError::ZeroWeightContext { .. }));
+            let dead = re.batch_logw_next(&[toks(&[b"a"]), toks(&[b"b"])]).await;
+            assert!(matches!(
+                dead,
+                Err(PotentialError::ZeroWeightContext { .. })
+            ));
+            let empty = re.batch_logw_next(&[]).await.unwrap_err();
+            assert!(matches!(empty, PotentialError::EmptyBatch { .. }));
+        });
+    }
+
+    #[test]
+    fn batches_share_one_walk_per_state_and_agree_with_single_calls() {
+        block_on(async {
+            let re = Regex::new("(ab)*", bytes_vocab(&[b"a", b"b", b"ab"])).unwrap();
+            let contexts = vec![
+                toks(&[b"ab"]),
+                toks(&[]),
+                toks(&[b"a", b"b", b"a"]),
+                toks(&[b"a"]),
+            ];
+            let batch = re.batch_logw_next(&contexts).await.unwrap();
+            for (c, b) in contexts.iter().zip(&batch) {
+                assert_eq!(re.logw_next(c).await.unwrap().as_slice(), b.as_slice());
+            }
+        });
+    }
+
+    #[test]
+    fn recipes_rebuild_the_same_constraint() {
+        block_on(async {
+            let re = Regex::new("(ab)+c?", bytes_vocab(&[b"a", b"b", b"ab", b"c"])).unwrap();
+            let rebuilt = re
+                .recipe()
+                .unwrap()
+                .build()
+                .unwrap()
+                .downcast::<Vec<u8>>()
+                .unwrap();
+            let ctx = toks(&[b"ab", b"a"]);
+            assert_eq!(
+                rebuilt.logw_next(&ctx).await.unwrap().as_slice(),
+                re.logw_next(&ctx).await.unwrap().as_slice()
+            );
+            let bytes = Regex::new("a+", Vocab::new(*b"ab").unwrap()).unwrap();
+            let rebuilt = bytes
+                .recipe()
+                .unwrap()
+                .build()
+                .unwrap()
+                .downcast::<u8>()
+                .unwrap();
+            assert_eq!(rebuilt.complete(b"aa").await.unwrap(), 0.0);
+            // A recipe whose pattern does not compile is an error, not a
+            // panic (postcard keeps no message of a deserializer's own error).
+            let state = postcard_like_state("a(", &[b'a']);
+            let recipe = potential_core::Recipe::Registered {
+                tag: <Regex<u8> as Registered>::tag().to_string(),
+                state,
+            };
+            let err = recipe.build().unwrap_err();
+            assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+            let good = potential_core::Recipe::Registered {
+                tag: <Regex<u8> as Registered>::tag().to_string(),
+                state: postcard_like_state("a+", b"ab"),
+            };
+            let good = good.build().unwrap().downcast::<u8>().unwrap();
+            assert_eq!(good.complete(b"aa").await.unwrap(), 0.0);
+        });
+    }
+
+    /// The serde form of a `Regex<u8>` as postcard writes it: a
+    /// length-prefixed pattern, then the vocabulary as a sequence.
+    fn postcard_like_state(pattern: &str, vocab: &[u8]) -> Vec<u8> {
+        let mut out = vec![pattern.len() as u8];
+        out.extend_from_slice(pattern.as_bytes());
+        out.push(vocab.len() as u8);
+        out.extend_from_slice(vocab);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn agrees_with_the_automata_crates_full_match(
+            p in 0..PATTERNS.len(),
+            input in proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'b'), Just(b'c'), Just(b'd'), Just(0xff), Just(0xc3), Just(0xa9), any::<u8>()],
+                0..8,
+            ),
+            tail in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'c'), Just(b'd')], 0..4),
+        ) {
+            let pattern = PATTERNS[p];
+            let re = Regex::new(pattern, bytes_vocab(&[b"a"])).unwrap();
+            let oracle = oracle(pattern);
+            prop_assert_eq!(re.is_match(&input), oracle.is_match(&input[..]));
+            // A prefix of a match is live; a dead prefix has no matching extension.
+            let mut extended = input.clone();
+            extended.extend_from_slice(&tail);
+            if oracle.is_match(&extended[..]) {
+                prop_assert!(re.is_live_prefix(&input));
+            }
+            if !re.is_live_prefix(&input) {
+                prop_assert!(!oracle.is_match(&extended[..]));
+            }
+            // The potential on byte tokens says the same.
+            let bytes = Regex::new(pattern, Vocab::new(0..=255u8).unwrap()).unwrap();
+            let complete = block_on(bytes.complete(&input)).unwrap();
+            prop_assert_eq!(complete == 0.0, oracle.is_match(&input[..]));
+        }
+    }
+}

@@ -72,9 +72,7 @@ mod tests {
     #[test]
     fn pieces_keep_a_leading_space_with_the_word() {
         let p: Vec<&[u8]> = pieces(b"`Oh dear, I  said'");
-        let expected: Vec<&[u8]> = vec![
-            b"`", b"Oh", b" dear", b",", b" I", b" ", b" said", b"'",
-        ];
+        let expected: Vec<&[u8]> = vec![b"`", b"Oh", b" dear", b",", b" I", b" ", b" said", b"'"];
         assert_eq!(p, expected);
         assert_eq!(pieces(b"").len(), 0);
     }

@@ -264,10 +264,7 @@ impl Potential for NgramLm {
 
     async fn complete(&self, context: &[Vec<u8>]) -> Result<f64> {
         let ids = self.ids(context)?;
-        let eos = self
-            .inner
-            .model
-            .probability(self.history(&ids), self.eos());
+        let eos = self.inner.model.probability(self.history(&ids), self.eos());
         Ok(self.log_prefix(&ids) + eos.ln())
     }
 
@@ -327,7 +324,9 @@ impl<'de> Deserialize<'de> for NgramLm {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let Stored { vocab, mut model } = Stored::deserialize(deserializer)?;
         if vocab.len() > usize::from(u16::MAX) - 1 {
-            return Err(serde::de::Error::custom("vocabulary too large for an n-gram model"));
+            return Err(serde::de::Error::custom(
+                "vocabulary too large for an n-gram model",
+            ));
         }
         model
             .validate(vocab.len())
