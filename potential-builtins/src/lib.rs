@@ -28,7 +28,7 @@
 //! let both = Product::new(lm.clone(), only_cats)?;
 //! let next = both.logw_next(&lm.tokenize(b"the")).await?;
 //! let (best, _) = next.top_k(1)[0];
-//! assert_eq!(best.token(), Some(&b" cat".to_vec()));
+//! assert_eq!(best.token().copied(), Some(&b" cat".to_vec()));
 //! # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
 //! ```
 #![warn(missing_docs, unreachable_pub)]

@@ -591,7 +591,7 @@ mod tests {
             assert_eq!(rebuilt.complete(b"aa").await.unwrap(), 0.0);
             // A recipe whose pattern does not compile is an error, not a
             // panic (postcard keeps no message of a deserializer's own error).
-            let state = postcard_like_state("a(", &[b'a']);
+            let state = postcard_like_state("a(", b"a");
             let recipe = potential_core::Recipe::Registered {
                 tag: <Regex<u8> as Registered>::tag().to_string(),
                 state,

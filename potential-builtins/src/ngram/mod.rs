@@ -341,3 +341,207 @@ impl<'de> Deserialize<'de> for NgramLm {
 
 impl Registered for NgramLm {}
 potential_core::register!(NgramLm);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use potential_core::checks::{
+        Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
+    };
+    use potential_core::{Recipe, Spawnable};
+    use std::sync::OnceLock;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// A smaller model than the default, so that debug-build tests train
+    /// it quickly; trained once per test binary.
+    fn lm() -> &'static NgramLm {
+        static LM: OnceLock<NgramLm> = OnceLock::new();
+        LM.get_or_init(|| {
+            NgramLm::from_bundled_corpus(&NgramConfig {
+                order: 4,
+                merges: 600,
+            })
+            .unwrap()
+        })
+    }
+
+    /// Contexts cut from the corpus, plus the empty one and an odd one.
+    fn contexts(lm: &NgramLm, n: usize) -> Vec<Vec<Vec<u8>>> {
+        let text = corpus::paragraphs(NgramLm::BUNDLED_CORPUS);
+        let mut out = vec![vec![], lm.tokenize(b"\xffzq")];
+        for (i, p) in text.iter().step_by(37).take(n).enumerate() {
+            let tokens = lm.tokenize(p);
+            out.push(tokens[..(i % 7).min(tokens.len())].to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn logw_next_is_a_distribution_over_tokens_and_eos() {
+        block_on(async {
+            let lm = lm();
+            assert!(lm.vocab().len() > 700, "{}", lm.vocab().len());
+            for ctx in contexts(lm, 20) {
+                let next = lm.logw_next(&ctx).await.unwrap();
+                assert!(
+                    next.logsumexp().abs() < 1e-9,
+                    "{ctx:?}: {}",
+                    next.logsumexp()
+                );
+                assert!(next.as_slice().iter().all(|v| v.is_finite()));
+            }
+        });
+    }
+
+    #[test]
+    fn the_model_has_learned_the_book() {
+        block_on(async {
+            let lm = lm();
+            let next = lm.logw_next(&lm.tokenize(b"said the Mock")).await.unwrap();
+            let (best, _) = next.top_k(1)[0];
+            assert_eq!(
+                best.token().copied(),
+                Some(&b" Turtle".to_vec()),
+                "{:?}",
+                next.top_k(5)
+            );
+            let seen = lm
+                .prefix(&lm.tokenize(b"Alice was beginning"))
+                .await
+                .unwrap();
+            let unseen = lm
+                .prefix(&lm.tokenize(b"Alice was chromosome"))
+                .await
+                .unwrap();
+            assert!(seen > unseen + 5.0, "{seen} vs {unseen}");
+        });
+    }
+
+    #[test]
+    fn property_checks_pass_on_many_contexts() {
+        block_on(async {
+            let lm = lm();
+            let tol = Tolerance {
+                rtol: 1e-9,
+                atol: 1e-9,
+            };
+            let cs = contexts(lm, 8);
+            assert_logw_next_consistency(lm, &cs, tol).await.unwrap();
+            let cs = contexts(lm, 40);
+            assert_autoreg_fact(lm, &cs, tol).await.unwrap();
+            assert_batch_consistency(lm, &cs, tol).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn the_batch_form_equals_the_single_form_exactly() {
+        block_on(async {
+            let lm = lm();
+            let mut cs = contexts(lm, 30);
+            // Duplicates and contexts that end alike, as particles do.
+            cs.extend(cs.clone().into_iter().take(10));
+            cs.push(lm.tokenize(b"said the"));
+            cs.push(lm.tokenize(b"Alice said the"));
+            let batch = lm.batch_logw_next(&cs).await.unwrap();
+            assert_eq!(batch.len(), cs.len());
+            for (c, b) in cs.iter().zip(&batch) {
+                assert_eq!(lm.logw_next(c).await.unwrap().as_slice(), b.as_slice());
+            }
+        });
+    }
+
+    #[test]
+    fn complete_is_prefix_plus_eos() {
+        block_on(async {
+            let lm = lm();
+            for ctx in contexts(lm, 10) {
+                let p = lm.prefix(&ctx).await.unwrap();
+                let c = lm.complete(&ctx).await.unwrap();
+                let eos = lm.logw_next(&ctx).await.unwrap().eos();
+                assert!((c - p - eos).abs() < 1e-9);
+            }
+            assert_eq!(lm.prefix(&[]).await.unwrap(), 0.0);
+        });
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        block_on(async {
+            let lm = lm();
+            let outside = vec![b"not a token at all".to_vec()];
+            for err in [
+                lm.prefix(&outside).await.unwrap_err(),
+                lm.complete(&outside).await.unwrap_err(),
+                lm.logw_next(&outside).await.unwrap_err(),
+                lm.batch_logw_next(&[vec![], outside]).await.unwrap_err(),
+            ] {
+                assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+                assert!(err.to_string().contains("not a token at all"), "{err}");
+            }
+            let empty = lm.batch_logw_next(&[]).await.unwrap_err();
+            assert!(matches!(empty, PotentialError::EmptyBatch { .. }));
+        });
+        let config = |order, merges| NgramConfig { order, merges };
+        for (text, config) in [
+            (&b"a b"[..], config(1, 10)),
+            (b"a b", config(6, 10)),
+            (b"a b", config(3, 70_000)),
+            (b" \n\t\n", config(3, 10)),
+            (b"", config(3, 10)),
+        ] {
+            let err = NgramLm::train(text, &config).unwrap_err();
+            assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn recipes_rebuild_the_same_model_and_reject_garbage() {
+        block_on(async {
+            let lm = NgramLm::train(
+                b"the cat sat on the mat.\n\nthe dog sat on the log.\n",
+                &NgramConfig {
+                    order: 3,
+                    merges: 30,
+                },
+            )
+            .unwrap();
+            let recipe = lm.recipe().unwrap();
+            let rebuilt = recipe.build().unwrap().downcast::<Vec<u8>>().unwrap();
+            let ctx = lm.tokenize(b"the dog sat");
+            assert_eq!(
+                rebuilt.logw_next(&ctx).await.unwrap().as_slice(),
+                lm.logw_next(&ctx).await.unwrap().as_slice()
+            );
+            assert_eq!(rebuilt.native_batch(), lm.native_batch());
+            let Recipe::Registered { tag, state } = recipe else {
+                panic!("a registered type's recipe")
+            };
+            for bad in [state[..state.len() / 2].to_vec(), vec![0xff; 40]] {
+                let recipe = Recipe::Registered {
+                    tag: tag.clone(),
+                    state: bad,
+                };
+                assert!(matches!(
+                    recipe.build(),
+                    Err(PotentialError::InvalidInput(_))
+                ));
+            }
+            // A token id out of range in the tables is caught by validation.
+            let mut stored: Stored = postcard::from_bytes(&state).unwrap();
+            stored.model.corrupt_an_outcome();
+            let state = postcard::to_stdvec(&StoredRef {
+                vocab: &stored.vocab,
+                model: &stored.model,
+            })
+            .unwrap();
+            let err = Recipe::Registered { tag, state }.build().unwrap_err();
+            assert!(err.to_string().contains("cannot rebuild"), "{err}");
+        });
+    }
+}

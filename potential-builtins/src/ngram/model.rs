@@ -232,6 +232,17 @@ impl Model {
     }
 }
 
+#[cfg(test)]
+impl Model {
+    /// Points the first entry of the top level past the last outcome.
+    pub(crate) fn corrupt_an_outcome(&mut self) {
+        let outcomes = self.base.len() as u32;
+        if let Some(e) = self.levels.last_mut().and_then(|l| l.entries.first_mut()) {
+            e.outcome = outcomes;
+        }
+    }
+}
+
 /// `n1 / (n1 + 2 n2)` from the counts of counts, clamped into `[0.1, 0.9]`
 /// (0.5 when either is zero, as for a tiny corpus).
 fn discount<'a>(values: impl Iterator<Item = &'a u64>) -> f64 {
