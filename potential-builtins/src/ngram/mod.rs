@@ -199,44 +199,6 @@ impl NgramLm {
         }
         LogWeights::new(self.vocab.clone(), dist)
     }
-
-    /// The next-token distributions of many histories, sharing work: each
-    /// distinct history of each order is refined once, from the
-    /// distribution of its own suffix, and each distinct full history gets
-    /// one logarithm pass.
-    fn batch_distributions(&self, histories: &[u64]) -> Vec<Vec<f64>> {
-        let model = &self.inner.model;
-        let order = self.order();
-        // `dists[i]` is a distribution; `at[h]` is the index in `dists` of
-        // the distribution after history `h`, at the current order.
-        let mut dists: Vec<Vec<f64>> = vec![model.base().to_vec()];
-        let mut at: HashMap<u64, usize> = histories.iter().map(|&h| (h, 0)).collect();
-        let mut keys: Vec<u64> = at.keys().copied().collect();
-        keys.sort_unstable();
-        for m in 1..order {
-            // Group the histories by their m most recent ids: one
-            // refinement per group, shared by its members.
-            let mut refined: HashMap<(u64, usize), usize> = HashMap::new();
-            for &h in &keys {
-                let suffix = h & model::mask(m);
-                let from = at[&h];
-                if !model.has_node(m, suffix) {
-                    continue;
-                }
-                let idx = *refined.entry((suffix, from)).or_insert_with(|| {
-                    let mut d = dists[from].clone();
-                    model.refine(m, suffix, &mut d);
-                    dists.push(d);
-                    dists.len() - 1
-                });
-                at.insert(h, idx);
-            }
-        }
-        histories
-            .iter()
-            .map(|h| dists[at[h]].clone())
-            .collect::<Vec<_>>()
-    }
 }
 
 impl fmt::Debug for NgramLm {
@@ -288,12 +250,27 @@ impl Potential for NgramLm {
         let mut distinct = histories.clone();
         distinct.sort_unstable();
         distinct.dedup();
-        let dists = self.batch_distributions(&distinct);
-        let mut done: HashMap<u64, LogWeights<Vec<u8>>> = HashMap::with_capacity(distinct.len());
-        for (h, d) in distinct.into_iter().zip(dists) {
-            done.insert(h, self.weights(d)?);
+        let mut logs = self.inner.model.log_distributions(&distinct);
+        // Contexts with one history share its result: clones for all but
+        // the last of them, which takes it.
+        let slot: HashMap<u64, usize> = distinct.iter().enumerate().map(|(j, &h)| (h, j)).collect();
+        let slots: Vec<usize> = histories.iter().map(|h| slot[h]).collect();
+        let mut uses = vec![0usize; distinct.len()];
+        for &j in &slots {
+            uses[j] += 1;
         }
-        Ok(histories.iter().map(|h| done[h].clone()).collect())
+        slots
+            .into_iter()
+            .map(|j| {
+                uses[j] -= 1;
+                let values = if uses[j] == 0 {
+                    std::mem::take(&mut logs[j])
+                } else {
+                    logs[j].clone()
+                };
+                LogWeights::new(self.vocab.clone(), values)
+            })
+            .collect()
     }
 }
 

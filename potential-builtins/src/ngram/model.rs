@@ -195,11 +195,6 @@ impl Model {
         p
     }
 
-    /// The order-1 distribution over every outcome.
-    pub(crate) fn base(&self) -> &[f64] {
-        &self.base
-    }
-
     /// Turns `P_{m}` (history of `m - 1` ids) in `dist` into `P_{m+1}` for
     /// the history `key` of `m` ids: a dense pass over every outcome plus
     /// the sparse entries of the node. Returns false, leaving `dist` as it
@@ -217,9 +212,71 @@ impl Model {
         true
     }
 
-    /// Whether the history of `m` ids `key` was seen at order `m + 1`.
-    pub(crate) fn has_node(&self, m: usize, key: u64) -> bool {
-        self.levels[m - 1].index.contains_key(&(key & mask(m)))
+    /// Like [`Model::refine`], writing into `to` from `from` rather than in
+    /// place (the same arithmetic, so the same values).
+    pub(crate) fn refine_into(&self, m: usize, key: u64, from: &[f64], to: &mut [f64]) -> bool {
+        let Some((gamma, entries)) = self.levels[m - 1].node(key & mask(m)) else {
+            return false;
+        };
+        for (t, f) in to.iter_mut().zip(from) {
+            *t = f * gamma;
+        }
+        for e in entries {
+            to[e.outcome as usize] += e.coef;
+        }
+        true
+    }
+
+    /// The log distributions after many distinct histories, sharing work:
+    /// the histories are visited in order of their most recent ids, as a
+    /// depth-first walk of the tree of their suffixes, and a level is
+    /// recomputed only where a history's suffix differs from the one
+    /// before. Buffers are reused, so the working set stays one
+    /// distribution per order.
+    pub(crate) fn log_distributions(&self, histories: &[u64]) -> Vec<Vec<f64>> {
+        let levels = self.order - 1;
+        let suffixes = |h: u64| -> [u64; MAX_ORDER] {
+            let mut s = [0; MAX_ORDER];
+            for (m, slot) in s.iter_mut().enumerate().take(levels) {
+                *slot = h & mask(m + 1);
+            }
+            s
+        };
+        let mut order: Vec<usize> = (0..histories.len()).collect();
+        order.sort_by_key(|&i| suffixes(histories[i]));
+        let mut buffers = vec![vec![0.0; self.base.len()]; levels];
+        // holder[m]: the buffer holding P after the level-m refinement,
+        // None for the base distribution.
+        let mut holder: [Option<usize>; MAX_ORDER] = [None; MAX_ORDER];
+        let mut out: Vec<Vec<f64>> = vec![Vec::new(); histories.len()];
+        let mut previous: Option<u64> = None;
+        for i in order {
+            let h = histories[i];
+            let first = previous.map_or(1, |p| {
+                (1..=levels)
+                    .find(|&m| p & mask(m) != h & mask(m))
+                    .unwrap_or(levels + 1)
+            });
+            for m in first..=levels {
+                let (done, rest) = buffers.split_at_mut(m - 1);
+                let from: &[f64] = match holder[m - 1] {
+                    Some(b) => &done[b],
+                    None => &self.base,
+                };
+                holder[m] = if self.refine_into(m, h, from, &mut rest[0]) {
+                    Some(m - 1)
+                } else {
+                    holder[m - 1]
+                };
+            }
+            let top: &[f64] = match holder[levels] {
+                Some(b) => &buffers[b],
+                None => &self.base,
+            };
+            out[i] = top.iter().map(|p| p.ln()).collect();
+            previous = Some(h);
+        }
+        out
     }
 
     /// The full distribution after `history` (`order - 1` ids), in place.
