@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use potential_builtins::{NgramConfig, NgramLm};
-use potential_core::Potential;
+use potential_core::{Potential, Spawnable};
 
 fn main() {
     divan::main();
@@ -35,7 +35,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn distinct(n: usize) -> Vec<Vec<Vec<u8>>> {
     let lm = lm();
     let keep = lm.order() - 1;
-    let tokens = lm.tokenize(NgramLm::BUNDLED_CORPUS);
+    let tokens = lm.tokenize(NgramLm::BUNDLED_CORPUS[0]);
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for end in (keep..tokens.len()).step_by(97) {
@@ -83,12 +83,14 @@ fn batch(bencher: divan::Bencher, name: &str) {
     bencher.bench_local(|| rt.block_on(lm.batch_logw_next(&contexts)).unwrap());
 }
 
-/// One `logw_next` call: the cost a worker process saves the caller.
-#[divan::bench]
-fn one_logw_next(bencher: divan::Bencher) {
-    let context = distinct(1).remove(0);
+/// One `logw_next` call, the cost a worker process takes off the caller,
+/// by vocabulary size (4,000 merges is the default).
+#[divan::bench(args = [2000, 4000, 8000])]
+fn one_logw_next(bencher: divan::Bencher, merges: usize) {
+    let lm = NgramLm::from_bundled_corpus(&NgramConfig { order: 4, merges }).unwrap();
+    let tokens = lm.tokenize(NgramLm::BUNDLED_CORPUS[0]);
+    let context = tokens[..200].to_vec();
     let rt = runtime();
-    let lm = lm();
     bencher.bench_local(|| rt.block_on(lm.logw_next(&context)).unwrap());
 }
 
@@ -97,4 +99,11 @@ fn one_logw_next(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn train_default() -> NgramLm {
     NgramLm::from_bundled_corpus(&NgramConfig::default()).unwrap()
+}
+
+/// Rebuilding the default model from its spawn recipe, as a worker does.
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn rebuild_from_recipe(bencher: divan::Bencher) {
+    let recipe = lm().recipe().unwrap();
+    bencher.bench_local(|| recipe.build().unwrap());
 }

@@ -13,7 +13,7 @@ use potential_core::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use model::{MAX_ORDER, Model, history_key};
+use model::{Counts, MAX_ORDER, Model, history_key};
 use tokenizer::Tokenizer;
 
 /// How to train an [`NgramLm`].
@@ -28,12 +28,12 @@ pub struct NgramConfig {
 }
 
 impl Default for NgramConfig {
-    /// Order 4 and 3,000 merges: on the bundled corpus a vocabulary of
-    /// about 3,200 tokens.
+    /// Order 4 and 4,000 merges: on the bundled corpus a vocabulary of
+    /// 4,256 tokens (it supports up to 11,740).
     fn default() -> Self {
         NgramConfig {
             order: 4,
-            merges: 3000,
+            merges: 4000,
         }
     }
 }
@@ -90,9 +90,15 @@ struct Inner {
 }
 
 impl NgramLm {
-    /// The bundled training text: *Alice's Adventures in Wonderland*
-    /// (public domain; see `data/README.md` in this crate).
-    pub const BUNDLED_CORPUS: &'static [u8] = include_bytes!("../../data/alice29.txt");
+    /// The bundled training texts, both public domain (see `data/README.md`
+    /// in this crate): Lewis Carroll's *Alice's Adventures in Wonderland*,
+    /// Shakespeare's *As You Like It* and Milton's *Paradise Lost*, 740 KB
+    /// in all.
+    pub const BUNDLED_CORPUS: &'static [&'static [u8]] = &[
+        include_bytes!("../../data/alice29.txt"),
+        include_bytes!("../../data/asyoulik.txt"),
+        include_bytes!("../../data/plrabn12.txt"),
+    ];
 
     /// Trains a model on `text` (see the type's docs).
     ///
@@ -120,13 +126,14 @@ impl NgramLm {
         }
         let tokenizer = Tokenizer::learn(&paragraphs, config.merges);
         let sequences: Vec<Vec<u32>> = paragraphs.iter().map(|p| tokenizer.encode(p)).collect();
-        let model = Model::train(&sequences, config.order, tokenizer.tokens().len());
+        let model = Model::train(&sequences, config.order, tokenizer.tokens().len())
+            .map_err(PotentialError::InvalidInput)?;
         Self::assemble(tokenizer, model)
     }
 
-    /// Trains a model on [`NgramLm::BUNDLED_CORPUS`].
+    /// Trains a model on the texts of [`NgramLm::BUNDLED_CORPUS`].
     pub fn from_bundled_corpus(config: &NgramConfig) -> Result<Self> {
-        Self::train(Self::BUNDLED_CORPUS, config)
+        Self::train(&Self::BUNDLED_CORPUS.join(&b"\n\n"[..]), config)
     }
 
     fn assemble(tokenizer: Tokenizer, model: Model) -> Result<Self> {
@@ -278,20 +285,20 @@ impl Potential for NgramLm {
 #[derive(Serialize)]
 struct StoredRef<'a> {
     vocab: &'a Vocab<Vec<u8>>,
-    model: &'a Model,
+    counts: &'a Counts,
 }
 
 #[derive(Deserialize)]
 struct Stored {
     vocab: Vocab<Vec<u8>>,
-    model: Model,
+    counts: Counts,
 }
 
 impl Serialize for NgramLm {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         StoredRef {
             vocab: &self.vocab,
-            model: &self.inner.model,
+            counts: self.inner.model.counts(),
         }
         .serialize(serializer)
     }
@@ -299,14 +306,13 @@ impl Serialize for NgramLm {
 
 impl<'de> Deserialize<'de> for NgramLm {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let Stored { vocab, mut model } = Stored::deserialize(deserializer)?;
+        let Stored { vocab, counts } = Stored::deserialize(deserializer)?;
         if vocab.len() > usize::from(u16::MAX) - 1 {
             return Err(serde::de::Error::custom(
                 "vocabulary too large for an n-gram model",
             ));
         }
-        model
-            .validate(vocab.len())
+        let model = Model::from_counts(counts, vocab.len())
             .map_err(|e| serde::de::Error::custom(format!("inconsistent n-gram model: {e}")))?;
         let tokenizer = Tokenizer::from_tokens(vocab.tokens().to_vec());
         Ok(NgramLm {
@@ -335,22 +341,25 @@ mod tests {
             .block_on(f)
     }
 
-    /// A smaller model than the default, so that debug-build tests train
-    /// it quickly; trained once per test binary.
+    /// A smaller model than the default (one book, fewer merges), so that
+    /// debug-build tests train it quickly; trained once per test binary.
     fn lm() -> &'static NgramLm {
         static LM: OnceLock<NgramLm> = OnceLock::new();
         LM.get_or_init(|| {
-            NgramLm::from_bundled_corpus(&NgramConfig {
-                order: 4,
-                merges: 600,
-            })
+            NgramLm::train(
+                NgramLm::BUNDLED_CORPUS[0],
+                &NgramConfig {
+                    order: 4,
+                    merges: 600,
+                },
+            )
             .unwrap()
         })
     }
 
     /// Contexts cut from the corpus, plus the empty one and an odd one.
     fn contexts(lm: &NgramLm, n: usize) -> Vec<Vec<Vec<u8>>> {
-        let text = corpus::paragraphs(NgramLm::BUNDLED_CORPUS);
+        let text = corpus::paragraphs(NgramLm::BUNDLED_CORPUS[0]);
         let mut out = vec![vec![], lm.tokenize(b"\xffzq")];
         for (i, p) in text.iter().step_by(37).take(n).enumerate() {
             let tokens = lm.tokenize(p);
@@ -511,10 +520,10 @@ mod tests {
             }
             // A token id out of range in the tables is caught by validation.
             let mut stored: Stored = postcard::from_bytes(&state).unwrap();
-            stored.model.corrupt_an_outcome();
+            stored.counts.corrupt_an_outcome();
             let state = postcard::to_stdvec(&StoredRef {
                 vocab: &stored.vocab,
-                model: &stored.model,
+                counts: &stored.counts,
             })
             .unwrap();
             let err = Recipe::Registered { tag, state }.build().unwrap_err();

@@ -53,7 +53,7 @@ pub(crate) fn history_key(context: &[u32], order: usize, bos: u32) -> u64 {
 }
 
 /// A history seen in training at one order.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy)]
 struct Node {
     start: u32,
     len: u32,
@@ -61,20 +61,18 @@ struct Node {
 }
 
 /// One outcome seen after a history.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy)]
 struct Entry {
     outcome: u32,
     coef: f64,
 }
 
-/// The nodes of one order `k >= 2`, sorted by key; entries of a node are
-/// sorted by outcome.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The nodes of one order `k >= 2`, by key; entries of a node are sorted
+/// by outcome.
+#[derive(Debug, Clone)]
 struct Level {
-    keys: Vec<u64>,
     nodes: Vec<Node>,
     entries: Vec<Entry>,
-    #[serde(skip)]
     index: HashMap<u64, u32>,
 }
 
@@ -86,10 +84,33 @@ impl Level {
     }
 }
 
-/// A trained model: the order-1 distribution and one level per higher order.
+/// The counts of one order `k >= 2`: for each history (sorted by key), the
+/// outcomes seen after it (sorted) and their counts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Model {
+struct LevelCounts {
+    keys: Vec<u64>,
+    lens: Vec<u32>,
+    outcomes: Vec<u32>,
+    counts: Vec<u64>,
+}
+
+/// What a model is built from, and its serde form: integer counts are a
+/// third the size of the probability tables they give, and rebuilding the
+/// tables from them is the same arithmetic, so a worker gets the same
+/// model bit for bit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Counts {
     order: usize,
+    /// Order-1 continuation counts, one per outcome.
+    unigrams: Vec<u64>,
+    /// Orders `2..=order`.
+    levels: Vec<LevelCounts>,
+}
+
+/// A trained model: the order-1 distribution and one level per higher order.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    counts: Counts,
     /// `P_1` over the `V + 1` outcomes.
     base: Vec<f64>,
     /// Orders `2..=order`.
@@ -98,11 +119,14 @@ pub(crate) struct Model {
 
 impl Model {
     /// Counts `sequences` (token ids below `vocab_len`) and builds the tables.
-    pub(crate) fn train(sequences: &[Vec<u32>], order: usize, vocab_len: usize) -> Model {
+    pub(crate) fn train(
+        sequences: &[Vec<u32>],
+        order: usize,
+        vocab_len: usize,
+    ) -> Result<Model, String> {
         let eos = vocab_len as u32;
         let bos = eos + 1;
-        let outcomes = vocab_len + 1;
-        // counts[k] maps (history of k ids, outcome) to a_{k+1}.
+        // counts[m] maps (history of m ids, outcome) to a_{m+1}.
         let mut counts: Vec<HashMap<(u64, u32), u64>> = vec![HashMap::new(); order];
         let top = &mut counts[order - 1];
         for s in sequences {
@@ -118,67 +142,84 @@ impl Model {
                 *lower[m].entry((key & mask(m), w)).or_default() += 1;
             }
         }
-        let mut base = vec![0.0; outcomes];
-        let unigrams = &counts[0];
-        let d1 = discount(unigrams.values());
-        let total: u64 = unigrams.values().sum();
-        let seen = unigrams.len() as f64;
-        let total = total.max(1) as f64;
-        for (w, p) in base.iter_mut().enumerate() {
-            let a = unigrams.get(&(0, w as u32)).copied().unwrap_or(0) as f64;
-            *p = ((a - d1).max(0.0) + d1 * seen / outcomes as f64) / total;
+        let mut unigrams = vec![0; vocab_len + 1];
+        for (&(_, w), &a) in &counts[0] {
+            unigrams[w as usize] = a;
         }
-        let levels = counts[1..].iter().map(build_level).collect();
-        Model {
+        let levels = counts[1..]
+            .iter()
+            .map(|level| {
+                let mut items: Vec<((u64, u32), u64)> =
+                    level.iter().map(|(&k, &v)| (k, v)).collect();
+                items.sort_unstable();
+                let mut c = LevelCounts {
+                    keys: Vec::new(),
+                    lens: Vec::new(),
+                    outcomes: Vec::with_capacity(items.len()),
+                    counts: Vec::with_capacity(items.len()),
+                };
+                for group in items.chunk_by(|a, b| a.0.0 == b.0.0) {
+                    c.keys.push(group[0].0.0);
+                    c.lens.push(group.len() as u32);
+                    for &((_, w), a) in group {
+                        c.outcomes.push(w);
+                        c.counts.push(a);
+                    }
+                }
+                c
+            })
+            .collect();
+        let counts = Counts {
             order,
+            unigrams,
+            levels,
+        };
+        Model::from_counts(counts, vocab_len)
+    }
+
+    /// Builds the probability tables from counts, checking them against the
+    /// vocabulary size first (counts from a recipe may be corrupt): a
+    /// message on any inconsistency.
+    pub(crate) fn from_counts(counts: Counts, vocab_len: usize) -> Result<Model, String> {
+        let outcomes = vocab_len + 1;
+        let order = counts.order;
+        if !(2..=MAX_ORDER).contains(&order) {
+            return Err(format!("order {order} is not in 2..={MAX_ORDER}"));
+        }
+        if counts.unigrams.len() != outcomes || counts.levels.len() != order - 1 {
+            return Err("the counts do not fit the vocabulary and order".into());
+        }
+        let seen = counts.unigrams.iter().filter(|&&a| a > 0).count() as f64;
+        let total: u64 = counts.unigrams.iter().sum();
+        if total == 0 {
+            return Err("no outcome was ever seen".into());
+        }
+        let d1 = discount(counts.unigrams.iter());
+        let base = counts
+            .unigrams
+            .iter()
+            .map(|&a| ((a as f64 - d1).max(0.0) + d1 * seen / outcomes as f64) / total as f64)
+            .collect();
+        let levels = counts
+            .levels
+            .iter()
+            .map(|c| build_level(c, outcomes))
+            .collect::<Result<_, String>>()?;
+        Ok(Model {
+            counts,
             base,
             levels,
-        }
+        })
+    }
+
+    /// The counts the model was built from (its serde form).
+    pub(crate) fn counts(&self) -> &Counts {
+        &self.counts
     }
 
     /// The order of the model.
     pub(crate) fn order(&self) -> usize {
-        self.order
-    }
-
-    /// Checks a deserialized model against the vocabulary size and builds
-    /// its indexes; a message on any inconsistency.
-    pub(crate) fn validate(&mut self, vocab_len: usize) -> Result<(), String> {
-        let outcomes = vocab_len + 1;
-        if !(2..=MAX_ORDER).contains(&self.order) {
-            return Err(format!("order {} is not in 2..={MAX_ORDER}", self.order));
-        }
-        if self.base.len() != outcomes || self.levels.len() != self.order - 1 {
-            return Err("tables do not fit the vocabulary and order".into());
-        }
-        if self.base.iter().any(|p| !p.is_finite() || *p <= 0.0) {
-            return Err("the order-1 distribution has a non-positive entry".into());
-        }
-        for level in &mut self.levels {
-            if level.keys.len() != level.nodes.len() {
-                return Err("a level has keys and nodes of different lengths".into());
-            }
-            for n in &level.nodes {
-                let end = n.start as usize + n.len as usize;
-                if end > level.entries.len() || !n.gamma.is_finite() || n.gamma < 0.0 {
-                    return Err("a node points outside its level".into());
-                }
-            }
-            if level
-                .entries
-                .iter()
-                .any(|e| e.outcome as usize >= outcomes || !e.coef.is_finite())
-            {
-                return Err("an entry names an outcome outside the vocabulary".into());
-            }
-            level.index = level
-                .keys
-                .iter()
-                .enumerate()
-                .map(|(i, &k)| (k, i as u32))
-                .collect();
-        }
-        Ok(())
+        self.counts.order
     }
 
     /// `P(w | history)` for one outcome: one lookup per order.
@@ -234,7 +275,7 @@ impl Model {
     /// before. Buffers are reused, so the working set stays one
     /// distribution per order.
     pub(crate) fn log_distributions(&self, histories: &[u64]) -> Vec<Vec<f64>> {
-        let levels = self.order - 1;
+        let levels = self.order() - 1;
         let suffixes = |h: u64| -> [u64; MAX_ORDER] {
             let mut s = [0; MAX_ORDER];
             for (m, slot) in s.iter_mut().enumerate().take(levels) {
@@ -283,19 +324,19 @@ impl Model {
     pub(crate) fn distribution(&self, history: u64, dist: &mut Vec<f64>) {
         dist.clear();
         dist.extend_from_slice(&self.base);
-        for m in 1..self.order {
+        for m in 1..self.order() {
             self.refine(m, history, dist);
         }
     }
 }
 
 #[cfg(test)]
-impl Model {
-    /// Points the first entry of the top level past the last outcome.
+impl Counts {
+    /// Points the first outcome of the top level past the last outcome.
     pub(crate) fn corrupt_an_outcome(&mut self) {
-        let outcomes = self.base.len() as u32;
-        if let Some(e) = self.levels.last_mut().and_then(|l| l.entries.first_mut()) {
-            e.outcome = outcomes;
+        let outcomes = self.unigrams.len() as u32;
+        if let Some(w) = self.levels.last_mut().and_then(|l| l.outcomes.first_mut()) {
+            *w = outcomes;
         }
     }
 }
@@ -318,37 +359,49 @@ fn discount<'a>(values: impl Iterator<Item = &'a u64>) -> f64 {
     }
 }
 
-fn build_level(counts: &HashMap<(u64, u32), u64>) -> Level {
-    let d = discount(counts.values());
-    let mut items: Vec<((u64, u32), u64)> = counts.iter().map(|(&k, &v)| (k, v)).collect();
-    items.sort_unstable();
+/// The nodes of one level from its counts, after checking that the
+/// groups cover the entries, every outcome is in range and sorted within
+/// its group, and every count is positive.
+fn build_level(c: &LevelCounts, outcomes: usize) -> Result<Level, String> {
+    let entries = c.outcomes.len();
+    if c.keys.len() != c.lens.len()
+        || c.counts.len() != entries
+        || c.lens.iter().map(|&l| l as usize).sum::<usize>() != entries
+    {
+        return Err("a level's groups do not cover its entries".into());
+    }
+    if c.counts.contains(&0) {
+        return Err("a level holds a zero count".into());
+    }
+    let d = discount(c.counts.iter());
     let mut level = Level {
-        keys: Vec::new(),
-        nodes: Vec::new(),
-        entries: Vec::with_capacity(items.len()),
-        index: HashMap::new(),
+        nodes: Vec::with_capacity(c.keys.len()),
+        entries: Vec::with_capacity(entries),
+        index: HashMap::with_capacity(c.keys.len()),
     };
-    for group in items.chunk_by(|a, b| a.0.0 == b.0.0) {
-        let total: u64 = group.iter().map(|&(_, a)| a).sum();
-        let total = total as f64;
-        level.keys.push(group[0].0.0);
+    let mut start = 0usize;
+    for (i, (&key, &len)) in c.keys.iter().zip(&c.lens).enumerate() {
+        let range = start..start + len as usize;
+        start = range.end;
+        let (ws, counts) = (&c.outcomes[range.clone()], &c.counts[range]);
+        if ws.iter().any(|&w| w as usize >= outcomes) || !ws.is_sorted_by(|a, b| a < b) {
+            return Err("a level names an outcome outside the vocabulary, or twice".into());
+        }
+        let total = counts.iter().sum::<u64>() as f64;
         level.nodes.push(Node {
             start: level.entries.len() as u32,
-            len: group.len() as u32,
-            gamma: d * group.len() as f64 / total,
+            len,
+            gamma: d * f64::from(len) / total,
         });
         level
             .entries
-            .extend(group.iter().map(|&((_, outcome), a)| Entry {
+            .extend(ws.iter().zip(counts).map(|(&outcome, &a)| Entry {
                 outcome,
                 coef: (a as f64 - d) / total,
             }));
+        if level.index.insert(key, i as u32).is_some() {
+            return Err("a level holds one history twice".into());
+        }
     }
-    level.index = level
-        .keys
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| (k, i as u32))
-        .collect();
-    level
+    Ok(level)
 }
