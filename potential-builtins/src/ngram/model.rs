@@ -23,6 +23,7 @@
 //! `P_k(w | h) = gamma P_{k-1}(w | h') + coef(w)`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +74,33 @@ struct Entry {
 struct Level {
     nodes: Vec<Node>,
     entries: Vec<Entry>,
-    index: HashMap<u64, u32>,
+    index: HashMap<u64, u32, KeyHash>,
+}
+
+/// A hasher for packed history keys: one multiply and a fold, instead of
+/// SipHash, which is built to resist adversarial keys that these (made by
+/// training or validated on load) are not. Rebuilding the index is most of
+/// the time a worker spends rebuilding a model from its recipe.
+type KeyHash = BuildHasherDefault<KeyHasher>;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let x = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl Level {
@@ -127,7 +154,7 @@ impl Model {
         let eos = vocab_len as u32;
         let bos = eos + 1;
         // counts[m] maps (history of m ids, outcome) to a_{m+1}.
-        let mut counts: Vec<HashMap<(u64, u32), u64>> = vec![HashMap::new(); order];
+        let mut counts: Vec<HashMap<(u64, u32), u64, KeyHash>> = vec![HashMap::default(); order];
         let top = &mut counts[order - 1];
         for s in sequences {
             let mut key = history_key(&[], order, bos);
@@ -377,7 +404,7 @@ fn build_level(c: &LevelCounts, outcomes: usize) -> Result<Level, String> {
     let mut level = Level {
         nodes: Vec::with_capacity(c.keys.len()),
         entries: Vec::with_capacity(entries),
-        index: HashMap::with_capacity(c.keys.len()),
+        index: HashMap::with_capacity_and_hasher(c.keys.len(), KeyHash::default()),
     };
     let mut start = 0usize;
     for (i, (&key, &len)) in c.keys.iter().zip(&c.lens).enumerate() {
