@@ -1,7 +1,7 @@
 //! A byte-level regular-expression constraint, compiled to a dense DFA by
 //! [`regex_automata`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -151,9 +151,8 @@ impl Compiled {
 /// states reachable from `start`.
 fn live_states(dfa: &dense::DFA<Vec<u32>>, start: StateID, stride2: usize) -> Vec<bool> {
     let index = |s: StateID| s.as_usize() >> stride2;
-    let mut seen: HashMap<StateID, ()> = HashMap::new();
+    let mut seen: HashSet<StateID> = HashSet::from([start]);
     let mut order = vec![start];
-    seen.insert(start, ());
     let mut predecessors: HashMap<StateID, Vec<StateID>> = HashMap::new();
     let mut i = 0;
     while i < order.len() {
@@ -162,10 +161,15 @@ fn live_states(dfa: &dense::DFA<Vec<u32>>, start: StateID, stride2: usize) -> Ve
         if dfa.is_dead_state(s) {
             continue;
         }
-        for b in 0..=255u8 {
+        // One byte per equivalence class: bytes of a class go to one state.
+        for b in dfa
+            .byte_classes()
+            .representatives(..)
+            .filter_map(|u| u.as_u8())
+        {
             let t = dfa.next_state(s, b);
             predecessors.entry(t).or_default().push(s);
-            if seen.insert(t, ()).is_none() {
+            if seen.insert(t) {
                 order.push(t);
             }
         }

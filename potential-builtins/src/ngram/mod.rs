@@ -51,18 +51,21 @@ impl Default for NgramConfig {
 /// - `logw_next(ctx)` computes the whole next-token distribution over the
 ///   vocabulary and EOS (it sums to one): one dense pass over the
 ///   vocabulary per order, then one logarithm per outcome. Its cost grows
-///   with the vocabulary size and the order, about 30 µs at the default
-///   settings on a 2020s x86 core.
+///   with the vocabulary size and the order: about 23 µs at the default
+///   settings (4,256 tokens, order 4) and 40 µs with 8,000 merges, on the
+///   2-core machine this project is built on.
 /// - `batch_logw_next` is native and shares work: contexts with the same
 ///   history (the last `n - 1` tokens, as after a sampler resamples its
-///   particles) get one distribution, and the lower-order distributions
-///   of histories that end alike are computed once for all of them.
+///   particles) get one distribution, and the lower-order distributions of
+///   histories that end alike are computed once for all of them. With 64
+///   contexts over 16 histories it is about 3.5 times faster than 64 single
+///   calls; with 64 different histories it only breaks even.
 ///
-/// The spawn recipe is the trained model itself (vocabulary and
-/// probability tables, about 3 MB with postcard at the default settings),
-/// so a worker starts without retraining; retraining from the corpus in
-/// each worker would ship less but cost each worker the training time
-/// (about 0.5 s in release builds).
+/// The spawn recipe is the trained model: the vocabulary and the integer
+/// n-gram counts (about 2.9 MB with postcard at the default settings),
+/// from which a worker rebuilds the probability tables bit for bit in
+/// about 30 ms. Retraining from the corpus in each worker would ship a few
+/// bytes instead but cost each worker about 0.35 s.
 ///
 /// ```
 /// use potential_builtins::{NgramConfig, NgramLm};
