@@ -38,7 +38,11 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+// Lets the macros' `::potential_core::…` paths resolve inside this crate too.
+extern crate self as potential_core;
+
 pub mod checks;
+mod derive_support;
 mod dyn_potential;
 mod error;
 pub mod ops;
@@ -54,8 +58,11 @@ pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_t
 pub use vocab::{Symbol, TokenType, Vocab, split_eos};
 pub use weights::{LogWeights, Weights, logsumexp};
 
+pub use potential_derive::{Potential, batched};
+
 /// Items used by the code that the macros generate; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::derive_support::*;
     pub use inventory;
 }
