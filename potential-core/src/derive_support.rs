@@ -36,10 +36,10 @@ pub trait Derived {
 pub trait RecipeField {}
 
 #[diagnostic::do_not_recommend]
-impl<T: Serialize + DeserializeOwned + ?Sized> RecipeField for T {}
+impl<T: Serialize + DeserializeOwned> RecipeField for T {}
 
 /// Checks a field type of a spawnable potential (type-checked, never run).
-pub fn assert_recipe_field<T: RecipeField + ?Sized>() {}
+pub fn assert_recipe_field<T: RecipeField>() {}
 
 /// A type that may be shared between tasks and threads.
 #[diagnostic::on_unimplemented(
