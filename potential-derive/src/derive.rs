@@ -1,7 +1,7 @@
 //! `#[derive(Potential)]`: the vocabulary wiring, the spawn registration
 //! and the compile-time checks of a potential struct.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Ident, LitStr, Type};
@@ -65,7 +65,7 @@ fn struct_options(input: &DeriveInput, errors: &mut Errors) -> StructOptions {
 }
 
 /// Whether a field carries `#[potential(vocab)]`; reports unknown options.
-fn is_marked_vocab(field: &syn::Field, errors: &mut Errors) -> Option<Span> {
+fn is_marked_vocab<'a>(field: &'a syn::Field, errors: &mut Errors) -> Option<&'a syn::Attribute> {
     let mut marked = None;
     for attr in field
         .attrs
@@ -74,7 +74,7 @@ fn is_marked_vocab(field: &syn::Field, errors: &mut Errors) -> Option<Span> {
     {
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("vocab") {
-                marked = Some(attr.span());
+                marked = Some(attr);
                 Ok(())
             } else {
                 let name = meta.path.to_token_stream().to_string().replace(' ', "");
@@ -112,6 +112,16 @@ fn mentions(tokens: TokenStream, names: &[&Ident]) -> bool {
         TokenTree::Ident(i) => names.iter().any(|n| **n == i),
         TokenTree::Group(g) => mentions(g.stream(), names),
         _ => false,
+    })
+}
+
+/// Whether serde leaves the field out of the struct's serde form
+/// (`#[serde(skip)]`), so that it needs no serde impl of its own.
+fn serde_skipped(field: &syn::Field) -> bool {
+    field.attrs.iter().any(|attr| {
+        attr.path().is_ident("serde")
+            && matches!(&attr.meta, syn::Meta::List(list)
+                if list.tokens.clone().into_iter().any(|t| matches!(t, TokenTree::Ident(i) if i == "skip")))
     })
 }
 
@@ -154,11 +164,11 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
             .collect();
         if let Some(&(i, f, _)) = marked.first() {
             vocab = Some((member(i, f), &f.ty));
-            for &(_, _, span) in &marked[1..] {
-                errors.push(syn::Error::new(
-                    span,
+            for &(_, _, attr) in &marked[1..] {
+                errors.spanned(
+                    attr,
                     "a potential has one vocabulary: `#[potential(vocab)]` is already on another field",
-                ));
+                );
             }
         } else {
             let typed: Vec<_> = fields
@@ -262,7 +272,7 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
         let params: Vec<&Ident> = input.generics.type_params().map(|p| &p.ident).collect();
         for field in fields.into_iter().flatten() {
             let ty = &field.ty;
-            if !mentions(ty.to_token_stream(), &params) {
+            if !mentions(ty.to_token_stream(), &params) && !serde_skipped(field) {
                 checks.push(quote_spanned! {ty.span()=>
                     #core::__private::assert_recipe_field::<#ty>();
                 });
