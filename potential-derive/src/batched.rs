@@ -480,3 +480,89 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspellings_find_the_nearest_method() {
+        assert_eq!(near_miss("batch_complet"), Some("batch_complete"));
+        assert_eq!(near_miss("logw_nxt"), Some("logw_next"));
+        assert_eq!(near_miss("prefx"), Some("prefix"));
+        assert_eq!(near_miss("complete"), None);
+        assert_eq!(near_miss("tokenize"), None);
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn argument_shapes() {
+        let ty = |s: &str| syn::parse_str::<Type>(s).unwrap();
+        assert!(Arg::Tokens.matches(&ty("&[u8]")));
+        assert!(Arg::Tokens.matches(&ty("&'a [Vec<u8>]")));
+        assert!(!Arg::Tokens.matches(&ty("Vec<u8>")));
+        assert!(!Arg::Tokens.matches(&ty("&mut [u8]")));
+        assert!(Arg::Symbols.matches(&ty("&[potential_core::Symbol<u8>]")));
+        assert!(!Arg::Symbols.matches(&ty("&[u8]")));
+        assert!(Arg::Batch.matches(&ty("&[Vec<T>]")));
+        assert!(!Arg::Batch.matches(&ty("&[T]")));
+        assert!(Arg::BatchSymbols.matches(&ty("&[Vec<Symbol<T>>]")));
+        assert!(!Arg::BatchSymbols.matches(&ty("&[Vec<T>]")));
+    }
+
+    #[test]
+    fn return_shapes() {
+        let ty = |s: &str| syn::parse_str::<Type>(s).unwrap();
+        assert!(Ret::F64.matches(&ty("Result<f64, PotentialError>")));
+        assert!(Ret::F64.matches(&ty("potential_core::Result<f64>")));
+        assert!(!Ret::F64.matches(&ty("f64")));
+        assert!(!Ret::F64.matches(&ty("Result<f32, PotentialError>")));
+        assert!(Ret::VecF64.matches(&ty("Result<Vec<f64>, E>")));
+        assert!(!Ret::VecF64.matches(&ty("Result<f64, E>")));
+        assert!(Ret::Weights.matches(&ty("Result<LogWeights<u8>, E>")));
+        assert!(Ret::VecWeights.matches(&ty("Result<Vec<LogWeights<u8>>, E>")));
+        assert!(!Ret::VecWeights.matches(&ty("Result<Vec<f64>, E>")));
+    }
+
+    #[test]
+    fn expansion_moves_potential_methods_and_keeps_helpers() {
+        let item = quote! {
+            impl Length {
+                pub async fn complete(&self, c: &[u8]) -> Result<f64, E> { Ok(0.0) }
+                async fn prefix(&self, c: &[u8]) -> Result<f64, E> { Ok(0.0) }
+                async fn batch_prefix(&self, cs: &[Vec<u8>]) -> Result<Vec<f64>, E> { Ok(vec![]) }
+                fn helper(&self) -> usize { 1 }
+            }
+        };
+        let out = expand(TokenStream::new(), item);
+        let file: syn::File = syn::parse2(out).unwrap();
+        let [syn::Item::Impl(inherent), syn::Item::Impl(potential)] = &file.items[..] else {
+            panic!("expected two impls, got {}", file.items.len());
+        };
+        assert!(inherent.trait_.is_none());
+        assert_eq!(inherent.items.len(), 1);
+        assert!(potential.trait_.is_some());
+        let names: Vec<String> = potential
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                ImplItem::Fn(f) => Some(f.sig.ident.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "vocab",
+                "native_batch",
+                "complete",
+                "prefix",
+                "batch_prefix"
+            ]
+        );
+        let text = quote!(#potential).to_string();
+        assert!(text.contains("prefix : true"), "{text}");
+        assert!(text.contains("non_empty (\"batch_prefix\""), "{text}");
+    }
+}

@@ -325,3 +325,54 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::Span;
+
+    #[test]
+    fn the_token_type_is_read_from_vocab_fields() {
+        let ty = |s: &str| syn::parse_str::<Type>(s).unwrap();
+        let token = |s: &str| vocab_token(&ty(s)).map(|t| t.map(|t| quote!(#t).to_string()));
+        assert_eq!(token("Vocab<u8>"), Some(Some("u8".into())));
+        assert_eq!(
+            token("potential_core::Vocab<String>"),
+            Some(Some("String".into()))
+        );
+        assert_eq!(token("Vocab"), Some(None));
+        assert_eq!(token("Vec<u8>"), None);
+    }
+
+    #[test]
+    fn type_parameters_are_found_inside_types() {
+        let (t, w) = (
+            Ident::new("T", Span::call_site()),
+            Ident::new("W", Span::call_site()),
+        );
+        assert!(mentions(quote!(Vec<Option<T>>), &[&t]));
+        assert!(!mentions(quote!(Vec<Option<u8>>), &[&t, &w]));
+    }
+
+    #[test]
+    fn serde_skip_is_seen() {
+        let fields: syn::FieldsNamed =
+            syn::parse_quote!({ #[serde(skip)] a: u8, #[serde(rename = "x")] b: u8 });
+        let skipped: Vec<bool> = fields.named.iter().map(serde_skipped).collect();
+        assert_eq!(skipped, [true, false]);
+    }
+
+    #[test]
+    fn errors_are_all_reported_and_unit_structs_have_no_vocabulary() {
+        let input: DeriveInput = syn::parse_quote! {
+            #[potential(nonsense, token = u8)]
+            struct Unit;
+        };
+        let out = expand(input).to_string();
+        assert!(
+            out.contains("unknown `#[potential]` option `nonsense`"),
+            "{out}"
+        );
+        assert!(out.contains("has no vocabulary field"), "{out}");
+    }
+}
