@@ -344,3 +344,40 @@ fn generic_potentials_round_trip_once_registered() {
         assert!(err.to_string().contains("register!"), "{err}");
     });
 }
+
+/// The derive without `#[batched]`: a hand-written impl stays possible and
+/// the type is still spawnable.
+#[derive(Potential, Serialize, Deserialize)]
+struct HandWritten {
+    vocab: Vocab<u8>,
+}
+
+impl Potential for HandWritten {
+    type Token = u8;
+    fn vocab(&self) -> &Vocab<u8> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[u8]) -> Result<f64, PotentialError> {
+        Ok(context.len() as f64)
+    }
+    async fn prefix(&self, _: &[u8]) -> Result<f64, PotentialError> {
+        Ok(0.0)
+    }
+}
+
+#[test]
+fn hand_written_impls_of_derived_structs_are_spawnable() {
+    block_on(async {
+        let p = HandWritten {
+            vocab: Vocab::new([1, 2]).unwrap(),
+        };
+        let rebuilt = p
+            .recipe()
+            .unwrap()
+            .build()
+            .unwrap()
+            .downcast::<u8>()
+            .unwrap();
+        assert_eq!(rebuilt.complete(&[1, 2, 1]).await.unwrap(), 3.0);
+    });
+}
