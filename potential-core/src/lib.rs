@@ -38,7 +38,11 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+// Lets the macros' `::potential_core::…` paths resolve inside this crate too.
+extern crate self as potential_core;
+
 pub mod checks;
+mod derive_support;
 mod dyn_potential;
 mod error;
 pub mod ops;
@@ -54,9 +58,62 @@ pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_t
 pub use vocab::{Symbol, TokenType, Vocab, split_eos};
 pub use weights::{LogWeights, Weights, logsumexp};
 
+/// The macros: `#[derive(Potential)]` on the struct, `#[batched]` on its
+/// methods; they generate the [`Potential`] impl and the spawn
+/// registration (attribute grammar and generated items: the
+/// `potential-derive` crate docs).
+///
+/// ```
+/// use potential_core::{NativeBatch, Potential, PotentialError, Spawnable, Vocab, batched};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Potential, Serialize, Deserialize)]
+/// struct Length {
+///     vocab: Vocab<u8>, // the vocabulary: the one `Vocab<_>` field, or mark it `#[potential(vocab)]`
+///     max: usize,
+/// }
+///
+/// #[batched]
+/// impl Length {
+///     async fn complete(&self, context: &[u8]) -> Result<f64, PotentialError> {
+///         Ok(if context.len() <= self.max { 0.0 } else { f64::NEG_INFINITY })
+///     }
+///     async fn prefix(&self, context: &[u8]) -> Result<f64, PotentialError> {
+///         self.complete(context).await
+///     }
+///     // Optional, native: used by autobatching and by worker processes.
+///     async fn batch_prefix(&self, contexts: &[Vec<u8>]) -> Result<Vec<f64>, PotentialError> {
+///         let mut out = Vec::with_capacity(contexts.len());
+///         for c in contexts {
+///             out.push(self.prefix(c).await?);
+///         }
+///         Ok(out)
+///     }
+///     // Not a potential method: stays an inherent method.
+///     fn max(&self) -> usize { self.max }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let p = Length { vocab: Vocab::new(*b"ab")?, max: 1 };
+/// assert_eq!(p.logw_next(b"a").await?.eos(), 0.0);
+/// assert_eq!(p.native_batch(), NativeBatch { prefix: true, ..NativeBatch::NONE });
+/// assert!(p.batch_prefix(&[]).await.is_err()); // an empty batch is an error
+/// assert_eq!(p.max(), 1);
+///
+/// // The spawn recipe: what a worker process rebuilds the potential from.
+/// let rebuilt = p.recipe()?.build()?.downcast::<u8>().unwrap();
+/// assert_eq!(rebuilt.complete(b"ab").await?, f64::NEG_INFINITY);
+/// # Ok::<(), PotentialError>(()) }).unwrap();
+/// ```
+pub use potential_derive::Potential;
+/// Generates a derived potential's [`Potential`] impl from its impl block;
+/// see [`Potential`](derive@Potential) for the example.
+pub use potential_derive::batched;
+
 /// Items used by the code that the macros generate; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::derive_support::*;
     pub use inventory;
 }
 

@@ -1,0 +1,16 @@
+use potential_core::{Potential, PotentialError, Vocab, batched};
+use serde::{Deserialize, Serialize};
+
+#[derive(Potential, Serialize, Deserialize)]
+struct Length {
+    vocab: Vocab<u8>,
+}
+
+#[batched]
+impl Length {
+    async fn complete(&self, context: &[u8]) -> Result<f64, PotentialError> {
+        Ok(-(context.len() as f64))
+    }
+}
+
+fn main() {}

@@ -1,0 +1,23 @@
+use std::cell::RefCell;
+
+use potential_core::{Potential, PotentialError, Vocab, batched};
+
+#[derive(Potential)]
+#[potential(local)]
+struct Counting {
+    vocab: Vocab<u8>,
+    calls: RefCell<usize>,
+}
+
+#[batched]
+impl Counting {
+    async fn complete(&self, context: &[u8]) -> Result<f64, PotentialError> {
+        *self.calls.borrow_mut() += 1;
+        Ok(-(context.len() as f64))
+    }
+    async fn prefix(&self, context: &[u8]) -> Result<f64, PotentialError> {
+        Ok(-(context.len() as f64))
+    }
+}
+
+fn main() {}

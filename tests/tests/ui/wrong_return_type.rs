@@ -1,0 +1,22 @@
+use potential_core::{Potential, PotentialError, Vocab, batched};
+use serde::{Deserialize, Serialize};
+
+#[derive(Potential, Serialize, Deserialize)]
+struct Length {
+    vocab: Vocab<u8>,
+}
+
+#[batched]
+impl Length {
+    async fn complete(&self, context: &[u8]) -> f64 {
+        -(context.len() as f64)
+    }
+    async fn prefix(&self, context: &[u8]) -> Result<f32, PotentialError> {
+        Ok(-(context.len() as f32))
+    }
+    async fn batch_complete(&self, contexts: &[Vec<u8>]) -> Result<f64, PotentialError> {
+        Ok(contexts.len() as f64)
+    }
+}
+
+fn main() {}
