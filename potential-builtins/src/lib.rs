@@ -59,3 +59,77 @@ impl ByteToken for Vec<u8> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use potential_core::checks::{
+        Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
+    };
+    use potential_core::ops::Product;
+    use potential_core::{Potential, Spawnable};
+    use proptest::prelude::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn small_lm() -> NgramLm {
+        NgramLm::train(
+            b"the cat sat on the mat.\n\nthe dog sat on the log.\n\na cat and a dog.\n",
+            &NgramConfig {
+                order: 3,
+                merges: 40,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_product_of_the_two_passes_the_property_checks_and_respawns() {
+        block_on(async {
+            let lm = small_lm();
+            let re = Regex::new("the (cat|dog) sat\\.?", lm.vocab().clone()).unwrap();
+            let product = Product::new(lm.clone(), re).unwrap();
+            let contexts: Vec<Vec<Vec<u8>>> = ["", "the", "the cat", "the dog sat", "a cat"]
+                .iter()
+                .map(|t| lm.tokenize(t.as_bytes()))
+                .collect();
+            let tol = Tolerance::default();
+            assert_logw_next_consistency(&product, &contexts, tol)
+                .await
+                .unwrap();
+            assert_autoreg_fact(&product, &contexts, tol).await.unwrap();
+            assert_batch_consistency(&product, &contexts[..4], tol)
+                .await
+                .unwrap();
+            let rebuilt = product.recipe().unwrap().build().unwrap();
+            let rebuilt = rebuilt.downcast::<Vec<u8>>().unwrap();
+            assert_eq!(
+                rebuilt.logw_next(&contexts[2]).await.unwrap().as_slice(),
+                product.logw_next(&contexts[2]).await.unwrap().as_slice()
+            );
+        });
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn ngram_next_weights_normalize_and_batches_match(
+            texts in proptest::collection::vec("[a-z .]{0,12}", 1..6),
+        ) {
+            let lm = small_lm();
+            let contexts: Vec<Vec<Vec<u8>>> = texts.iter().map(|t| lm.tokenize(t.as_bytes())).collect();
+            let batch = block_on(lm.batch_logw_next(&contexts)).unwrap();
+            for (c, b) in contexts.iter().zip(&batch) {
+                let single = block_on(lm.logw_next(c)).unwrap();
+                prop_assert!(single.logsumexp().abs() < 1e-9);
+                prop_assert_eq!(single.as_slice(), b.as_slice());
+            }
+        }
+    }
+}
