@@ -1,5 +1,5 @@
 //! `NgramLm::batch_logw_next` against the same contexts answered by single
-//! `logw_next` calls, at the default settings (order 4, about 3,200 tokens).
+//! `logw_next` calls, at the default settings (order 4, 4,256 tokens).
 //!
 //! Two batches of 64 contexts cut from the training text:
 //! - `distinct`: 64 different histories (the last 3 tokens), the batch's
