@@ -93,7 +93,7 @@ struct Inner {
 }
 
 impl NgramLm {
-    /// The bundled training texts, both public domain (see `data/README.md`
+    /// The bundled training texts, all public domain (see `data/README.md`
     /// in this crate): Lewis Carroll's *Alice's Adventures in Wonderland*,
     /// Shakespeare's *As You Like It* and Milton's *Paradise Lost*, 740 KB
     /// in all.
@@ -153,7 +153,8 @@ impl NgramLm {
     }
 
     /// The tokens of `text` by greedy longest match against the vocabulary,
-    /// the way the training text was tokenized.
+    /// the way the training text was tokenized (after its whitespace was
+    /// collapsed, which this does not do).
     pub fn tokenize(&self, text: &[u8]) -> Vec<Vec<u8>> {
         self.inner
             .tokenizer
