@@ -208,7 +208,7 @@ impl<T: TokenType> Shared<T> {
 
     /// Gathers more requests after the first ones (the rules are in
     /// [`AutoBatchOptions`]).
-    async fn gather(&self, batch: &mut Vec<Request<T>>, limit: usize, multi_thread: bool) {
+    async fn gather(&self, batch: &mut Vec<Request<T>>, limit: usize, workers: Option<&Workers>) {
         let options = &self.options;
         let start = Instant::now();
         let mut last_arrival = start;
@@ -218,8 +218,11 @@ impl<T: TokenType> Shared<T> {
             let elapsed = now - start;
             let lingering = elapsed < options.linger;
             let in_window = elapsed < options.max_window;
-            let settling =
-                multi_thread && batch.len() >= 2 && now - last_arrival < options.burst_settle;
+            let settling = workers.is_some_and(|w| {
+                batch.len() >= 2
+                    && !options.burst_settle.is_zero()
+                    && (now - last_arrival < options.burst_settle || w.others_active())
+            });
             if !(lingering || in_window && (fresh || settling)) {
                 break;
             }
@@ -237,6 +240,36 @@ impl<T: TokenType> Shared<T> {
 
     fn record(&self, size: usize, failed: bool) {
         lock(&self.stats).record_batch(size, failed);
+    }
+}
+
+/// The worker threads of a multi-threaded runtime, watched while a burst
+/// is gathered: a worker that is not parked may still be spawning or
+/// running callers of the burst.
+struct Workers {
+    metrics: tokio::runtime::RuntimeMetrics,
+    count: usize,
+}
+
+impl Workers {
+    /// The workers of the current runtime; `None` on a current-thread one.
+    fn of_current() -> Option<Self> {
+        let handle = Handle::current();
+        if handle.runtime_flavor() == RuntimeFlavor::CurrentThread {
+            return None;
+        }
+        let metrics = handle.metrics();
+        let count = metrics.num_workers();
+        Some(Workers { metrics, count })
+    }
+
+    /// Whether a worker other than the loop's own is active (an even
+    /// park/unpark count means not parked).
+    fn others_active(&self) -> bool {
+        (0..self.count)
+            .filter(|&w| self.metrics.worker_park_unpark_count(w) % 2 == 0)
+            .nth(1)
+            .is_some()
     }
 }
 
@@ -289,12 +322,13 @@ fn spawn_loop<P: Potential + 'static>(
 async fn batch_loop<P: Potential + 'static>(handles: LoopHandles<P>) {
     let shared = &*handles.stopper.shared;
     let inner = &*handles.inner;
-    let multi_thread = Handle::current().runtime_flavor() != RuntimeFlavor::CurrentThread;
+    let workers = Workers::of_current();
     let limit = shared.options.batch_limit();
     let mut batch = Vec::new();
+    let mut groups = Groups::new();
     while shared.first(&mut batch, limit).await {
-        shared.gather(&mut batch, limit, multi_thread).await;
-        run_window(inner, shared, &mut batch).await;
+        shared.gather(&mut batch, limit, workers.as_ref()).await;
+        run_window(inner, shared, &mut batch, &mut groups).await;
     }
 }
 
@@ -323,53 +357,68 @@ impl<C, R> Group<C, R> {
     }
 }
 
+/// A window split by method. The loop keeps one for its whole life so that
+/// the buffers of a large window are reused rather than freed and faulted
+/// in again for the next one.
+struct Groups<T> {
+    complete: Group<Vec<T>, f64>,
+    prefix: Group<Vec<T>, f64>,
+    score: Group<Vec<Symbol<T>>, f64>,
+    logw_next: Group<Vec<T>, LogWeights<T>>,
+}
+
+impl<T> Groups<T> {
+    fn new() -> Self {
+        Groups {
+            complete: Group::new(),
+            prefix: Group::new(),
+            score: Group::new(),
+            logw_next: Group::new(),
+        }
+    }
+}
+
+/// Runs one batch of a group, if it holds any request, and answers it.
+macro_rules! run_group {
+    ($shared:expr, $group:expr, $method:literal, $call:expr) => {
+        if !$group.contexts.is_empty() {
+            let outcome = AssertUnwindSafe($call(&$group.contexts))
+                .catch_unwind()
+                .await;
+            answer($shared, $method, outcome, $group.replies.drain(..));
+            $group.contexts.clear();
+        }
+    };
+}
+
 /// Splits a window by method and runs one batch per method present.
 async fn run_window<P: Potential>(
     inner: &P,
     shared: &Shared<P::Token>,
     batch: &mut Vec<Request<P::Token>>,
+    groups: &mut Groups<P::Token>,
 ) {
-    let mut complete = Group::new();
-    let mut prefix = Group::new();
-    let mut score = Group::new();
-    let mut logw_next = Group::new();
     let mut cancelled = 0;
     for request in batch.drain(..) {
         let kept = match request {
-            Request::Complete(c, r) => complete.push(c, r),
-            Request::Prefix(c, r) => prefix.push(c, r),
-            Request::Score(c, r) => score.push(c, r),
-            Request::LogwNext(c, r) => logw_next.push(c, r),
+            Request::Complete(c, r) => groups.complete.push(c, r),
+            Request::Prefix(c, r) => groups.prefix.push(c, r),
+            Request::Score(c, r) => groups.score.push(c, r),
+            Request::LogwNext(c, r) => groups.logw_next.push(c, r),
         };
         cancelled += u64::from(!kept);
     }
     if cancelled > 0 {
         lock(&shared.stats).cancelled += cancelled;
     }
-    if !complete.contexts.is_empty() {
-        let outcome = AssertUnwindSafe(inner.batch_complete(&complete.contexts))
-            .catch_unwind()
-            .await;
-        answer(shared, "batch_complete", outcome, complete.replies);
-    }
-    if !prefix.contexts.is_empty() {
-        let outcome = AssertUnwindSafe(inner.batch_prefix(&prefix.contexts))
-            .catch_unwind()
-            .await;
-        answer(shared, "batch_prefix", outcome, prefix.replies);
-    }
-    if !score.contexts.is_empty() {
-        let outcome = AssertUnwindSafe(inner.batch_score(&score.contexts))
-            .catch_unwind()
-            .await;
-        answer(shared, "batch_score", outcome, score.replies);
-    }
-    if !logw_next.contexts.is_empty() {
-        let outcome = AssertUnwindSafe(inner.batch_logw_next(&logw_next.contexts))
-            .catch_unwind()
-            .await;
-        answer(shared, "batch_logw_next", outcome, logw_next.replies);
-    }
+    run_group!(shared, groups.complete, "batch_complete", |c| inner
+        .batch_complete(c));
+    run_group!(shared, groups.prefix, "batch_prefix", |c| inner
+        .batch_prefix(c));
+    run_group!(shared, groups.score, "batch_score", |c| inner
+        .batch_score(c));
+    run_group!(shared, groups.logw_next, "batch_logw_next", |c| inner
+        .batch_logw_next(c));
 }
 
 /// Hands each caller its result, or every caller the batch's error.
@@ -377,7 +426,7 @@ fn answer<T: TokenType, R>(
     shared: &Shared<T>,
     method: &'static str,
     outcome: std::thread::Result<Result<Vec<R>>>,
-    replies: Vec<Reply<R>>,
+    replies: std::vec::Drain<'_, Reply<R>>,
 ) {
     let n = replies.len();
     let results = match outcome {
@@ -392,7 +441,7 @@ fn answer<T: TokenType, R>(
     shared.record(n, results.is_err());
     match results {
         Ok(values) => {
-            for (reply, value) in replies.into_iter().zip(values) {
+            for (reply, value) in replies.zip(values) {
                 // A caller that has gone meanwhile does not matter.
                 let _ = reply.send(Ok(value));
             }

@@ -264,6 +264,8 @@ fn received<R>(answer: std::result::Result<Result<R>, oneshot::Canceled>) -> Res
     answer.unwrap_or_else(|_| Err(closed()))
 }
 
+// The direct path taken outside any runtime is boxed so that its future,
+// which can be large (a default `logw_next`), does not grow every call's.
 impl<P: Potential + 'static> Potential for AutoBatched<P> {
     type Token = P::Token;
 
@@ -279,7 +281,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
         match self.submit(|reply| Request::Complete(context.to_vec(), reply)) {
             Submitted::Queued(answer) => received(answer.await),
             Submitted::Closed => Err(closed()),
-            Submitted::NoRuntime => self.inner.complete(context).await,
+            Submitted::NoRuntime => Box::pin(self.inner.complete(context)).await,
         }
     }
 
@@ -287,7 +289,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
         match self.submit(|reply| Request::Prefix(context.to_vec(), reply)) {
             Submitted::Queued(answer) => received(answer.await),
             Submitted::Closed => Err(closed()),
-            Submitted::NoRuntime => self.inner.prefix(context).await,
+            Submitted::NoRuntime => Box::pin(self.inner.prefix(context)).await,
         }
     }
 
@@ -295,7 +297,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
         match self.submit(|reply| Request::Score(context.to_vec(), reply)) {
             Submitted::Queued(answer) => received(answer.await),
             Submitted::Closed => Err(closed()),
-            Submitted::NoRuntime => self.inner.score(context).await,
+            Submitted::NoRuntime => Box::pin(self.inner.score(context)).await,
         }
     }
 
@@ -303,7 +305,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
         match self.submit(|reply| Request::LogwNext(context.to_vec(), reply)) {
             Submitted::Queued(answer) => received(answer.await),
             Submitted::Closed => Err(closed()),
-            Submitted::NoRuntime => self.inner.logw_next(context).await,
+            Submitted::NoRuntime => Box::pin(self.inner.logw_next(context)).await,
         }
     }
 
