@@ -267,7 +267,7 @@ impl Workers {
     /// park/unpark count means not parked).
     fn others_active(&self) -> bool {
         (0..self.count)
-            .filter(|&w| self.metrics.worker_park_unpark_count(w) % 2 == 0)
+            .filter(|&w| self.metrics.worker_park_unpark_count(w).is_multiple_of(2))
             .nth(1)
             .is_some()
     }
