@@ -208,7 +208,7 @@ impl<T: TokenType> Shared<T> {
 
     /// Gathers more requests after the first ones (the rules are in
     /// [`AutoBatchOptions`]).
-    async fn gather(&self, batch: &mut Vec<Request<T>>, limit: usize, workers: Option<&Workers>) {
+    async fn gather(&self, batch: &mut Vec<Request<T>>, limit: usize, multi_thread: bool) {
         let options = &self.options;
         let start = Instant::now();
         let mut last_arrival = start;
@@ -218,11 +218,9 @@ impl<T: TokenType> Shared<T> {
             let elapsed = now - start;
             let lingering = elapsed < options.linger;
             let in_window = elapsed < options.max_window;
-            let settling = workers.is_some_and(|w| {
-                batch.len() >= 2
-                    && !options.burst_settle.is_zero()
-                    && (now - last_arrival < options.burst_settle || w.others_active())
-            });
+            // A burst on a multi-threaded runtime settles for a quiet spell.
+            let settling =
+                multi_thread && batch.len() >= 2 && now - last_arrival < options.burst_settle;
             if !(lingering || in_window && (fresh || settling)) {
                 break;
             }
@@ -240,36 +238,6 @@ impl<T: TokenType> Shared<T> {
 
     fn record(&self, size: usize, failed: bool) {
         lock(&self.stats).record_batch(size, failed);
-    }
-}
-
-/// The worker threads of a multi-threaded runtime, watched while a burst
-/// is gathered: a worker that is not parked may still be spawning or
-/// running callers of the burst.
-struct Workers {
-    metrics: tokio::runtime::RuntimeMetrics,
-    count: usize,
-}
-
-impl Workers {
-    /// The workers of the current runtime; `None` on a current-thread one.
-    fn of_current() -> Option<Self> {
-        let handle = Handle::current();
-        if handle.runtime_flavor() == RuntimeFlavor::CurrentThread {
-            return None;
-        }
-        let metrics = handle.metrics();
-        let count = metrics.num_workers();
-        Some(Workers { metrics, count })
-    }
-
-    /// Whether a worker other than the loop's own is active (an even
-    /// park/unpark count means not parked).
-    fn others_active(&self) -> bool {
-        (0..self.count)
-            .filter(|&w| self.metrics.worker_park_unpark_count(w).is_multiple_of(2))
-            .nth(1)
-            .is_some()
     }
 }
 
@@ -322,12 +290,12 @@ fn spawn_loop<P: Potential + 'static>(
 async fn batch_loop<P: Potential + 'static>(handles: LoopHandles<P>) {
     let shared = &*handles.stopper.shared;
     let inner = &*handles.inner;
-    let workers = Workers::of_current();
+    let multi_thread = Handle::current().runtime_flavor() != RuntimeFlavor::CurrentThread;
     let limit = shared.options.batch_limit();
     let mut batch = Vec::new();
     let mut groups = Groups::new();
     while shared.first(&mut batch, limit).await {
-        shared.gather(&mut batch, limit, workers.as_ref()).await;
+        shared.gather(&mut batch, limit, multi_thread).await;
         run_window(inner, shared, &mut batch, &mut groups).await;
     }
 }
