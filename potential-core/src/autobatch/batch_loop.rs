@@ -137,23 +137,8 @@ impl<T: TokenType> Shared<T> {
     }
 
     /// Refuses new requests and wakes the loop so that it answers what it
-    /// holds and ends.
-    pub(crate) fn close(&self) {
-        let waker = {
-            let mut queue = lock(&self.queue);
-            queue.closed = true;
-            queue.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Closes, then waits until the loop has ended.
-    pub(crate) async fn shutdown(&self) {
-        // Created before the check, so that the loop's end cannot slip
-        // between the check and the wait.
-        let stopped = self.stopped.notified();
+    /// holds and ends; returns whether a loop runs.
+    pub(crate) fn close(&self) -> bool {
         let (running, waker) = {
             let mut queue = lock(&self.queue);
             queue.closed = true;
@@ -162,7 +147,15 @@ impl<T: TokenType> Shared<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
-        if running {
+        running
+    }
+
+    /// Closes, then waits until the loop has ended.
+    pub(crate) async fn shutdown(&self) {
+        // Created before the loop can see the close, so that its end cannot
+        // slip between the check and the wait.
+        let stopped = self.stopped.notified();
+        if self.close() {
             stopped.await;
         }
     }

@@ -359,6 +359,28 @@ fn sixty_four_calls_on_a_current_thread_runtime_make_at_most_two_batches() {
 }
 
 #[test]
+fn a_window_makes_one_batch_per_method_with_callers_in_order() {
+    current_thread().block_on(async {
+        let p = Tally::new().to_autobatched();
+        let cs = contexts(6);
+        let (complete, prefix) = futures::join!(
+            join_all(cs.iter().map(|c| p.complete(c))),
+            join_all(cs[..4].iter().map(|c| p.prefix(c))),
+        );
+        for (c, value) in cs.iter().zip(complete) {
+            assert_eq!(value.unwrap(), Tally::value(c, 1.0));
+        }
+        for (c, value) in cs.iter().zip(prefix) {
+            assert_eq!(value.unwrap(), Tally::value(c, 2.0));
+        }
+        assert_eq!(p.inner().sizes(), vec![6, 4]);
+        let stats = p.stats();
+        assert_eq!((stats.batches, stats.requests), (2, 10));
+        assert_eq!(stats.mean_batch_size(), 5.0);
+    });
+}
+
+#[test]
 fn no_batch_exceeds_the_largest_batch_size() {
     on_both(|_| async {
         let options = AutoBatchOptions {
