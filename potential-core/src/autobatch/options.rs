@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// The defaults take what is queued, as genlm-control does, and add the one
 /// refinement a multi-threaded runtime needs (the burst rule below); a lone
-/// call is never made to wait.
+/// call waits for one pass of the scheduler, never for a timer.
 ///
 /// How one batch is gathered, after the first request arrives:
 ///
