@@ -9,7 +9,8 @@ use potential_examples::bench::{Row, print_json, print_table};
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
-    let rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+    rows.extend(potential_examples::bench::autobatch::rows());
     if json {
         print_json(&rows);
     } else {

@@ -169,7 +169,7 @@ macro_rules! forward_potential {
     };
 }
 
-impl<T: TokenType> Potential for dyn DynPotential<T> {
+impl<T: TokenType> Potential for dyn DynPotential<T> + '_ {
     forward_potential!(
         T,
         DynPotential<T>,

@@ -9,6 +9,8 @@
 //!   genlm-control's semantics. [`DynPotential`] is its object-safe twin.
 //! - [`LogWeights`] holds next-token log weights over vocabulary + EOS.
 //! - [`ops`] builds new potentials from old: [`ops::Product`] and [`ops::Coerce`].
+//! - [`autobatch`] turns concurrent single calls into batch calls:
+//!   [`PotentialExt::to_autobatched`] gives an [`AutoBatched`] potential.
 //! - [`checks`] holds the property checks a potential author runs in tests.
 //! - [`PotentialError`] is the one error type.
 //!
@@ -41,18 +43,22 @@
 // Lets the macros' `::potential_core::…` paths resolve inside this crate too.
 extern crate self as potential_core;
 
+pub mod autobatch;
 pub mod checks;
 mod derive_support;
 mod dyn_potential;
 mod error;
+mod ext;
 pub mod ops;
 mod potential;
 mod spawn;
 mod vocab;
 mod weights;
 
+pub use autobatch::{AutoBatchOptions, AutoBatchStats, AutoBatched};
 pub use dyn_potential::DynPotential;
 pub use error::{PotentialError, Result};
+pub use ext::PotentialExt;
 pub use potential::{NativeBatch, Potential, check_len, non_empty, zero_weight};
 pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_tags};
 pub use vocab::{Symbol, TokenType, Vocab, split_eos};

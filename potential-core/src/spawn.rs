@@ -120,6 +120,14 @@ pub enum Recipe {
     },
     /// The product of two potentials over the same token type.
     Product(Box<Recipe>, Box<Recipe>),
+    /// An autobatching wrapper: rebuilt as a fresh wrapper, with its loop on
+    /// the rebuilding process's runtime, over the rebuilt inner potential.
+    AutoBatched {
+        /// The inner potential's recipe.
+        inner: Box<Recipe>,
+        /// The wrapper's options.
+        options: crate::autobatch::AutoBatchOptions,
+    },
 }
 
 impl Recipe {
@@ -131,6 +139,10 @@ impl Recipe {
             Recipe::Product(first, second) => {
                 let (first, second) = (first.build()?, second.build()?);
                 (first.ops.product)(first, second)
+            }
+            Recipe::AutoBatched { inner, options } => {
+                let inner = inner.build()?;
+                (inner.ops.autobatch)(inner, options.clone())
             }
         }
     }
@@ -224,6 +236,7 @@ pub struct Built {
 struct TokenOps {
     token_type: fn() -> &'static str,
     product: fn(Built, Built) -> Result<Built>,
+    autobatch: fn(Built, crate::autobatch::AutoBatchOptions) -> Result<Built>,
 }
 
 impl Built {
@@ -234,6 +247,7 @@ impl Built {
             ops: TokenOps {
                 token_type: std::any::type_name::<T>,
                 product: product_of::<T>,
+                autobatch: crate::autobatch::autobatch_built::<T>,
             },
         }
     }

@@ -4,6 +4,7 @@
 //! Each area of the library has a module here with a `rows()` function
 //! that measures its figures; `examples/bench.rs` prints them all.
 
+pub mod autobatch;
 pub mod stats;
 
 use serde::Serialize;

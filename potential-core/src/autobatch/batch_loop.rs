@@ -1,0 +1,416 @@
+//! The background task: the request queue, the gathering window, and one
+//! call of the inner batch method per method present in a window.
+//!
+//! Callers push requests into a mutex-guarded `Vec` and wait on a
+//! `futures` oneshot receiver. Neither side uses a tokio primitive that
+//! takes part in tokio's cooperative budget: when thousands of calls are
+//! awaited by one `join_all`, a budgeted receiver turns every poll of the
+//! joining task into a pass over all of them (quadratic in the number of
+//! calls), so the reply channel is chosen here, not left to the caller.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use futures::FutureExt;
+use futures::channel::oneshot;
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::Notify;
+
+use super::{AutoBatchOptions, AutoBatchStats};
+use crate::error::{PotentialError, Result};
+use crate::potential::{Potential, check_len};
+use crate::vocab::{Symbol, TokenType};
+use crate::weights::LogWeights;
+
+/// Where the loop answers one caller.
+pub(crate) type Reply<R> = oneshot::Sender<Result<R>>;
+
+/// One single call waiting for its batch.
+pub(crate) enum Request<T> {
+    Complete(Vec<T>, Reply<f64>),
+    Prefix(Vec<T>, Reply<f64>),
+    Score(Vec<Symbol<T>>, Reply<f64>),
+    LogwNext(Vec<T>, Reply<LogWeights<T>>),
+}
+
+/// Why a request was not queued.
+pub(crate) enum Rejected {
+    /// The wrapper was shut down.
+    Closed,
+    /// No loop runs and no tokio runtime is current to start one.
+    NoRuntime,
+}
+
+/// What the wrapper and its loop share.
+pub(crate) struct Shared<T> {
+    queue: Mutex<Queue<T>>,
+    stats: Mutex<AutoBatchStats>,
+    /// Signalled when the loop ends.
+    stopped: Notify,
+    pub(crate) options: AutoBatchOptions,
+}
+
+struct Queue<T> {
+    requests: Vec<Request<T>>,
+    /// The loop's waker while it waits for a first request.
+    waker: Option<Waker>,
+    /// A loop task exists (spawned, and not yet ended or dropped).
+    running: bool,
+    /// Shut down: no request is accepted any more.
+    closed: bool,
+}
+
+impl<T> Queue<T> {
+    /// Moves queued requests into `batch`, up to `limit` in all; returns how
+    /// many it moved.
+    fn take(&mut self, batch: &mut Vec<Request<T>>, limit: usize) -> usize {
+        let room = limit.saturating_sub(batch.len());
+        let n = self.requests.len().min(room);
+        if batch.is_empty() && n == self.requests.len() {
+            // Swapping keeps both buffers' capacity for the next windows.
+            std::mem::swap(batch, &mut self.requests);
+        } else {
+            batch.extend(self.requests.drain(..n));
+        }
+        n
+    }
+}
+
+/// Locks a mutex; the data stays consistent even if a holder panicked,
+/// because no code here panics while holding a lock.
+fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T: TokenType> Shared<T> {
+    pub(crate) fn new(options: AutoBatchOptions) -> Arc<Self> {
+        Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                requests: Vec::new(),
+                waker: None,
+                running: false,
+                closed: false,
+            }),
+            stats: Mutex::new(AutoBatchStats::default()),
+            stopped: Notify::new(),
+            options,
+        })
+    }
+
+    /// Starts the loop on the current runtime, if there is one.
+    pub(crate) fn start<P: Potential<Token = T> + 'static>(self: &Arc<Self>, inner: &Arc<P>) {
+        if let Ok(handle) = Handle::try_current() {
+            lock(&self.queue).running = true;
+            spawn_loop(&handle, inner, self);
+        }
+    }
+
+    /// Queues a request, starting the loop first if none runs.
+    pub(crate) fn enqueue<P: Potential<Token = T> + 'static>(
+        self: &Arc<Self>,
+        inner: &Arc<P>,
+        request: Request<T>,
+    ) -> std::result::Result<(), Rejected> {
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            return Err(Rejected::Closed);
+        }
+        let start = if queue.running {
+            None
+        } else {
+            let handle = Handle::try_current().map_err(|_| Rejected::NoRuntime)?;
+            queue.running = true;
+            Some(handle)
+        };
+        queue.requests.push(request);
+        let waker = queue.waker.take();
+        drop(queue);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        if let Some(handle) = start {
+            spawn_loop(&handle, inner, self);
+        }
+        Ok(())
+    }
+
+    /// Refuses new requests and wakes the loop so that it answers what it
+    /// holds and ends; returns whether a loop runs.
+    pub(crate) fn close(&self) -> bool {
+        let (running, waker) = {
+            let mut queue = lock(&self.queue);
+            queue.closed = true;
+            (queue.running, queue.waker.take())
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        running
+    }
+
+    /// Closes, then waits until the loop has ended.
+    pub(crate) async fn shutdown(&self) {
+        // Created before the loop can see the close, so that its end cannot
+        // slip between the check and the wait.
+        let stopped = self.stopped.notified();
+        if self.close() {
+            stopped.await;
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.queue).closed
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        lock(&self.queue).running
+    }
+
+    pub(crate) fn stats(&self) -> AutoBatchStats {
+        lock(&self.stats).clone()
+    }
+
+    /// Takes queued requests into `batch`, up to `limit` in all; returns how
+    /// many it took and whether the wrapper is closed.
+    fn take(&self, batch: &mut Vec<Request<T>>, limit: usize) -> (usize, bool) {
+        let mut queue = lock(&self.queue);
+        (queue.take(batch, limit), queue.closed)
+    }
+
+    /// Waits for the first requests of a window; `false` once the wrapper is
+    /// closed and nothing is left.
+    async fn first(&self, batch: &mut Vec<Request<T>>, limit: usize) -> bool {
+        std::future::poll_fn(|cx| {
+            let mut queue = lock(&self.queue);
+            if queue.take(batch, limit) > 0 {
+                return Poll::Ready(true);
+            }
+            if queue.closed {
+                return Poll::Ready(false);
+            }
+            match &mut queue.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Gathers more requests after the first ones (the rules are in
+    /// [`AutoBatchOptions`]).
+    async fn gather(&self, batch: &mut Vec<Request<T>>, limit: usize, multi_thread: bool) {
+        let options = &self.options;
+        let start = Instant::now();
+        let mut last_arrival = start;
+        let mut fresh = true;
+        while batch.len() < limit {
+            let now = Instant::now();
+            let elapsed = now - start;
+            let lingering = elapsed < options.linger;
+            let in_window = elapsed < options.max_window;
+            // A burst on a multi-threaded runtime settles for a quiet spell.
+            let settling =
+                multi_thread && batch.len() >= 2 && now - last_arrival < options.burst_settle;
+            if !(lingering || in_window && (fresh || settling)) {
+                break;
+            }
+            tokio::task::yield_now().await;
+            let (n, closed) = self.take(batch, limit);
+            if closed {
+                break;
+            }
+            fresh = n > 0;
+            if fresh {
+                last_arrival = Instant::now();
+            }
+        }
+    }
+
+    fn record(&self, size: usize, failed: bool) {
+        lock(&self.stats).record_batch(size, failed);
+    }
+}
+
+/// What the loop task owns. The fields drop in order: the potential first,
+/// then the stopper, so that whoever sees the loop stopped knows that it
+/// no longer holds the potential.
+struct LoopHandles<P: Potential> {
+    inner: Arc<P>,
+    stopper: Stopper<P::Token>,
+}
+
+/// Marks the loop ended when the loop task ends or is dropped (its runtime
+/// shut down): callers still queued then get the closed error, and the next
+/// call starts a new loop unless the wrapper is closed.
+struct Stopper<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Drop for Stopper<T> {
+    fn drop(&mut self) {
+        let orphans = {
+            let mut queue = lock(&self.shared.queue);
+            queue.running = false;
+            queue.waker = None;
+            std::mem::take(&mut queue.requests)
+        };
+        // Dropping their senders answers them with the closed error.
+        drop(orphans);
+        self.shared.stopped.notify_waiters();
+    }
+}
+
+fn spawn_loop<P: Potential + 'static>(
+    handle: &Handle,
+    inner: &Arc<P>,
+    shared: &Arc<Shared<P::Token>>,
+) {
+    // Built outside the task: if the runtime drops the task unpolled, the
+    // stopper still runs.
+    let handles = LoopHandles {
+        inner: Arc::clone(inner),
+        stopper: Stopper {
+            shared: Arc::clone(shared),
+        },
+    };
+    drop(handle.spawn(batch_loop(handles)));
+}
+
+/// The loop: wait for requests, gather a window, run one batch per method.
+async fn batch_loop<P: Potential + 'static>(handles: LoopHandles<P>) {
+    let shared = &*handles.stopper.shared;
+    let inner = &*handles.inner;
+    let multi_thread = Handle::current().runtime_flavor() != RuntimeFlavor::CurrentThread;
+    let limit = shared.options.batch_limit();
+    let mut batch = Vec::new();
+    let mut groups = Groups::new();
+    while shared.first(&mut batch, limit).await {
+        shared.gather(&mut batch, limit, multi_thread).await;
+        run_window(inner, shared, &mut batch, &mut groups).await;
+    }
+}
+
+/// The requests of one method in a window, in arrival order.
+struct Group<C, R> {
+    contexts: Vec<C>,
+    replies: Vec<Reply<R>>,
+}
+
+impl<C, R> Group<C, R> {
+    fn new() -> Self {
+        Group {
+            contexts: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// Adds a request, unless its caller has gone; returns whether it did.
+    fn push(&mut self, context: C, reply: Reply<R>) -> bool {
+        if reply.is_canceled() {
+            return false;
+        }
+        self.contexts.push(context);
+        self.replies.push(reply);
+        true
+    }
+}
+
+/// A window split by method. The loop keeps one for its whole life so that
+/// the buffers of a large window are reused rather than freed and faulted
+/// in again for the next one.
+struct Groups<T> {
+    complete: Group<Vec<T>, f64>,
+    prefix: Group<Vec<T>, f64>,
+    score: Group<Vec<Symbol<T>>, f64>,
+    logw_next: Group<Vec<T>, LogWeights<T>>,
+}
+
+impl<T> Groups<T> {
+    fn new() -> Self {
+        Groups {
+            complete: Group::new(),
+            prefix: Group::new(),
+            score: Group::new(),
+            logw_next: Group::new(),
+        }
+    }
+}
+
+/// Runs one batch of a group, if it holds any request, and answers it.
+macro_rules! run_group {
+    ($shared:expr, $group:expr, $method:literal, $call:expr) => {
+        if !$group.contexts.is_empty() {
+            let outcome = AssertUnwindSafe($call(&$group.contexts))
+                .catch_unwind()
+                .await;
+            answer($shared, $method, outcome, $group.replies.drain(..));
+            $group.contexts.clear();
+        }
+    };
+}
+
+/// Splits a window by method and runs one batch per method present.
+async fn run_window<P: Potential>(
+    inner: &P,
+    shared: &Shared<P::Token>,
+    batch: &mut Vec<Request<P::Token>>,
+    groups: &mut Groups<P::Token>,
+) {
+    let mut cancelled = 0;
+    for request in batch.drain(..) {
+        let kept = match request {
+            Request::Complete(c, r) => groups.complete.push(c, r),
+            Request::Prefix(c, r) => groups.prefix.push(c, r),
+            Request::Score(c, r) => groups.score.push(c, r),
+            Request::LogwNext(c, r) => groups.logw_next.push(c, r),
+        };
+        cancelled += u64::from(!kept);
+    }
+    if cancelled > 0 {
+        lock(&shared.stats).cancelled += cancelled;
+    }
+    run_group!(shared, groups.complete, "batch_complete", |c| inner
+        .batch_complete(c));
+    run_group!(shared, groups.prefix, "batch_prefix", |c| inner
+        .batch_prefix(c));
+    run_group!(shared, groups.score, "batch_score", |c| inner
+        .batch_score(c));
+    run_group!(shared, groups.logw_next, "batch_logw_next", |c| inner
+        .batch_logw_next(c));
+}
+
+/// Hands each caller its result, or every caller the batch's error.
+fn answer<T: TokenType, R>(
+    shared: &Shared<T>,
+    method: &'static str,
+    outcome: std::thread::Result<Result<Vec<R>>>,
+    replies: std::vec::Drain<'_, Reply<R>>,
+) {
+    let n = replies.len();
+    let results = match outcome {
+        Ok(results) => results.and_then(|values| {
+            check_len(method, n, values.len())?;
+            Ok(values)
+        }),
+        Err(payload) => Err(PotentialError::from_panic(payload)),
+    };
+    // Recorded before anyone is answered, so that a caller that has its
+    // answer sees its batch counted.
+    shared.record(n, results.is_err());
+    match results {
+        Ok(values) => {
+            for (reply, value) in replies.zip(values) {
+                // A caller that has gone meanwhile does not matter.
+                let _ = reply.send(Ok(value));
+            }
+        }
+        Err(error) => {
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The knobs of the batching loop.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How the autobatching loop gathers requests into batches.
+///
+/// The defaults take what is queued, as genlm-control does, and add the one
+/// refinement a multi-threaded runtime needs (the burst rule below); a lone
+/// call waits for one pass of the scheduler, never for a timer.
+///
+/// How one batch is gathered, after the first request arrives:
+///
+/// 1. Everything already queued is taken, up to
+///    [`max_batch_size`](Self::max_batch_size).
+/// 2. The loop yields to the runtime once and takes what arrived meanwhile;
+///    it keeps doing so while each pass brings new requests (genlm-control's
+///    "until an event-loop pass adds nothing"). A lone call costs one pass.
+/// 3. It keeps gathering, whatever arrives, until [`linger`](Self::linger)
+///    has passed since the first request.
+/// 4. On a multi-threaded runtime only, once a burst is seen (at least two
+///    requests in the batch), it keeps gathering until no request has
+///    arrived for [`burst_settle`](Self::burst_settle): the callers of a
+///    burst spawned from another worker thread arrive spread out over a few
+///    microseconds, and a drain-only loop would split them.
+///
+/// Steps 2 and 4 end at [`max_window`](Self::max_window) after the first
+/// request, so that a steady stream of arrivals cannot hold a batch back.
+/// The loop waits by yielding to the runtime, not with a timer (tokio's
+/// timer has millisecond granularity and may be disabled), so it keeps one
+/// worker busy while it waits: keep `linger` short.
+///
+/// ```
+/// use std::time::Duration;
+/// use potential_core::AutoBatchOptions;
+///
+/// let options = AutoBatchOptions {
+///     max_batch_size: 32,
+///     linger: Duration::from_micros(50),
+///     ..AutoBatchOptions::default()
+/// };
+/// assert_eq!(options.burst_settle, AutoBatchOptions::default().burst_settle);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutoBatchOptions {
+    /// The most contexts handed to one call of a batch method; more requests
+    /// make more batches. Default: unbounded (`usize::MAX`), as genlm-control.
+    /// Zero is read as one.
+    pub max_batch_size: usize,
+    /// How long to keep gathering after the first request of a batch.
+    /// Default: zero (take what is queued now).
+    pub linger: Duration,
+    /// On a multi-threaded runtime, the quiet time that ends a burst.
+    /// Default: 20 µs; zero turns the burst rule off.
+    pub burst_settle: Duration,
+    /// The longest the loop gathers one batch beyond `linger`.
+    /// Default: 500 µs.
+    pub max_window: Duration,
+}
+
+impl Default for AutoBatchOptions {
+    fn default() -> Self {
+        AutoBatchOptions {
+            max_batch_size: usize::MAX,
+            linger: Duration::ZERO,
+            burst_settle: Duration::from_micros(20),
+            max_window: Duration::from_micros(500),
+        }
+    }
+}
+
+impl AutoBatchOptions {
+    /// `max_batch_size`, at least one.
+    pub(crate) fn batch_limit(&self) -> usize {
+        self.max_batch_size.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_round_trip_and_zero_means_one() {
+        let options = AutoBatchOptions {
+            max_batch_size: 10,
+            linger: Duration::from_micros(7),
+            ..AutoBatchOptions::default()
+        };
+        let wire = postcard::to_stdvec(&options).unwrap();
+        assert_eq!(
+            postcard::from_bytes::<AutoBatchOptions>(&wire).unwrap(),
+            options
+        );
+        let zero = AutoBatchOptions {
+            max_batch_size: 0,
+            ..AutoBatchOptions::default()
+        };
+        assert_eq!(zero.batch_limit(), 1);
+    }
+}
