@@ -50,7 +50,7 @@ mod weights;
 pub use dyn_potential::DynPotential;
 pub use error::{PotentialError, Result};
 pub use potential::{NativeBatch, Potential, check_len, non_empty, zero_weight};
-pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_tags};
+pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_tags, wire};
 pub use vocab::{Symbol, TokenType, Vocab, split_eos};
 pub use weights::{LogWeights, Weights, logsumexp};
 

@@ -16,6 +16,8 @@
 //! path is not linked, and its registrations vanish; reference the crate
 //! that holds your potentials (`use my_potentials as _;`) from the binary.
 
+pub mod wire;
+
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
@@ -224,6 +226,7 @@ pub struct Built {
 struct TokenOps {
     token_type: fn() -> &'static str,
     product: fn(Built, Built) -> Result<Built>,
+    serve: fn(Built) -> Result<Arc<dyn wire::ServePotential>>,
 }
 
 impl Built {
@@ -234,6 +237,7 @@ impl Built {
             ops: TokenOps {
                 token_type: std::any::type_name::<T>,
                 product: product_of::<T>,
+                serve: serve_of::<T>,
             },
         }
     }
@@ -253,6 +257,21 @@ impl Built {
             }),
         }
     }
+}
+
+impl Built {
+    /// The potential as a worker serves it: it answers encoded calls
+    /// ([`wire`]) whatever its token type.
+    pub fn into_server(self) -> Result<Arc<dyn wire::ServePotential>> {
+        (self.ops.serve)(self)
+    }
+}
+
+fn serve_of<T: TokenType>(built: Built) -> Result<Arc<dyn wire::ServePotential>> {
+    let potential = built.downcast::<T>().map_err(|b| {
+        PotentialError::InvalidInput(format!("cannot serve tokens of type {}", b.token_type()))
+    })?;
+    Ok(Arc::new(wire::Server::new(potential)))
 }
 
 impl fmt::Debug for Built {
