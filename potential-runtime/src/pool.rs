@@ -322,7 +322,8 @@ impl<T: TokenType> Multiprocess<T> {
         let guard = StopOnDrop(pool.clone());
         supervise::listen(&pool).map_err(|e| io("listen on the pool's socket", e))?;
         let descriptions =
-            try_join_all((0..pool.slots.len()).map(|i| supervise::start_worker(&pool, i))).await?;
+            try_join_all((0..pool.slots.len()).map(|i| supervise::start_worker(&pool, i, false)))
+                .await?;
         let description = wire::decode_description::<T>(&descriptions[0])?;
         std::mem::forget(guard);
         Ok(Multiprocess {
@@ -419,32 +420,48 @@ impl<T: TokenType> Multiprocess<T> {
         method: &'static str,
         count: usize,
     ) -> Result<Vec<f64>> {
-        let (slot, conn) = self.pool.pick().await?;
-        let slot = self.pool.slot(slot);
+        loop {
+            let (slot, conn) = self.pool.pick().await?;
+            if let Some(reply) = self
+                .call_on(&call, method, count, self.pool.slot(slot), &conn)
+                .await
+            {
+                return reply;
+            }
+            // The worker died before the call was sent: its slot is no
+            // longer running, so the next pick finds another (or waits).
+        }
+    }
+
+    /// Sends a call to one worker; `None` when that worker is already gone.
+    async fn call_on(
+        &self,
+        call: &CallRef<'_, T>,
+        method: &'static str,
+        count: usize,
+        slot: &Slot,
+        conn: &Conn,
+    ) -> Option<Result<Vec<f64>>> {
         let _in_flight = InFlight::enter(slot);
         let mut frame = conn.outbox.buffer();
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
         let start = begin_frame(&mut frame, id);
-        let encoded = wire::encode_call(&call, &mut frame).and_then(|()| {
+        let encoded = wire::encode_call(call, &mut frame).and_then(|()| {
             finish_frame(&mut frame, start, MAX_FRAME_LEN)
                 .map_err(|e| PotentialError::InvalidInput(format!("the call is too large: {e}")))
         });
         if let Err(e) = encoded {
             conn.outbox.recycle(frame);
-            return Err(e);
+            return Some(Err(e));
         }
         let (tx, rx) = oneshot::channel();
-        {
-            let mut pending = lock(&conn.pending);
-            let Some(pending) = pending.as_mut() else {
-                drop(pending);
-                conn.outbox.recycle(frame);
-                return Err(PotentialError::WorkerFailure(format!(
-                    "worker {} died",
-                    conn.pid
-                )));
-            };
-            pending.insert(id, Pending { tx, method, count });
+        let registered = match lock(&conn.pending).as_mut() {
+            Some(pending) => pending.insert(id, Pending { tx, method, count }).is_none(),
+            None => false,
+        };
+        if !registered {
+            conn.outbox.recycle(frame);
+            return None;
         }
         conn.outbox.push(frame);
         let reply = match self.pool.options.request_timeout {
@@ -455,19 +472,19 @@ impl<T: TokenType> Multiprocess<T> {
                     if let Some(p) = lock(&conn.pending).as_mut() {
                         p.remove(&id);
                     }
-                    return Err(PotentialError::WorkerFailure(format!(
+                    return Some(Err(PotentialError::WorkerFailure(format!(
                         "worker {} did not answer within {limit:?}",
                         conn.pid
-                    )));
+                    ))));
                 }
             },
         };
-        reply.unwrap_or_else(|_| {
+        Some(reply.unwrap_or_else(|_| {
             Err(PotentialError::WorkerFailure(format!(
                 "worker {} died",
                 conn.pid
             )))
-        })
+        }))
     }
 
     /// Splits `contexts` into one chunk per running worker and joins the

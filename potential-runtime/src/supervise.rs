@@ -3,6 +3,7 @@
 
 use std::io;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -148,10 +149,8 @@ fn failure(what: impl std::fmt::Display) -> PotentialError {
 
 /// Starts the worker of slot `slot` and puts it to work; returns its
 /// description of the potential (a `wire` reply).
-pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize) -> Result<Vec<u8>> {
-    let ticket = pool
-        .next_ticket
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -> Result<Vec<u8>> {
+    let ticket = pool.next_ticket.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = oneshot::channel();
     lock(&pool.tickets).insert(ticket, tx);
     let spawned = match worker_command(pool, ticket) {
@@ -198,6 +197,9 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize) -> Result<Vec<u8
             // The pool stopped while this worker started: its reader reaps it.
             conn.outbox.close();
         } else {
+            if restart {
+                pool.slot(slot).restarts.fetch_add(1, Ordering::Relaxed);
+            }
             *state = SlotState::Up(conn);
         }
     }
@@ -278,6 +280,10 @@ async fn reap(pool: &Pool, ticket: u64) -> Option<ExitStatus> {
 
 /// Delivers a worker's replies until it goes away; then fails its calls,
 /// reaps it, and restarts it or gives it up.
+///
+/// The slot's state changes before the calls in flight fail, so a caller
+/// that sees the failure and calls again finds the slot restarting (or
+/// given up), never the dead connection.
 async fn watch(
     pool: Arc<Pool>,
     slot: usize,
@@ -290,7 +296,19 @@ async fn watch(
         conn.deliver(frame.id, frame.payload, s)
     })
     .await;
-    let closing = pool.closing.load(std::sync::atomic::Ordering::Acquire);
+    let closing = pool.closing.load(Ordering::Acquire);
+    let give_up = !closing && died_too_often(&pool, slot);
+    {
+        let mut state = lock(&s.state);
+        if !matches!(*state, SlotState::Stopped) {
+            *state = if give_up {
+                SlotState::GivenUp
+            } else {
+                SlotState::Starting
+            };
+        }
+    }
+    pool.changed.notify_waiters();
     let error = if closing {
         PotentialError::Closed("worker pool")
     } else {
@@ -304,15 +322,21 @@ async fn watch(
         return;
     }
     tracing::warn!(?status, reason = %end, "worker exited");
-    {
-        let mut state = lock(&s.state);
-        if matches!(*state, SlotState::Stopped) {
-            return;
-        }
-        *state = SlotState::Starting;
+    if give_up {
+        tracing::error!(policy = ?pool.options.restart, "worker given up: it died too often");
+        return;
     }
-    pool.changed.notify_waiters();
     restart(pool, slot).await;
+}
+
+/// Records a death of the slot's worker; whether it has now died too often.
+fn died_too_often(pool: &Pool, slot: usize) -> bool {
+    let policy = pool.options.restart;
+    let mut deaths = lock(&pool.slot(slot).deaths);
+    let now = Instant::now();
+    deaths.retain(|t| now.duration_since(*t) <= policy.window);
+    deaths.push(now);
+    deaths.len() >= policy.max_deaths as usize
 }
 
 /// Restarts a slot's worker until it runs or has died too often.
@@ -325,37 +349,26 @@ fn restart(pool: Arc<Pool>, slot: usize) -> futures::future::BoxFuture<'static, 
 }
 
 async fn restart_loop(pool: Arc<Pool>, slot: usize) {
-    let s = pool.slot(slot);
-    let policy = pool.options.restart;
     loop {
-        if pool.closing.load(std::sync::atomic::Ordering::Acquire) {
+        if pool.closing.load(Ordering::Acquire) {
             return;
         }
-        let deaths = {
-            let mut deaths = lock(&s.deaths);
-            let now = Instant::now();
-            deaths.retain(|t| now.duration_since(*t) <= policy.window);
-            deaths.push(now);
-            deaths.len()
-        };
-        if deaths >= policy.max_deaths as usize {
-            let mut state = lock(&s.state);
+        match start_worker(&pool, slot, true).await {
+            Ok(_) => {
+                tracing::info!("worker restarted");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "worker restart failed"),
+        }
+        if died_too_often(&pool, slot) {
+            let mut state = lock(&pool.slot(slot).state);
             if !matches!(*state, SlotState::Stopped) {
                 *state = SlotState::GivenUp;
             }
             drop(state);
             pool.changed.notify_waiters();
-            tracing::error!(deaths, window = ?policy.window, "worker given up: it died too often");
+            tracing::error!(policy = ?pool.options.restart, "worker given up: it keeps failing to start");
             return;
-        }
-        match start_worker(&pool, slot).await {
-            Ok(_) => {
-                s.restarts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::info!("worker restarted");
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "worker restart failed"),
         }
     }
 }
