@@ -135,7 +135,6 @@ async fn serve(env: WorkerEnv) -> i32 {
         eprintln!("potential worker: cannot send hello: {e}");
         return EXIT_CONNECT;
     }
-    drop(env.secret);
     let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
     let server = match read_one(&mut half, &mut decoder).await {
         // The pool closes without a recipe when it refused us or shut down.

@@ -310,7 +310,8 @@ async fn bad_connections_are_refused_while_the_pool_serves() {
     old.version = 99;
     let mut oversized = (1u32 << 30).to_le_bytes().to_vec();
     oversized.extend_from_slice(&[0; 64]);
-    let cases: [(Vec<u8>, fn(&Refusal) -> bool); 4] = [
+    type Case = (Vec<u8>, fn(&Refusal) -> bool);
+    let cases: [Case; 4] = [
         (Hello::new(&stranger, 1).to_frame(), |r| {
             *r == Refusal::WrongSecret
         }),
