@@ -205,26 +205,17 @@ impl Pool {
     /// The least-loaded running worker; waits while none runs but some
     /// are starting; fails fast when none is left.
     async fn pick(&self) -> Result<(usize, Arc<Conn>)> {
+        // The common case, a worker running, registers no waiter.
+        if let (Some(best), _) = self.least_loaded() {
+            return Ok(best);
+        }
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let mut best: Option<(usize, usize, Arc<Conn>)> = None;
-            let mut starting = false;
-            for (i, slot) in self.slots.iter().enumerate() {
-                match &*lock(&slot.state) {
-                    SlotState::Up(conn) => {
-                        let load = slot.in_flight.load(Ordering::Relaxed);
-                        if best.as_ref().is_none_or(|(_, l, _)| load < *l) {
-                            best = Some((i, load, conn.clone()));
-                        }
-                    }
-                    SlotState::Starting => starting = true,
-                    SlotState::GivenUp | SlotState::Stopped => {}
-                }
-            }
-            if let Some((i, _, conn)) = best {
-                return Ok((i, conn));
+            let (best, starting) = self.least_loaded();
+            if let Some(best) = best {
+                return Ok(best);
             }
             if self.closing.load(Ordering::Acquire) {
                 return Err(PotentialError::Closed("worker pool"));
@@ -245,6 +236,26 @@ impl Pool {
                 )));
             }
         }
+    }
+
+    /// The running worker with the fewest calls in flight, and whether
+    /// some worker is starting.
+    fn least_loaded(&self) -> (Option<(usize, Arc<Conn>)>, bool) {
+        let mut best: Option<(usize, usize, Arc<Conn>)> = None;
+        let mut starting = false;
+        for (i, slot) in self.slots.iter().enumerate() {
+            match &*lock(&slot.state) {
+                SlotState::Up(conn) => {
+                    let load = slot.in_flight.load(Ordering::Relaxed);
+                    if best.as_ref().is_none_or(|(_, l, _)| load < *l) {
+                        best = Some((i, load, conn.clone()));
+                    }
+                }
+                SlotState::Starting => starting = true,
+                SlotState::GivenUp | SlotState::Stopped => {}
+            }
+        }
+        (best.map(|(i, _, c)| (i, c)), starting)
     }
 
     /// Stops at once: aborts tasks, kills and reaps every child, removes

@@ -5,6 +5,8 @@
 //! that measures its figures; `examples/bench.rs` prints them all.
 
 pub mod stats;
+#[cfg(unix)]
+pub mod worker;
 
 use serde::Serialize;
 

@@ -250,10 +250,16 @@ pub fn decode_call<T: TokenType>(bytes: &[u8]) -> Result<Call<T>> {
 
 /// Appends a values reply.
 pub fn encode_values(values: &[f64], out: &mut Vec<u8>) {
-    out.reserve(1 + 8 * values.len());
     out.push(VALUES);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
+    append_le(values, out);
+}
+
+/// Appends `f64`s as little-endian bytes; a bulk copy on little-endian targets.
+fn append_le(values: &[f64], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + 8 * values.len(), 0);
+    for (bytes, v) in out[start..].chunks_exact_mut(8).zip(values) {
+        bytes.copy_from_slice(&v.to_le_bytes());
     }
 }
 
@@ -403,9 +409,7 @@ impl<T: TokenType> Server<T> {
                             width - 1
                         )));
                     }
-                    for v in w.as_slice() {
-                        reply.extend_from_slice(&v.to_le_bytes());
-                    }
+                    append_le(w.as_slice(), reply);
                 }
             }
         }
