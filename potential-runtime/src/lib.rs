@@ -68,7 +68,7 @@
 //! `impl Registered` and [`potential_core::register!`], as above) and the
 //! library's wrappers over them. The recipe is rebuilt through the registry
 //! of the worker, which is the same program, so both sides agree on the
-//! types. A potential that is not [`Spawnable`](potential_core::Spawnable)
+//! types. A potential that is not [`Spawnable`]
 //! is refused at compile time, and so is a [`Multiprocess`] itself (its
 //! workers belong to this process; genlm refuses the same at run time):
 //!
@@ -82,9 +82,9 @@
 //! # Protocol and faults
 //!
 //! See [`protocol`] for the frames, the handshake and the codec. A panic in
-//! a worker's potential becomes [`PotentialError::Panicked`] for that call;
+//! a worker's potential becomes [`PotentialError::Panicked`](potential_core::PotentialError::Panicked) for that call;
 //! a worker that dies fails its calls in flight with
-//! [`PotentialError::WorkerFailure`] and is restarted in the background,
+//! [`PotentialError::WorkerFailure`](potential_core::PotentialError::WorkerFailure) and is restarted in the background,
 //! unless it died too often ([`RestartPolicy`]); workers exit when the
 //! parent dies, even by `SIGKILL` (`PR_SET_PDEATHSIG` on Linux, and the end
 //! of their socket everywhere). [`Multiprocess::shutdown`] and `Drop` stop,

@@ -119,6 +119,9 @@ impl Outbox {
                     return out.shutdown().await;
                 }
                 self.notify.notified().await;
+                // Let the callers that are ready to run queue their frames
+                // too, so that one write carries them all.
+                tokio::task::yield_now().await;
                 continue;
             }
             for frame in batch.drain(..) {

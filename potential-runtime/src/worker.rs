@@ -191,8 +191,9 @@ async fn serve(env: WorkerEnv) -> i32 {
         async move { outbox.write_loop(half).await }
     });
     let end = read_loop(half, &mut decoder, |frame| {
-        let mut request = outbox.buffer();
-        request.extend_from_slice(frame.payload);
+        // Requests are small; the recycled buffers are kept for replies,
+        // which may be 400 KB and should not be grown again each time.
+        let request = frame.payload.to_vec();
         let (id, outbox, server) = (frame.id, outbox.clone(), server.clone());
         tokio::spawn(answer(id, request, outbox, server));
     })
@@ -211,7 +212,7 @@ async fn connect(socket: &SocketAddress) -> std::io::Result<Stream> {
     Stream::connect(socket.to_name()?).await
 }
 
-/// Serves one call and queues its reply; the request buffer is recycled.
+/// Serves one call and queues its reply.
 async fn answer(id: u64, request: Vec<u8>, outbox: Arc<Outbox>, server: Arc<dyn ServePotential>) {
     let mut reply = outbox.buffer();
     let start = begin_frame(&mut reply, id);
@@ -225,6 +226,5 @@ async fn answer(id: u64, request: Vec<u8>, outbox: Arc<Outbox>, server: Arc<dyn 
         );
         let _ = finish_frame(&mut reply, start, MAX_FRAME_LEN);
     }
-    outbox.recycle(request);
     outbox.push(reply);
 }

@@ -45,6 +45,7 @@ fn main() {
         drop_and_shutdown_leave_no_process_and_no_socket,
         an_unregistered_potential_is_refused_at_start,
         errors_keep_their_variants,
+        a_request_timeout_fails_the_call,
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -452,4 +453,21 @@ async fn errors_keep_their_variants() {
     assert!(matches!(err, PotentialError::InvalidInput(_)), "{err:?}");
     let err = workers.batch_prefix(&[vec![1], vec![3]]).await.unwrap_err();
     assert!(matches!(err, PotentialError::Potential(_)), "{err:?}");
+}
+
+async fn a_request_timeout_fails_the_call() {
+    let workers = Faulty::new()
+        .multiprocess()
+        .workers(1)
+        .request_timeout(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    // `prefix([2])` never returns: the caller gets an error, not a hang.
+    let err = workers.prefix(&[2]).await.unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::WorkerFailure(m) if m.contains("did not answer")),
+        "{err:?}"
+    );
+    assert_eq!(workers.stats()[0].in_flight, 0);
 }

@@ -4,7 +4,7 @@
 //! Framing, authentication, request ids and scheduling belong to the
 //! runtime (`potential-runtime`); this module only says how a typed call
 //! becomes bytes and back, because both sides need the token type to do it
-//! and only this crate can name it in the worker (see [`Built::into_server`]).
+//! and only this crate can name it in the worker (see [`Built::into_server`](crate::Built::into_server)).
 //!
 //! # Requests
 //!

@@ -1,7 +1,7 @@
 //! The conversation after the hello.
 //!
 //! 1. The pool sends the spawn recipe: a frame with id [`INIT_ID`] whose
-//!    payload is the [`Recipe`](potential_core::Recipe) in postcard.
+//!    payload is the [`Recipe`] in postcard.
 //! 2. The worker rebuilds the potential and answers with id [`INIT_ID`]: a
 //!    [`wire`](potential_core::wire) description (token type, vocabulary,
 //!    native batch forms) or an error, after which it exits.
