@@ -60,6 +60,7 @@ async fn accept_loop(pool: Arc<Pool>, listener: Listener) {
 /// Reads a connection's hello; hands an authenticated worker's connection
 /// to whoever spawned it, and refuses (closes) anything else.
 async fn handshake(pool: Arc<Pool>, stream: Stream) {
+    crate::transport::tune(&stream);
     let mut half = Half(Arc::new(stream));
     let mut decoder = FrameDecoder::new(HELLO_FRAME_LEN);
     let ticket = match tokio::time::timeout(HELLO_TIMEOUT, read_one(&mut half, &mut decoder)).await

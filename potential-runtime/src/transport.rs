@@ -118,10 +118,10 @@ impl Outbox {
                 if self.closed.load(Ordering::Acquire) {
                     return out.shutdown().await;
                 }
+                // Frames queued while this task waits to run go out in one
+                // write; a yield here to gather more would cost every lone
+                // call a trip through the scheduler.
                 self.notify.notified().await;
-                // Let the callers that are ready to run queue their frames
-                // too, so that one write carries them all.
-                tokio::task::yield_now().await;
                 continue;
             }
             for frame in batch.drain(..) {
@@ -204,4 +204,23 @@ pub(crate) async fn read_one(
             Err(e) => return Err(ReadEnd::Io(e)),
         }
     }
+}
+
+/// Room for a whole `logw_next` reply over a large vocabulary in the
+/// socket: one `write` instead of a wait for the reader per 200 KB (the
+/// default), each wait a trip through both event loops. The kernel caps
+/// it at `net.core.wmem_max`.
+#[cfg(target_os = "linux")]
+const SEND_BUFFER: usize = 4 << 20;
+
+/// Enlarges the socket's send buffer; failure only costs speed.
+pub(crate) fn tune(stream: &Stream) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsFd;
+        let Stream::UdSocket(s) = stream;
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(s.as_fd(), SEND_BUFFER);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
 }

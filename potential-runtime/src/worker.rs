@@ -2,9 +2,9 @@
 //! [`init`](crate::init) finds itself started by a pool.
 
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use interprocess::local_socket::tokio::{Stream, prelude::*};
-use potential_core::wire::ServePotential;
 use potential_core::{PotentialError, wire};
 use tokio::io::AsyncWriteExt;
 
@@ -141,6 +141,7 @@ async fn serve(env: WorkerEnv) -> i32 {
             return EXIT_CONNECT;
         }
     };
+    crate::transport::tune(&stream);
     let mut half = Half(Arc::new(stream));
     if let Err(e) = half
         .write_all(&Hello::new(&env.secret, env.ticket).to_frame())
@@ -171,7 +172,7 @@ async fn serve(env: WorkerEnv) -> i32 {
     let start = begin_frame(&mut reply, INIT_ID);
     let server = match server {
         Ok(server) => {
-            server.serve(&describe_call(), &mut reply).await;
+            reply = server.serve(&describe_call(), reply).await;
             server
         }
         Err(e) => {
@@ -191,11 +192,19 @@ async fn serve(env: WorkerEnv) -> i32 {
         async move { outbox.write_loop(half).await }
     });
     let end = read_loop(half, &mut decoder, |frame| {
-        // Requests are small; the recycled buffers are kept for replies,
-        // which may be 400 KB and should not be grown again each time.
-        let request = frame.payload.to_vec();
-        let (id, outbox, server) = (frame.id, outbox.clone(), server.clone());
-        tokio::spawn(answer(id, request, outbox, server));
+        let mut reply = outbox.buffer();
+        let start = begin_frame(&mut reply, frame.id);
+        // The call is decoded here, from the read buffer; most answers are
+        // ready at the first poll and need no task of their own.
+        let mut answer = server.serve(frame.payload, reply);
+        let mut cx = Context::from_waker(Waker::noop());
+        match answer.as_mut().poll(&mut cx) {
+            Poll::Ready(reply) => send_reply(&outbox, frame.id, start, reply),
+            Poll::Pending => {
+                let (id, outbox) = (frame.id, outbox.clone());
+                tokio::spawn(async move { send_reply(&outbox, id, start, answer.await) });
+            }
+        }
     })
     .await;
     writer.abort();
@@ -212,11 +221,8 @@ async fn connect(socket: &SocketAddress) -> std::io::Result<Stream> {
     Stream::connect(socket.to_name()?).await
 }
 
-/// Serves one call and queues its reply.
-async fn answer(id: u64, request: Vec<u8>, outbox: Arc<Outbox>, server: Arc<dyn ServePotential>) {
-    let mut reply = outbox.buffer();
-    let start = begin_frame(&mut reply, id);
-    server.serve(&request, &mut reply).await;
+/// Finishes a reply frame begun at `start` and queues it.
+fn send_reply(outbox: &Outbox, id: u64, start: usize, mut reply: Vec<u8>) {
     if let Err(e) = finish_frame(&mut reply, start, MAX_FRAME_LEN) {
         reply.truncate(start);
         let start = begin_frame(&mut reply, id);

@@ -117,6 +117,10 @@ pub fn serve_reference_if_asked() {
 /// Replies are flushed when no request is left in the read buffer, so that
 /// pipelined requests cost few writes, as the pool's do.
 fn serve_reference(stream: UnixStream) -> std::io::Result<()> {
+    // The same send buffer as the pool's sockets, so that the 400 KB
+    // reply costs the same number of writes on both sides.
+    #[cfg(target_os = "linux")]
+    rustix::net::sockopt::set_socket_send_buffer_size(&stream, 4 << 20)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = BufWriter::with_capacity(1 << 16, stream);
     let big: Vec<u8> = (0..50_001u32)
@@ -306,7 +310,7 @@ async fn roundtrip(reference: &mut Reference) -> Result<Row> {
 }
 
 async fn throughput(reference: &mut Reference) -> Result<Row> {
-    let pool = Arc::new(Trivial::new(4).to_multiprocess(2).await?);
+    let pool = Trivial::new(4).to_multiprocess(2).await?;
     let n = 2000;
     let contexts: Vec<Vec<u32>> = (0..n).map(|i| vec![i as u32 % 4]).collect();
     let mut samples = Vec::new();
@@ -315,18 +319,12 @@ async fn throughput(reference: &mut Reference) -> Result<Row> {
         tokio::task::block_in_place(|| reference.stream(n)).map_err(PotentialError::custom)?;
         let raw = per_call(t, n);
         let t = Instant::now();
-        // Spawned tasks, as callers are; a join_all over thousands of
-        // futures would measure tokio's cooperative budget instead.
-        let tasks: Vec<_> = contexts
-            .iter()
-            .cloned()
-            .map(|c| {
-                let pool = pool.clone();
-                tokio::spawn(async move { pool.complete(&c).await })
-            })
-            .collect();
-        for task in tasks {
-            black_box(task.await.map_err(PotentialError::custom)??);
+        // Concurrent calls as users write them. The pool's replies come
+        // through `futures` channels, outside tokio's cooperative budget,
+        // so a join_all over thousands of calls stays linear.
+        let all = futures::future::join_all(contexts.iter().map(|c| pool.complete(c))).await;
+        for r in all {
+            black_box(r?);
         }
         samples.push((per_call(t, n), raw));
     }
@@ -461,6 +459,12 @@ async fn startup() -> Result<Row> {
     })
 }
 
+/// Whether a row is asked for: all of them, unless `POTENTIAL_BENCH_ROWS`
+/// lists some ids (comma-separated), for profiling one figure.
+fn wanted(id: &str) -> bool {
+    std::env::var("POTENTIAL_BENCH_ROWS").map_or(true, |ids| ids.split(',').any(|i| i == id))
+}
+
 /// Measures every worker row. Needs `main` to have called
 /// [`potential_runtime::init`] and [`serve_reference_if_asked`] first.
 pub fn rows() -> Vec<Row> {
@@ -474,16 +478,25 @@ pub fn rows() -> Vec<Row> {
     let measured = runtime.block_on(async {
         tokio::spawn(async move {
             let mut reference = Reference::start().map_err(PotentialError::custom)?;
-            let mut rows = vec![
-                roundtrip(&mut reference).await?,
-                throughput(&mut reference).await?,
-                scaling(1, iters).await?,
-            ];
-            if cores > 1 {
-                rows.push(scaling(cores, iters).await?);
+            let mut rows = Vec::new();
+            if wanted("worker_roundtrip") {
+                rows.push(roundtrip(&mut reference).await?);
             }
-            rows.push(logw_next_50k(&mut reference).await?);
-            rows.push(startup().await?);
+            if wanted("worker_throughput") {
+                rows.push(throughput(&mut reference).await?);
+            }
+            if wanted("worker_scaling") {
+                rows.push(scaling(1, iters).await?);
+                if cores > 1 {
+                    rows.push(scaling(cores, iters).await?);
+                }
+            }
+            if wanted("worker_logw_next_50k") {
+                rows.push(logw_next_50k(&mut reference).await?);
+            }
+            if wanted("worker_startup") {
+                rows.push(startup().await?);
+            }
             Ok::<_, PotentialError>(rows)
         })
         .await

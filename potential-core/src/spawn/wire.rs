@@ -366,8 +366,10 @@ pub fn decode_description<T: TokenType>(bytes: &[u8]) -> Result<Description<T>> 
 /// the potential's error and a panic inside the potential all become error
 /// replies, and the potential stays usable.
 pub trait ServePotential: Send + Sync {
-    /// Answers the encoded call `request`, appending the reply to `reply`.
-    fn serve<'a>(&'a self, request: &'a [u8], reply: &'a mut Vec<u8>) -> BoxFuture<'a, ()>;
+    /// Decodes the call `request` at once (so the request's buffer is free
+    /// when this returns) and gives the future that appends the reply to
+    /// `reply` and hands it back.
+    fn serve(&self, request: &[u8], reply: Vec<u8>) -> BoxFuture<'static, Vec<u8>>;
 }
 
 /// Serves one potential over tokens of type `T`.
@@ -384,8 +386,7 @@ impl<T: TokenType> Server<T> {
         }
     }
 
-    async fn answer(&self, call: Call<T>, reply: &mut Vec<u8>) -> Result<()> {
-        let p = &*self.potential;
+    async fn answer(p: &dyn DynPotential<T>, call: Call<T>, reply: &mut Vec<u8>) -> Result<()> {
         match call {
             Call::Describe => encode_description(p.dyn_vocab(), p.dyn_native_batch(), reply)?,
             Call::Complete(c) => encode_values(&[p.dyn_complete(&c).await?], reply),
@@ -422,11 +423,13 @@ fn check_batch_len(method: &'static str, expected: usize, got: usize) -> Result<
 }
 
 impl<T: TokenType> ServePotential for Server<T> {
-    fn serve<'a>(&'a self, request: &'a [u8], reply: &'a mut Vec<u8>) -> BoxFuture<'a, ()> {
+    fn serve(&self, request: &[u8], mut reply: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+        let call = decode_call::<T>(request);
+        let potential = self.potential.clone();
         Box::pin(async move {
             let start = reply.len();
-            let outcome = match decode_call::<T>(request) {
-                Ok(call) => AssertUnwindSafe(self.answer(call, reply))
+            let outcome = match call {
+                Ok(call) => AssertUnwindSafe(Self::answer(&*potential, call, &mut reply))
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|payload| Err(PotentialError::from_panic(payload))),
@@ -434,8 +437,9 @@ impl<T: TokenType> ServePotential for Server<T> {
             };
             if let Err(e) = outcome {
                 reply.truncate(start);
-                encode_error(&e, reply);
+                encode_error(&e, &mut reply);
             }
+            reply
         })
     }
 }
@@ -454,9 +458,7 @@ mod tests {
     fn ask(call: CallRef<'_, char>) -> Vec<u8> {
         let mut request = Vec::new();
         encode_call(&call, &mut request).unwrap();
-        let mut reply = Vec::new();
-        block_on(server().serve(&request, &mut reply));
-        reply
+        block_on(server().serve(&request, Vec::new()))
     }
 
     #[test]
@@ -530,8 +532,7 @@ mod tests {
 
     #[test]
     fn malformed_calls_and_replies_are_errors() {
-        let mut reply = Vec::new();
-        block_on(server().serve(&[0xff, 0xff, 0xff], &mut reply));
+        let reply = block_on(server().serve(&[0xff, 0xff, 0xff], Vec::new()));
         assert!(matches!(
             decode_reply(&reply).unwrap_err(),
             PotentialError::InvalidInput(_)
@@ -563,8 +564,7 @@ mod tests {
         let server = Server::new(Arc::new(Panics(Vocab::new(['a']).unwrap())));
         let mut request = Vec::new();
         encode_call(&CallRef::<char>::Complete(&[]), &mut request).unwrap();
-        let mut reply = Vec::new();
-        block_on(server.serve(&request, &mut reply));
+        let reply = block_on(server.serve(&request, Vec::new()));
         let err = decode_reply(&reply).unwrap_err();
         assert!(
             matches!(&err, PotentialError::Panicked(m) if m == "boom"),
