@@ -8,9 +8,17 @@
 use potential_examples::bench::{Row, print_json, print_table};
 
 fn main() {
+    // Workers and the raw reference server are this program started again:
+    // these two lines come first, before anything else runs.
+    potential_runtime::init();
+    #[cfg(unix)]
+    potential_examples::bench::worker::serve_reference_if_asked();
+
     let json = std::env::args().any(|a| a == "--json");
     let mut rows: Vec<Row> = Vec::new();
     rows.extend(potential_examples::bench::autobatch::rows());
+    #[cfg(unix)]
+    rows.extend(potential_examples::bench::worker::rows());
     if json {
         print_json(&rows);
     } else {

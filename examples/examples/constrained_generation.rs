@@ -17,6 +17,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use potential_builtins::NgramConfig;
+use potential_core::Potential;
 use potential_core::ops::Product;
 use potential_examples::main_job::{JobOptions, Mode, ModeReport, build, run_mode, text};
 use potential_examples::sampler::SamplerOptions;
@@ -113,7 +114,10 @@ async fn job(options: &JobOptions, show: usize) -> potential_core::Result<bool> 
             .with_prefix(mode.to_string());
         let total = options.sampler.particles as u64;
         let product = Product::new(lm.clone(), regex.clone())?;
-        let report = run_mode(mode, product, options, |live| bar.set_position(total - live as u64)).await?;
+        let report = run_mode(mode, product, options, |live| {
+            bar.set_position(total - live as u64)
+        })
+        .await?;
         bar.finish_and_clear();
         reports.push(report);
     }

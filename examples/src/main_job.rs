@@ -135,7 +135,10 @@ pub async fn run_mode(
             (run?, setup, None)
         }
         Mode::Both => {
-            let batched = product.to_multiprocess(options.workers).await?.to_autobatched();
+            let batched = product
+                .to_multiprocess(options.workers)
+                .await?
+                .to_autobatched();
             let setup = started.elapsed();
             let run = timed(sample(&batched, sampler, on_step)).await;
             let batches = batched.stats().batches;

@@ -16,6 +16,8 @@
 //! path is not linked, and its registrations vanish; reference the crate
 //! that holds your potentials (`use my_potentials as _;`) from the binary.
 
+pub mod wire;
+
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
@@ -237,6 +239,7 @@ struct TokenOps {
     token_type: fn() -> &'static str,
     product: fn(Built, Built) -> Result<Built>,
     autobatch: fn(Built, crate::autobatch::AutoBatchOptions) -> Result<Built>,
+    serve: fn(Built) -> Result<Arc<dyn wire::ServePotential>>,
 }
 
 impl Built {
@@ -248,6 +251,7 @@ impl Built {
                 token_type: std::any::type_name::<T>,
                 product: product_of::<T>,
                 autobatch: crate::autobatch::autobatch_built::<T>,
+                serve: serve_of::<T>,
             },
         }
     }
@@ -267,6 +271,21 @@ impl Built {
             }),
         }
     }
+}
+
+impl Built {
+    /// The potential as a worker serves it: it answers encoded calls
+    /// ([`wire`]) whatever its token type.
+    pub fn into_server(self) -> Result<Arc<dyn wire::ServePotential>> {
+        (self.ops.serve)(self)
+    }
+}
+
+fn serve_of<T: TokenType>(built: Built) -> Result<Arc<dyn wire::ServePotential>> {
+    let potential = built.downcast::<T>().map_err(|b| {
+        PotentialError::InvalidInput(format!("cannot serve tokens of type {}", b.token_type()))
+    })?;
+    Ok(Arc::new(wire::Server::new(potential)))
 }
 
 impl fmt::Debug for Built {

@@ -1,3 +1,218 @@
-//! Worker processes for potentials (see issue #5).
+//! # potential-runtime
+//!
+//! Runs a potential in worker processes: `p.to_multiprocess(n).await?`
+//! starts `n` copies of the current executable in worker mode, each
+//! rebuilds `p` from its spawn recipe, and the returned [`Multiprocess`]
+//! is a [`Potential`] over the same tokens that answers through them.
+//!
+//! ```rust,standalone_crate
+//! use potential_core::{Potential, PotentialError, Registered, Vocab};
+//! use potential_runtime::MultiprocessExt;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Length { vocab: Vocab<char> }
+//!
+//! impl Potential for Length {
+//!     type Token = char;
+//!     fn vocab(&self) -> &Vocab<char> { &self.vocab }
+//!     async fn complete(&self, c: &[char]) -> Result<f64, PotentialError> { Ok(-(c.len() as f64)) }
+//!     async fn prefix(&self, c: &[char]) -> Result<f64, PotentialError> { Ok(-0.5 * c.len() as f64) }
+//! }
+//!
+//! // Hand-written potentials become spawnable with these two lines;
+//! // `#[derive(Potential)]` writes them for you.
+//! impl Registered for Length {}
+//! potential_core::register!(Length);
+//!
+//! fn main() -> Result<(), PotentialError> {
+//!     potential_runtime::init(); // first: in a worker, this serves and exits
+//!     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+//!     rt.block_on(async {
+//!         let p = Length { vocab: Vocab::new(['a', 'b'])? };
+//!         let workers = p.to_multiprocess(2).await?;
+//!         assert_eq!(workers.batch_complete(&[vec!['a'], vec!['a', 'b']]).await?, [-1.0, -2.0]);
+//!         assert_eq!(workers.logw_next(&['a']).await?, p.logw_next(&['a']).await?);
+//!         workers.shutdown().await;
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! # The one line: [`init`]
+//!
+//! Workers are the same executable, started again with a few environment
+//! variables. [`init`] must be the **first line of `main`**: in a worker it
+//! serves and exits, so no code of yours runs twice; elsewhere it returns
+//! at once. A process started as a worker that skips it would run your
+//! `main` again, so [`Multiprocess::start`] refuses to run in such a process
+//! and the parent reports that `init` is missing.
+//!
+//! - **Integration tests**: give the test target `harness = false` and a
+//!   `main` that calls `init()` first and then runs the tests (this crate's
+//!   own tests in `tests/tests/` do so), or point
+//!   [`MultiprocessOptions::program`] at a binary built for the purpose
+//!   (`env!("CARGO_BIN_EXE_<name>")`) whose `main` is [`worker_main`].
+//! - **Doctests**: write a `fn main` that calls `init()` first, and mark the
+//!   block `standalone_crate` so that rustdoc does not merge it with other
+//!   doctests into one executable (as in the example above).
+//!
+//! The runtime that awaits `to_multiprocess` must have I/O and time
+//! enabled (`enable_all`, as `#[tokio::main]` does); the pool's tasks run
+//! on it.
+//!
+//! # What the workers can rebuild
+//!
+//! A potential is sent as a [`Recipe`](potential_core::Recipe): registered
+//! types (`#[derive(Potential)]`, or a hand-written potential with an empty
+//! `impl Registered` and [`potential_core::register!`], as above) and the
+//! library's wrappers over them. The recipe is rebuilt through the registry
+//! of the worker, which is the same program, so both sides agree on the
+//! types. A potential that is not [`Spawnable`]
+//! is refused at compile time, and so is a [`Multiprocess`] itself (its
+//! workers belong to this process; genlm refuses the same at run time):
+//!
+//! ```compile_fail
+//! # use potential_runtime::{Multiprocess, MultiprocessExt};
+//! async fn twice(p: Multiprocess<char>) {
+//!     let _ = p.to_multiprocess(2).await; // `Multiprocess<char>` cannot be sent to a worker process
+//! }
+//! ```
+//!
+//! # Protocol and faults
+//!
+//! See [`protocol`] for the frames, the handshake and the codec. A panic in
+//! a worker's potential becomes [`PotentialError::Panicked`](potential_core::PotentialError::Panicked) for that call;
+//! a worker that dies fails its calls in flight with
+//! [`PotentialError::WorkerFailure`](potential_core::PotentialError::WorkerFailure) and is restarted in the background,
+//! unless it died too often ([`RestartPolicy`]); workers exit when the
+//! parent dies, even by `SIGKILL` (`PR_SET_PDEATHSIG` on Linux, and the end
+//! of their socket everywhere). [`Multiprocess::shutdown`] and `Drop` stop,
+//! reap and clean up everything. Worker starts, restarts, exits and refused
+//! connections are `tracing` events; [`Multiprocess::stats`] has counters.
+#![warn(missing_docs, unreachable_pub)]
 
+mod options;
+mod pool;
+pub mod protocol;
+mod socket;
+mod supervise;
+mod transport;
+mod worker;
+
+use std::future::Future;
+
+pub use options::{MultiprocessOptions, RestartPolicy};
+pub use pool::{Multiprocess, WorkerState, WorkerStats};
 pub use potential_core;
+use potential_core::{Potential, Result, Spawnable};
+pub use socket::{SocketAddress, SocketLocation};
+
+/// Enters worker mode when this process was started as a worker: serves
+/// the pool that started it, then exits the process. Returns at once in
+/// any other process.
+///
+/// Call it as the first line of `main`, before anything else runs (see
+/// the [crate docs](crate)).
+pub fn init() {
+    worker::enter_if_worker();
+}
+
+/// The `main` of a dedicated worker executable (see
+/// [`MultiprocessOptions::program`]): serves and exits, or exits with an
+/// error when the process was not started by a pool.
+pub fn worker_main() -> ! {
+    worker::enter_if_worker();
+    eprintln!("this program runs potential workers; it is started by a worker pool, not by hand");
+    std::process::exit(2)
+}
+
+/// Sends a potential to worker processes.
+///
+/// Implemented for every potential; the methods require
+/// [`Spawnable`], so a potential that cannot travel is refused at compile
+/// time with an explanation.
+pub trait MultiprocessExt: Potential {
+    /// Starts `workers` worker processes that each rebuild this potential,
+    /// and returns the potential that answers through them.
+    fn to_multiprocess(
+        &self,
+        workers: usize,
+    ) -> impl Future<Output = Result<Multiprocess<Self::Token>>> + Send
+    where
+        Self: Spawnable,
+    {
+        self.multiprocess().workers(workers).start()
+    }
+
+    /// A builder for the options of the pool.
+    ///
+    /// ```rust,no_run
+    /// # use potential_core::Spawnable;
+    /// # use potential_runtime::{MultiprocessExt, RestartPolicy};
+    /// # async fn f<P: Spawnable>(p: P) -> potential_core::Result<()> {
+    /// let workers = p.multiprocess().workers(4).restart(RestartPolicy::NEVER).start().await?;
+    /// # Ok(()) }
+    /// ```
+    fn multiprocess(&self) -> MultiprocessBuilder<Self::Token>
+    where
+        Self: Spawnable,
+    {
+        MultiprocessBuilder {
+            recipe: self.recipe(),
+            options: MultiprocessOptions::new(),
+            tokens: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P: Potential> MultiprocessExt for P {}
+
+/// The options of a pool about to start; see [`MultiprocessExt::multiprocess`].
+#[must_use = "a builder does nothing until `start` is awaited"]
+pub struct MultiprocessBuilder<T> {
+    recipe: Result<potential_core::Recipe>,
+    options: MultiprocessOptions,
+    tokens: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: potential_core::TokenType> MultiprocessBuilder<T> {
+    /// Changes the options (see [`MultiprocessOptions`]).
+    pub fn options(mut self, f: impl FnOnce(MultiprocessOptions) -> MultiprocessOptions) -> Self {
+        self.options = f(self.options);
+        self
+    }
+
+    /// See [`MultiprocessOptions::workers`].
+    pub fn workers(self, n: usize) -> Self {
+        self.options(|o| o.workers(n))
+    }
+
+    /// See [`MultiprocessOptions::restart`].
+    pub fn restart(self, policy: RestartPolicy) -> Self {
+        self.options(|o| o.restart(policy))
+    }
+
+    /// See [`MultiprocessOptions::request_timeout`].
+    pub fn request_timeout(self, timeout: std::time::Duration) -> Self {
+        self.options(|o| o.request_timeout(timeout))
+    }
+
+    /// See [`MultiprocessOptions::socket`].
+    pub fn socket(self, location: SocketLocation) -> Self {
+        self.options(|o| o.socket(location))
+    }
+
+    /// Starts the workers.
+    pub async fn start(self) -> Result<Multiprocess<T>> {
+        Multiprocess::start(self.recipe?, self.options).await
+    }
+}
+
+impl<T> std::fmt::Debug for MultiprocessBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiprocessBuilder")
+            .field("options", &self.options)
+            .finish()
+    }
+}

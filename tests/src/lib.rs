@@ -1,1 +1,5 @@
-//! Integration tests live in `tests/`; this crate only exists to hold them.
+//! Integration tests live in `tests/`; this crate holds them and the
+//! potentials they send to worker processes.
+#![warn(missing_docs)]
+
+pub mod worker_potentials;

@@ -6,6 +6,8 @@
 
 pub mod autobatch;
 pub mod stats;
+#[cfg(unix)]
+pub mod worker;
 
 use serde::Serialize;
 

@@ -1,0 +1,509 @@
+//! The worker-process rows of §7: each figure through a [`Multiprocess`]
+//! pool, against a raw local-socket exchange of the same size with a child
+//! process of this same executable, measured interleaved in one run.
+//!
+//! The executable's `main` must call [`potential_runtime::init`] and then
+//! [`serve_reference_if_asked`] before anything else: the workers and the
+//! raw reference server are both this program, started again.
+
+use std::hint::black_box;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use potential_core::{LogWeights, Potential, PotentialError, Registered, Result, Vocab};
+use potential_runtime::MultiprocessExt;
+use serde::{Deserialize, Serialize};
+
+use super::Row;
+use super::stats::median;
+
+/// A potential that costs nothing: the transport is all that is measured.
+#[derive(Serialize, Deserialize)]
+pub struct Trivial {
+    vocab: Vocab<u32>,
+    /// What `logw_next` answers (vocabulary + EOS), so that it costs a copy.
+    weights: Vec<f64>,
+}
+
+impl Trivial {
+    /// Over `0..n`.
+    pub fn new(n: u32) -> Trivial {
+        Trivial {
+            vocab: Vocab::new(0..n).expect("a non-empty vocabulary"),
+            weights: (0..=n).map(|i| -f64::from(i % 7)).collect(),
+        }
+    }
+}
+
+impl Potential for Trivial {
+    type Token = u32;
+    fn vocab(&self) -> &Vocab<u32> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[u32]) -> Result<f64> {
+        Ok(context.len() as f64)
+    }
+    async fn prefix(&self, context: &[u32]) -> Result<f64> {
+        Ok(context.len() as f64)
+    }
+    async fn logw_next(&self, _: &[u32]) -> Result<LogWeights<u32>> {
+        LogWeights::new(self.vocab.clone(), self.weights.clone())
+    }
+}
+
+impl Registered for Trivial {}
+potential_core::register!(Trivial);
+
+/// A potential whose `complete` does `iters` rounds of floating-point work
+/// (calibrated to about 1 ms).
+#[derive(Serialize, Deserialize)]
+pub struct Busy {
+    vocab: Vocab<u32>,
+    iters: u64,
+}
+
+fn spin(iters: u64) -> f64 {
+    let mut x = 1.0f64;
+    for i in 0..iters {
+        x = (x * 1.000_000_1 + (i & 7) as f64).sqrt();
+    }
+    black_box(x)
+}
+
+impl Potential for Busy {
+    type Token = u32;
+    fn vocab(&self) -> &Vocab<u32> {
+        &self.vocab
+    }
+    async fn complete(&self, _: &[u32]) -> Result<f64> {
+        Ok(spin(self.iters))
+    }
+    async fn prefix(&self, _: &[u32]) -> Result<f64> {
+        Ok(0.0)
+    }
+}
+
+impl Registered for Busy {}
+potential_core::register!(Busy);
+
+const ENV_REFERENCE: &str = "POTENTIAL_BENCH_REFERENCE_SOCKET";
+
+/// The size of a small reply of the raw reference server.
+const SMALL_REPLY: usize = 24;
+
+/// In the raw reference server's process: serves and exits. Returns at
+/// once in any other process. Call it second in `main`, after
+/// [`potential_runtime::init`].
+pub fn serve_reference_if_asked() {
+    let Some(path) = std::env::var_os(ENV_REFERENCE) else {
+        return;
+    };
+    let code = match UnixStream::connect(&path).and_then(serve_reference) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("reference server: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Requests are `[len: u32 LE][kind: u8][padding]`; kind 0 is answered
+/// with `SMALL_REPLY` bytes, kind 1 with `BIG_REPLY` bytes (the f64 LE
+/// weights of a vocabulary of 50,000), each after its own `u32` length.
+/// Replies are flushed when no request is left in the read buffer, so that
+/// pipelined requests cost few writes, as the pool's do.
+fn serve_reference(stream: UnixStream) -> std::io::Result<()> {
+    // The same send buffer as the pool's sockets, so that the 400 KB
+    // reply costs the same number of writes on both sides.
+    #[cfg(target_os = "linux")]
+    rustix::net::sockopt::set_socket_send_buffer_size(&stream, 4 << 20)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = BufWriter::with_capacity(1 << 16, stream);
+    let big: Vec<u8> = (0..50_001u32)
+        .flat_map(|i| (-f64::from(i % 7)).to_le_bytes())
+        .collect();
+    let small = [7u8; SMALL_REPLY];
+    let mut body = Vec::new();
+    loop {
+        let mut len = [0; 4];
+        match reader.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        body.resize(u32::from_le_bytes(len) as usize, 0);
+        reader.read_exact(&mut body)?;
+        let reply: &[u8] = if body.first() == Some(&1) {
+            &big
+        } else {
+            &small
+        };
+        writer.write_all(&(reply.len() as u32).to_le_bytes())?;
+        writer.write_all(reply)?;
+        if reader.buffer().is_empty() {
+            writer.flush()?;
+        }
+    }
+}
+
+/// A raw reference server (a child process) and the client's end.
+struct Reference {
+    child: Child,
+    stream: UnixStream,
+    dir: std::path::PathBuf,
+    buf: Vec<u8>,
+}
+
+impl Reference {
+    fn start() -> std::io::Result<Reference> {
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).map_err(std::io::Error::other)?;
+        let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("potential-bench-{tag}"));
+        std::fs::create_dir(&dir)?;
+        let path = dir.join("raw.sock");
+        let listener = UnixListener::bind(&path)?;
+        let child = Command::new(std::env::current_exe()?)
+            .env(ENV_REFERENCE, &path)
+            .stdin(Stdio::null())
+            .spawn()?;
+        let (stream, _) = listener.accept()?;
+        let _ = std::fs::remove_file(&path);
+        Ok(Reference {
+            child,
+            stream,
+            dir,
+            buf: Vec::new(),
+        })
+    }
+
+    fn request(kind: u8) -> [u8; 20] {
+        let mut r = [0u8; 20];
+        r[..4].copy_from_slice(&16u32.to_le_bytes());
+        r[4] = kind;
+        r
+    }
+
+    fn read_reply(stream: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        let mut len = [0; 4];
+        stream.read_exact(&mut len)?;
+        buf.resize(u32::from_le_bytes(len) as usize, 0);
+        stream.read_exact(buf)
+    }
+
+    /// One small request and its reply.
+    fn ping(&mut self) -> std::io::Result<()> {
+        self.stream.write_all(&Self::request(0))?;
+        Self::read_reply(&mut self.stream, &mut self.buf)
+    }
+
+    /// One request for 400 KB of weights, decoded into a vector.
+    fn weights(&mut self) -> std::io::Result<Vec<f64>> {
+        self.stream.write_all(&Self::request(1))?;
+        Self::read_reply(&mut self.stream, &mut self.buf)?;
+        Ok(self
+            .buf
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect())
+    }
+
+    /// `n` small requests in flight: one thread writes, this one reads.
+    fn stream(&mut self, n: usize) -> std::io::Result<()> {
+        let mut out = BufWriter::new(self.stream.try_clone()?);
+        let writer = std::thread::spawn(move || -> std::io::Result<()> {
+            for _ in 0..n {
+                out.write_all(&Self::request(0))?;
+            }
+            out.flush()
+        });
+        let mut input = BufReader::new(&self.stream);
+        for _ in 0..n {
+            Self::read_reply(&mut input, &mut self.buf)?;
+        }
+        writer
+            .join()
+            .map_err(|_| std::io::Error::other("writer panicked"))?
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Repetitions of each interleaved measurement (the first is a warm-up).
+const REPS: usize = 8;
+
+fn per_call(start: Instant, calls: usize) -> f64 {
+    start.elapsed().as_secs_f64() * 1e6 / calls as f64
+}
+
+fn ratio_row(
+    id: &'static str,
+    figure: String,
+    unit: &'static str,
+    (value, reference): (f64, f64),
+    factor: f64,
+) -> Row {
+    Row {
+        id,
+        figure,
+        value,
+        unit,
+        reference: Some(reference),
+        target: format!("within {factor}x of the reference"),
+        met: value <= factor * reference,
+    }
+}
+
+/// Medians of interleaved (figure, reference) repetitions, warm-up dropped.
+fn medians(samples: &[(f64, f64)]) -> (f64, f64) {
+    let kept = &samples[1.min(samples.len())..];
+    let (a, b): (Vec<f64>, Vec<f64>) = kept.iter().copied().unzip();
+    (median(&a), median(&b))
+}
+
+async fn roundtrip(reference: &mut Reference) -> Result<Row> {
+    let pool = Trivial::new(4).to_multiprocess(1).await?;
+    let ctx = [1u32];
+    let calls = 250;
+    let mut samples = Vec::new();
+    for _ in 0..REPS {
+        // Per-call medians, so that a stray slow round trip does not weigh.
+        let mut raw = Vec::with_capacity(calls);
+        tokio::task::block_in_place(|| -> std::io::Result<()> {
+            for _ in 0..calls {
+                let t = Instant::now();
+                reference.ping()?;
+                raw.push(per_call(t, 1));
+            }
+            Ok(())
+        })
+        .map_err(PotentialError::custom)?;
+        let mut through = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let t = Instant::now();
+            black_box(pool.complete(&ctx).await?);
+            through.push(per_call(t, 1));
+        }
+        samples.push((median(&through), median(&raw)));
+    }
+    pool.shutdown().await;
+    Ok(ratio_row(
+        "worker_roundtrip",
+        format!(
+            "one trivial call at a time through a worker (µs, median of {} calls); reference: raw blocking local-socket ping-pong",
+            calls * (REPS - 1)
+        ),
+        "µs",
+        medians(&samples),
+        2.0,
+    ))
+}
+
+async fn throughput(reference: &mut Reference) -> Result<Row> {
+    let pool = Trivial::new(4).to_multiprocess(2).await?;
+    let n = 2000;
+    let contexts: Vec<Vec<u32>> = (0..n).map(|i| vec![i as u32 % 4]).collect();
+    let mut samples = Vec::new();
+    for _ in 0..REPS {
+        let t = Instant::now();
+        tokio::task::block_in_place(|| reference.stream(n)).map_err(PotentialError::custom)?;
+        let raw = per_call(t, n);
+        let t = Instant::now();
+        // Concurrent calls as users write them. The pool's replies come
+        // through `futures` channels, outside tokio's cooperative budget,
+        // so a join_all over thousands of calls stays linear.
+        let all = futures::future::join_all(contexts.iter().map(|c| pool.complete(c))).await;
+        for r in all {
+            black_box(r?);
+        }
+        samples.push((per_call(t, n), raw));
+    }
+    pool.shutdown().await;
+    Ok(ratio_row(
+        "worker_throughput",
+        format!(
+            "{n} concurrent trivial calls through 2 workers, per call (µs); reference: raw local-socket stream with {n} requests in flight"
+        ),
+        "µs",
+        medians(&samples),
+        6.0,
+    ))
+}
+
+async fn logw_next_50k(reference: &mut Reference) -> Result<Row> {
+    let pool = Trivial::new(50_000).to_multiprocess(1).await?;
+    let ctx = [1u32];
+    let calls = 40;
+    let mut samples = Vec::new();
+    for _ in 0..REPS {
+        let mut raw = Vec::with_capacity(calls);
+        tokio::task::block_in_place(|| -> std::io::Result<()> {
+            for _ in 0..calls {
+                let t = Instant::now();
+                black_box(reference.weights()?);
+                raw.push(per_call(t, 1));
+            }
+            Ok(())
+        })
+        .map_err(PotentialError::custom)?;
+        let mut through = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let t = Instant::now();
+            black_box(pool.logw_next(&ctx).await?);
+            through.push(per_call(t, 1));
+        }
+        samples.push((median(&through), median(&raw)));
+    }
+    pool.shutdown().await;
+    Ok(ratio_row(
+        "worker_logw_next_50k",
+        "logw_next through a worker with a vocabulary of 50,000 (µs); reference: raw local-socket exchange of the same 400 KB".into(),
+        "µs",
+        medians(&samples),
+        1.5,
+    ))
+}
+
+/// Iterations of [`spin`] that take about `target`.
+fn calibrate(target: Duration) -> u64 {
+    let mut iters = 1_000u64;
+    loop {
+        let t = Instant::now();
+        spin(iters);
+        let took = t.elapsed();
+        if took >= target / 4 {
+            let per_iter = took.as_secs_f64() / iters as f64;
+            return (target.as_secs_f64() / per_iter) as u64;
+        }
+        iters *= 4;
+    }
+}
+
+async fn scaling(workers: usize, iters: u64) -> Result<Row> {
+    let busy = Busy {
+        vocab: Vocab::new([0u32])?,
+        iters,
+    };
+    let pool = Arc::new(busy.to_multiprocess(workers).await?);
+    let calls = 32 * workers;
+    let mut samples = Vec::new();
+    for _ in 0..REPS.min(6) {
+        let t = Instant::now();
+        for _ in 0..calls {
+            black_box(busy.complete(&[0]).await?);
+        }
+        let direct = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..calls)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.complete(&[0]).await })
+            })
+            .collect();
+        for task in tasks {
+            black_box(task.await.map_err(PotentialError::custom)??);
+        }
+        samples.push((direct / t.elapsed().as_secs_f64(), workers as f64));
+    }
+    pool.shutdown().await;
+    let (speedup, n) = medians(&samples);
+    Ok(Row {
+        id: if workers == 1 {
+            "worker_scaling_1"
+        } else {
+            "worker_scaling"
+        },
+        figure: format!(
+            "{calls} CPU-bound calls of about 1 ms, speedup (x) with {workers} worker(s) over direct calls in this process; reference: {workers}"
+        ),
+        value: speedup,
+        unit: "x",
+        reference: Some(n),
+        target: format!("at least {:.2}x", 0.95 * n),
+        met: speedup >= 0.95 * n,
+    })
+}
+
+async fn startup() -> Result<Row> {
+    let p = Trivial::new(4);
+    let mut times = Vec::new();
+    for _ in 0..REPS + 2 {
+        let t = Instant::now();
+        let pool = p.to_multiprocess(2).await?;
+        black_box(pool.complete(&[1]).await?);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        pool.shutdown().await;
+    }
+    let value = median(&times[1..]);
+    Ok(Row {
+        id: "worker_startup",
+        figure: format!(
+            "to_multiprocess(2) until the first answer (ms, median of {})",
+            times.len() - 1
+        ),
+        value,
+        unit: "ms",
+        reference: None,
+        target: "under 20 ms".into(),
+        met: value < 20.0,
+    })
+}
+
+/// Whether a row is asked for: all of them, unless `POTENTIAL_BENCH_ROWS`
+/// lists some ids (comma-separated), for profiling one figure.
+fn wanted(id: &str) -> bool {
+    std::env::var("POTENTIAL_BENCH_ROWS").map_or(true, |ids| ids.split(',').any(|i| i == id))
+}
+
+/// Measures every worker row. Needs `main` to have called
+/// [`potential_runtime::init`] and [`serve_reference_if_asked`] first.
+pub fn rows() -> Vec<Row> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let iters = calibrate(Duration::from_millis(1));
+    let measured = runtime.block_on(async {
+        tokio::spawn(async move {
+            let mut reference = Reference::start().map_err(PotentialError::custom)?;
+            let mut rows = Vec::new();
+            if wanted("worker_roundtrip") {
+                rows.push(roundtrip(&mut reference).await?);
+            }
+            if wanted("worker_throughput") {
+                rows.push(throughput(&mut reference).await?);
+            }
+            if wanted("worker_scaling") {
+                rows.push(scaling(1, iters).await?);
+                if cores > 1 {
+                    rows.push(scaling(cores, iters).await?);
+                }
+            }
+            if wanted("worker_logw_next_50k") {
+                rows.push(logw_next_50k(&mut reference).await?);
+            }
+            if wanted("worker_startup") {
+                rows.push(startup().await?);
+            }
+            Ok::<_, PotentialError>(rows)
+        })
+        .await
+    });
+    match measured {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => panic!("worker benchmarks failed: {e}"),
+        Err(e) => panic!("worker benchmarks panicked: {e}"),
+    }
+}

@@ -1,0 +1,141 @@
+//! The options of a worker pool.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::socket::SocketLocation;
+
+/// When a worker that keeps dying is given up.
+///
+/// A worker that dies is restarted in the background; when it has died
+/// `max_deaths` times within `window`, it is given up rather than restarted
+/// forever, and calls go to the other workers (or fail fast when none is
+/// left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Deaths within `window` after which the worker is given up.
+    pub max_deaths: u32,
+    /// The window over which deaths are counted.
+    pub window: Duration,
+}
+
+impl RestartPolicy {
+    /// Never restart: a worker that dies is given up at once.
+    pub const NEVER: RestartPolicy = RestartPolicy {
+        max_deaths: 1,
+        window: Duration::MAX,
+    };
+}
+
+impl Default for RestartPolicy {
+    /// Five deaths in a minute.
+    fn default() -> Self {
+        RestartPolicy {
+            max_deaths: 5,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How to start a pool of workers; see [`MultiprocessExt::multiprocess`](crate::MultiprocessExt::multiprocess).
+///
+/// ```
+/// use std::time::Duration;
+/// use potential_runtime::{MultiprocessOptions, RestartPolicy};
+///
+/// let options = MultiprocessOptions::new()
+///     .workers(4)
+///     .restart(RestartPolicy { max_deaths: 3, window: Duration::from_secs(10) })
+///     .request_timeout(Duration::from_secs(30));
+/// assert_eq!(options.worker_count(), 4);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MultiprocessOptions {
+    pub(crate) workers: usize,
+    pub(crate) restart: RestartPolicy,
+    pub(crate) request_timeout: Option<Duration>,
+    pub(crate) startup_timeout: Duration,
+    pub(crate) socket: SocketLocation,
+    pub(crate) program: Option<PathBuf>,
+    pub(crate) args: Vec<OsString>,
+}
+
+impl Default for MultiprocessOptions {
+    fn default() -> Self {
+        MultiprocessOptions {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            restart: RestartPolicy::default(),
+            request_timeout: None,
+            startup_timeout: Duration::from_secs(20),
+            socket: SocketLocation::default(),
+            program: None,
+            args: Vec::new(),
+        }
+    }
+}
+
+impl MultiprocessOptions {
+    /// One worker per available core, restarts per [`RestartPolicy::default`],
+    /// no request timeout, the platform's socket namespace, the current executable.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of worker processes (at least one).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// The number of worker processes.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+    }
+
+    /// When a worker that keeps dying is given up.
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
+        self
+    }
+
+    /// Fails a call with [`PotentialError::WorkerFailure`](potential_core::PotentialError::WorkerFailure)
+    /// when its worker has not answered within `timeout` (the worker keeps
+    /// running; its late answer is dropped). None by default: a potential
+    /// may be slow, and a worker that dies is noticed without a timeout.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a worker may take to start, connect and rebuild its
+    /// potential (20 s by default).
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Where the pool's socket lives.
+    pub fn socket(mut self, location: SocketLocation) -> Self {
+        self.socket = location;
+        self
+    }
+
+    /// Runs workers from another executable (one whose `main` calls
+    /// [`init`](crate::init) or [`worker_main`](crate::worker_main) and that
+    /// registers the same potential types) instead of the current one.
+    pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.program = Some(path.into());
+        self
+    }
+
+    /// Arguments for the worker executable (none by default).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+}

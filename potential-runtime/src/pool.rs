@@ -1,0 +1,639 @@
+//! The multiprocess potential: dispatch of calls to workers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use futures::channel::oneshot;
+use futures::future::try_join_all;
+use potential_core::wire::{self, CallRef};
+use potential_core::{
+    LogWeights, NativeBatch, Potential, PotentialError, Recipe, Result, Symbol, TokenType, Vocab,
+    non_empty,
+};
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinHandle};
+
+use crate::options::MultiprocessOptions;
+use crate::protocol::frame::{MAX_FRAME_LEN, begin_frame, finish_frame};
+use crate::protocol::handshake::{Refusal, Secret};
+use crate::protocol::message::encode_recipe;
+use crate::socket::{SocketAddress, fresh_address, remove_private_dir};
+use crate::supervise;
+use crate::transport::Outbox;
+
+/// Locks a mutex; a panic elsewhere while it was held does not poison the pool.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A potential that answers through worker processes, each holding its
+/// own copy of the original potential; made by
+/// [`MultiprocessExt::to_multiprocess`](crate::MultiprocessExt::to_multiprocess).
+///
+/// Single calls go to the least-loaded worker; a batch is split into one
+/// contiguous chunk per running worker, the chunks run in parallel and the
+/// results come back in order. Every method answers what the original
+/// potential answers in-process; the vocabulary is the one the workers
+/// report. [`native_batch`](Potential::native_batch) is
+/// [`NativeBatch::ALL`]: a batch is one message per worker, so batching
+/// calls before they reach the pool pays.
+///
+/// It cannot be sent to workers itself (it is not
+/// [`Spawnable`](potential_core::Spawnable)): its workers belong to this process.
+///
+/// Dropping it kills and reaps its workers and removes its socket;
+/// [`shutdown`](Self::shutdown) lets them finish first.
+pub struct Multiprocess<T: TokenType> {
+    pool: Arc<Pool>,
+    vocab: Vocab<T>,
+    native: NativeBatch,
+}
+
+/// What a worker is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerState {
+    /// Starting or restarting; calls wait for it (up to the startup timeout)
+    /// when no other worker runs.
+    Starting,
+    /// Serving calls.
+    Running,
+    /// Died too often and was not restarted.
+    GivenUp,
+    /// The pool was shut down.
+    Stopped,
+}
+
+/// The counters of one worker slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// The slot's index.
+    pub slot: usize,
+    /// The pid of the running process, if one runs.
+    pub pid: Option<u32>,
+    /// What it is doing.
+    pub state: WorkerState,
+    /// Calls answered in this slot (over all its processes).
+    pub served: u64,
+    /// Calls sent and not yet answered.
+    pub in_flight: usize,
+    /// Times a process of this slot was restarted after dying.
+    pub restarts: u32,
+}
+
+pub(crate) enum SlotState {
+    Starting,
+    Up(Arc<Conn>),
+    GivenUp,
+    Stopped,
+}
+
+pub(crate) struct Slot {
+    pub(crate) state: Mutex<SlotState>,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) served: AtomicU64,
+    pub(crate) restarts: AtomicU32,
+    pub(crate) deaths: Mutex<Vec<Instant>>,
+    pub(crate) reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A reply on its way to a caller: the values, or the error.
+struct Pending {
+    tx: oneshot::Sender<Result<Vec<f64>>>,
+    method: &'static str,
+    count: usize,
+}
+
+/// One worker process's connection.
+pub(crate) struct Conn {
+    pub(crate) pid: u32,
+    pub(crate) ticket: u64,
+    pub(crate) outbox: Arc<Outbox>,
+    /// `None` once the worker is gone: no call may wait on it any more.
+    pending: Mutex<Option<HashMap<u64, Pending>>>,
+    next_id: AtomicU64,
+}
+
+impl Conn {
+    pub(crate) fn new(pid: u32, ticket: u64, outbox: Arc<Outbox>) -> Conn {
+        Conn {
+            pid,
+            ticket,
+            outbox,
+            pending: Mutex::new(Some(HashMap::new())),
+            next_id: AtomicU64::new(crate::protocol::message::FIRST_CALL_ID),
+        }
+    }
+
+    /// Hands a reply to its caller.
+    pub(crate) fn deliver(&self, id: u64, payload: &[u8], slot: &Slot) {
+        let Some(p) = lock(&self.pending).as_mut().and_then(|m| m.remove(&id)) else {
+            tracing::debug!(id, "reply to a call nobody waits for");
+            return;
+        };
+        slot.served.fetch_add(1, Ordering::Relaxed);
+        let _ = p.tx.send(wire::decode_values(payload, p.method, p.count));
+    }
+
+    /// Fails every call in flight and refuses new ones.
+    pub(crate) fn fail_all(&self, error: &PotentialError) {
+        if let Some(pending) = lock(&self.pending).take() {
+            for (_, p) in pending {
+                let _ = p.tx.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+/// The shared state of a pool: its workers, its socket, its secret.
+pub(crate) struct Pool {
+    pub(crate) options: MultiprocessOptions,
+    pub(crate) recipe: Vec<u8>,
+    pub(crate) name: String,
+    pub(crate) address: SocketAddress,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) secret: Secret,
+    pub(crate) slots: Vec<Slot>,
+    /// Signalled whenever a slot changes state.
+    pub(crate) changed: Notify,
+    pub(crate) closing: AtomicBool,
+    /// Spawned workers waiting for their connection, by ticket.
+    pub(crate) tickets: Mutex<HashMap<u64, supervise::Arrival>>,
+    pub(crate) next_ticket: AtomicU64,
+    /// Every child process not yet reaped, by ticket.
+    pub(crate) children: Mutex<HashMap<u64, std::process::Child>>,
+    pub(crate) tasks: Mutex<Vec<AbortHandle>>,
+    pub(crate) refusals: Mutex<Vec<Refusal>>,
+    stopped: AtomicBool,
+}
+
+/// The most refusals kept for [`Multiprocess::refusals`].
+const REFUSALS_KEPT: usize = 64;
+
+impl Pool {
+    pub(crate) fn slot(&self, i: usize) -> &Slot {
+        &self.slots[i]
+    }
+
+    /// Keeps a task's handle so that stopping the pool aborts it.
+    pub(crate) fn track(&self, handle: AbortHandle) {
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    pub(crate) fn refuse(&self, refusal: Refusal) {
+        tracing::warn!(socket = %self.address, reason = %refusal, "refused a connection");
+        let mut kept = lock(&self.refusals);
+        if kept.len() == REFUSALS_KEPT {
+            kept.remove(0);
+        }
+        kept.push(refusal);
+    }
+
+    fn up_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(*lock(&s.state), SlotState::Up(_)))
+            .count()
+    }
+
+    /// The least-loaded running worker; waits while none runs but some
+    /// are starting; fails fast when none is left.
+    async fn pick(&self) -> Result<(usize, Arc<Conn>)> {
+        // The common case, a worker running, registers no waiter.
+        if let (Some(best), _) = self.least_loaded() {
+            return Ok(best);
+        }
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (best, starting) = self.least_loaded();
+            if let Some(best) = best {
+                return Ok(best);
+            }
+            if self.closing.load(Ordering::Acquire) {
+                return Err(PotentialError::Closed("worker pool"));
+            }
+            if !starting {
+                return Err(PotentialError::WorkerFailure(format!(
+                    "no worker is left: all {} were given up after dying too often (see the log)",
+                    self.slots.len()
+                )));
+            }
+            if tokio::time::timeout(self.options.startup_timeout, changed)
+                .await
+                .is_err()
+            {
+                return Err(PotentialError::WorkerFailure(format!(
+                    "no worker came up within {:?}",
+                    self.options.startup_timeout
+                )));
+            }
+        }
+    }
+
+    /// The running worker with the fewest calls in flight, and whether
+    /// some worker is starting.
+    fn least_loaded(&self) -> (Option<(usize, Arc<Conn>)>, bool) {
+        let mut best: Option<(usize, usize, Arc<Conn>)> = None;
+        let mut starting = false;
+        for (i, slot) in self.slots.iter().enumerate() {
+            match &*lock(&slot.state) {
+                SlotState::Up(conn) => {
+                    let load = slot.in_flight.load(Ordering::Relaxed);
+                    if best.as_ref().is_none_or(|(_, l, _)| load < *l) {
+                        best = Some((i, load, conn.clone()));
+                    }
+                }
+                SlotState::Starting => starting = true,
+                SlotState::GivenUp | SlotState::Stopped => {}
+            }
+        }
+        (best.map(|(i, _, c)| (i, c)), starting)
+    }
+
+    /// Stops at once: aborts tasks, kills and reaps every child, removes
+    /// the socket. Synchronous, for `Drop`; idempotent.
+    pub(crate) fn stop_now(&self) {
+        self.closing.store(true, Ordering::Release);
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for slot in &self.slots {
+            let old = std::mem::replace(&mut *lock(&slot.state), SlotState::Stopped);
+            if let SlotState::Up(conn) = old {
+                conn.fail_all(&PotentialError::Closed("worker pool"));
+                conn.outbox.close();
+            }
+        }
+        self.changed.notify_waiters();
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+        lock(&self.tickets).clear();
+        let children: Vec<_> = lock(&self.children).drain().collect();
+        for (_, mut child) in children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        remove_private_dir(&self.address, self.dir.as_deref());
+        tracing::info!(socket = %self.address, "worker pool stopped");
+    }
+}
+
+impl<T: TokenType> Multiprocess<T> {
+    /// Starts `options.workers` workers that rebuild the potential from
+    /// `recipe`, and waits until each has described its potential.
+    pub async fn start(recipe: Recipe, options: MultiprocessOptions) -> Result<Self> {
+        if crate::worker::started_as_worker() {
+            return Err(PotentialError::InvalidInput(
+                "this process was started as a potential worker but did not call \
+                 `potential_runtime::init()` first in `main`; add it as the first line"
+                    .into(),
+            ));
+        }
+        let io = |what: &str, e: std::io::Error| {
+            PotentialError::WorkerFailure(format!("cannot {what}: {e}"))
+        };
+        let (address, dir) =
+            fresh_address(&options.socket).map_err(|e| io("create the pool's socket name", e))?;
+        let pool = Arc::new(Pool {
+            name: describe(&recipe),
+            recipe: encode_recipe(&recipe)?,
+            secret: Secret::random().map_err(|e| io("draw a secret", e))?,
+            slots: (0..options.workers)
+                .map(|_| Slot {
+                    state: Mutex::new(SlotState::Starting),
+                    in_flight: AtomicUsize::new(0),
+                    served: AtomicU64::new(0),
+                    restarts: AtomicU32::new(0),
+                    deaths: Mutex::new(Vec::new()),
+                    reader: Mutex::new(None),
+                })
+                .collect(),
+            options,
+            address,
+            dir,
+            changed: Notify::new(),
+            closing: AtomicBool::new(false),
+            tickets: Mutex::new(HashMap::new()),
+            next_ticket: AtomicU64::new(1),
+            children: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            refusals: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
+        });
+        // Until the pool is handed out, an error (or a cancelled start) stops it.
+        let guard = StopOnDrop(pool.clone());
+        supervise::listen(&pool).map_err(|e| io("listen on the pool's socket", e))?;
+        let descriptions =
+            try_join_all((0..pool.slots.len()).map(|i| supervise::start_worker(&pool, i, false)))
+                .await?;
+        let description = wire::decode_description::<T>(&descriptions[0])?;
+        std::mem::forget(guard);
+        Ok(Multiprocess {
+            pool,
+            vocab: description.vocab,
+            native: description.native_batch,
+        })
+    }
+
+    /// The counters of every worker slot.
+    pub fn stats(&self) -> Vec<WorkerStats> {
+        self.pool
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (state, pid) = match &*lock(&s.state) {
+                    SlotState::Starting => (WorkerState::Starting, None),
+                    SlotState::Up(c) => (WorkerState::Running, Some(c.pid)),
+                    SlotState::GivenUp => (WorkerState::GivenUp, None),
+                    SlotState::Stopped => (WorkerState::Stopped, None),
+                };
+                WorkerStats {
+                    slot: i,
+                    pid,
+                    state,
+                    served: s.served.load(Ordering::Relaxed),
+                    in_flight: s.in_flight.load(Ordering::Relaxed),
+                    restarts: s.restarts.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// The pids of the running workers.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.stats().into_iter().filter_map(|s| s.pid).collect()
+    }
+
+    /// The pool's socket.
+    pub fn socket(&self) -> &SocketAddress {
+        &self.pool.address
+    }
+
+    /// The pool's private directory, when its socket is a file.
+    pub fn socket_dir(&self) -> Option<&Path> {
+        self.pool.dir.as_deref()
+    }
+
+    /// The most recent connections refused (at most 64), oldest first.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        lock(&self.pool.refusals).clone()
+    }
+
+    /// The native batch forms of the potential inside the workers.
+    pub fn inner_native_batch(&self) -> NativeBatch {
+        self.native
+    }
+
+    /// Stops the workers: calls in flight fail with
+    /// [`PotentialError::Closed`], each worker is told to exit (its socket
+    /// is closed) and given two seconds, then killed; all are reaped and
+    /// the socket is removed. Later calls fail with `Closed`.
+    pub async fn shutdown(&self) {
+        let pool = &self.pool;
+        pool.closing.store(true, Ordering::Release);
+        for slot in &pool.slots {
+            let old = std::mem::replace(&mut *lock(&slot.state), SlotState::Stopped);
+            if let SlotState::Up(conn) = old {
+                conn.fail_all(&PotentialError::Closed("worker pool"));
+                conn.outbox.close();
+            }
+        }
+        pool.changed.notify_waiters();
+        let readers: Vec<_> = pool
+            .slots
+            .iter()
+            .filter_map(|s| lock(&s.reader).take())
+            .collect();
+        // A reader ends when its worker closes the socket, that is, exits;
+        // it then reaps the worker.
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            futures::future::join_all(readers),
+        )
+        .await;
+        let pool = pool.clone();
+        let _ = tokio::task::spawn_blocking(move || pool.stop_now()).await;
+    }
+
+    async fn call(
+        &self,
+        call: CallRef<'_, T>,
+        method: &'static str,
+        count: usize,
+    ) -> Result<Vec<f64>> {
+        loop {
+            let (slot, conn) = self.pool.pick().await?;
+            if let Some(reply) = self
+                .call_on(&call, method, count, self.pool.slot(slot), &conn)
+                .await
+            {
+                return reply;
+            }
+            // The worker died before the call was sent: its slot is no
+            // longer running, so the next pick finds another (or waits).
+        }
+    }
+
+    /// Sends a call to one worker; `None` when that worker is already gone.
+    async fn call_on(
+        &self,
+        call: &CallRef<'_, T>,
+        method: &'static str,
+        count: usize,
+        slot: &Slot,
+        conn: &Conn,
+    ) -> Option<Result<Vec<f64>>> {
+        let _in_flight = InFlight::enter(slot);
+        let mut frame = conn.outbox.buffer();
+        let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
+        let start = begin_frame(&mut frame, id);
+        let encoded = wire::encode_call(call, &mut frame).and_then(|()| {
+            finish_frame(&mut frame, start, MAX_FRAME_LEN)
+                .map_err(|e| PotentialError::InvalidInput(format!("the call is too large: {e}")))
+        });
+        if let Err(e) = encoded {
+            conn.outbox.recycle(frame);
+            return Some(Err(e));
+        }
+        let (tx, rx) = oneshot::channel();
+        let registered = match lock(&conn.pending).as_mut() {
+            Some(pending) => pending.insert(id, Pending { tx, method, count }).is_none(),
+            None => false,
+        };
+        if !registered {
+            conn.outbox.recycle(frame);
+            return None;
+        }
+        conn.outbox.push(frame);
+        let reply = match self.pool.options.request_timeout {
+            None => rx.await,
+            Some(limit) => match tokio::time::timeout(limit, rx).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    if let Some(p) = lock(&conn.pending).as_mut() {
+                        p.remove(&id);
+                    }
+                    return Some(Err(PotentialError::WorkerFailure(format!(
+                        "worker {} did not answer within {limit:?}",
+                        conn.pid
+                    ))));
+                }
+            },
+        };
+        Some(reply.unwrap_or_else(|_| {
+            Err(PotentialError::WorkerFailure(format!(
+                "worker {} died",
+                conn.pid
+            )))
+        }))
+    }
+
+    /// Splits `contexts` into one chunk per running worker and joins the
+    /// answers in order; each context answers `width` values.
+    async fn split<'a, C: Sync>(
+        &'a self,
+        contexts: &'a [C],
+        method: &'static str,
+        width: usize,
+        make: fn(&'a [C]) -> CallRef<'a, T>,
+    ) -> Result<Vec<f64>> {
+        non_empty(method, contexts)?;
+        let parts = self.pool.up_count().clamp(1, contexts.len());
+        let chunk = contexts.len().div_ceil(parts);
+        let answers = try_join_all(
+            contexts
+                .chunks(chunk)
+                .map(|c| self.call(make(c), method, c.len() * width)),
+        )
+        .await?;
+        if answers.len() == 1 {
+            return Ok(answers.into_iter().next().expect("one answer"));
+        }
+        Ok(answers.concat())
+    }
+
+    fn weights(&self, values: Vec<f64>) -> Result<LogWeights<T>> {
+        LogWeights::new(self.vocab.clone(), values)
+    }
+}
+
+/// Counts a call in flight on a slot for as long as it lives.
+struct InFlight<'a>(&'a Slot);
+
+impl<'a> InFlight<'a> {
+    fn enter(slot: &'a Slot) -> Self {
+        slot.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(slot)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+struct StopOnDrop(Arc<Pool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop_now();
+    }
+}
+
+impl<T: TokenType> Drop for Multiprocess<T> {
+    fn drop(&mut self) {
+        self.pool.stop_now();
+    }
+}
+
+/// A short name for a recipe, for `Debug` and the log.
+fn describe(recipe: &Recipe) -> String {
+    match recipe {
+        Recipe::Registered { tag, .. } => tag.clone(),
+        Recipe::Product(a, b) => format!("Product({}, {})", describe(a), describe(b)),
+        other => format!("{other:?}").chars().take(80).collect(),
+    }
+}
+
+impl<T: TokenType> fmt::Debug for Multiprocess<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Multiprocess")
+            .field("potential", &self.pool.name)
+            .field("workers", &self.pool.slots.len())
+            .field("vocab_len", &self.vocab.len())
+            .field("socket", &self.pool.address.to_string())
+            .finish()
+    }
+}
+
+impl<T: TokenType> Potential for Multiprocess<T> {
+    type Token = T;
+
+    fn vocab(&self) -> &Vocab<T> {
+        &self.vocab
+    }
+
+    fn native_batch(&self) -> NativeBatch {
+        NativeBatch::ALL
+    }
+
+    async fn complete(&self, context: &[T]) -> Result<f64> {
+        Ok(self.call(CallRef::Complete(context), "complete", 1).await?[0])
+    }
+
+    async fn prefix(&self, context: &[T]) -> Result<f64> {
+        Ok(self.call(CallRef::Prefix(context), "prefix", 1).await?[0])
+    }
+
+    async fn score(&self, context: &[Symbol<T>]) -> Result<f64> {
+        Ok(self.call(CallRef::Score(context), "score", 1).await?[0])
+    }
+
+    async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
+        let values = self
+            .call(
+                CallRef::LogwNext(context),
+                "logw_next",
+                self.vocab.len() + 1,
+            )
+            .await?;
+        self.weights(values)
+    }
+
+    async fn batch_complete(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
+        self.split(contexts, "batch_complete", 1, CallRef::BatchComplete)
+            .await
+    }
+
+    async fn batch_prefix(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
+        self.split(contexts, "batch_prefix", 1, CallRef::BatchPrefix)
+            .await
+    }
+
+    async fn batch_score(&self, contexts: &[Vec<Symbol<T>>]) -> Result<Vec<f64>> {
+        self.split(contexts, "batch_score", 1, CallRef::BatchScore)
+            .await
+    }
+
+    async fn batch_logw_next(&self, contexts: &[Vec<T>]) -> Result<Vec<LogWeights<T>>> {
+        let width = self.vocab.len() + 1;
+        let values = self
+            .split(contexts, "batch_logw_next", width, CallRef::BatchLogwNext)
+            .await?;
+        values
+            .chunks_exact(width)
+            .map(|w| self.weights(w.to_vec()))
+            .collect()
+    }
+}

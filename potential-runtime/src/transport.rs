@@ -1,0 +1,226 @@
+//! One connection's two directions: a shared stream, an outbox that
+//! coalesces frames into few writes, and a reader loop.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use interprocess::local_socket::tokio::Stream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::Notify;
+
+use crate::protocol::frame::{Frame, FrameDecoder, FrameError};
+
+/// A shared handle to a stream: `&Stream` reads and writes, so both
+/// directions use one `Arc` (`Stream::split` is deprecated in interprocess 2.4).
+#[derive(Clone)]
+pub(crate) struct Half(pub(crate) Arc<Stream>);
+
+impl AsyncRead for Half {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Half {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.0).poll_shutdown(cx)
+    }
+}
+
+/// Frames below this size are copied into one write; larger ones are
+/// written as they are (a copy of 400 KB costs more than a syscall).
+const COALESCE_BELOW: usize = 16 * 1024;
+
+/// Buffers kept for reuse.
+const POOL_SIZE: usize = 64;
+
+/// Frames waiting to be written, and spare buffers to build them in.
+///
+/// Callers push whole frames from any task; one writer task drains them,
+/// so many calls in flight cost few `write` calls.
+pub(crate) struct Outbox {
+    queue: Mutex<Vec<Vec<u8>>>,
+    spare: Mutex<Vec<Vec<u8>>>,
+    notify: Notify,
+    closed: AtomicBool,
+}
+
+impl Outbox {
+    pub(crate) fn new() -> Arc<Outbox> {
+        Arc::new(Outbox {
+            queue: Mutex::new(Vec::new()),
+            spare: Mutex::new(Vec::new()),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// An empty buffer, with capacity when one was recycled.
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Gives a buffer back without sending it.
+    pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < POOL_SIZE {
+            spare.push(buf);
+        }
+    }
+
+    /// Queues a whole frame.
+    pub(crate) fn push(&self, frame: Vec<u8>) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(frame);
+        self.notify.notify_one();
+    }
+
+    /// Makes the writer shut the write side down once the queue is empty.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Writes queued frames until closed or the peer is gone.
+    pub(crate) async fn write_loop(&self, mut out: Half) -> io::Result<()> {
+        let mut batch = Vec::new();
+        let mut joined = Vec::new();
+        loop {
+            std::mem::swap(
+                &mut batch,
+                &mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner),
+            );
+            if batch.is_empty() {
+                if self.closed.load(Ordering::Acquire) {
+                    return out.shutdown().await;
+                }
+                // Frames queued while this task waits to run go out in one
+                // write; a yield here to gather more would cost every lone
+                // call a trip through the scheduler.
+                self.notify.notified().await;
+                continue;
+            }
+            for frame in batch.drain(..) {
+                if frame.len() < COALESCE_BELOW {
+                    joined.extend_from_slice(&frame);
+                } else {
+                    if !joined.is_empty() {
+                        out.write_all(&joined).await?;
+                        joined.clear();
+                    }
+                    out.write_all(&frame).await?;
+                }
+                self.recycle(frame);
+            }
+            if !joined.is_empty() {
+                out.write_all(&joined).await?;
+                joined.clear();
+            }
+        }
+    }
+}
+
+/// Why a reader stopped.
+#[derive(Debug)]
+pub(crate) enum ReadEnd {
+    /// The peer closed the stream.
+    Eof,
+    /// Reading failed.
+    Io(io::Error),
+    /// The peer broke the framing.
+    Frame(FrameError),
+}
+
+impl std::fmt::Display for ReadEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadEnd::Eof => f.write_str("end of stream"),
+            ReadEnd::Io(e) => write!(f, "read error: {e}"),
+            ReadEnd::Frame(e) => write!(f, "protocol error: {e}"),
+        }
+    }
+}
+
+/// Reads frames and hands each to `on_frame` until the stream ends.
+pub(crate) async fn read_loop(
+    mut input: Half,
+    decoder: &mut FrameDecoder,
+    mut on_frame: impl FnMut(Frame<'_>),
+) -> ReadEnd {
+    loop {
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => on_frame(frame),
+                Ok(None) => break,
+                Err(e) => return ReadEnd::Frame(e),
+            }
+        }
+        match input.read(decoder.spare()).await {
+            Ok(0) => return ReadEnd::Eof,
+            Ok(n) => decoder.advance(n),
+            Err(e) => return ReadEnd::Io(e),
+        }
+    }
+}
+
+/// Reads exactly one frame (the handshake's), copying its id and payload out.
+pub(crate) async fn read_one(
+    input: &mut Half,
+    decoder: &mut FrameDecoder,
+) -> Result<(u64, Vec<u8>), ReadEnd> {
+    loop {
+        match decoder.next_frame() {
+            Ok(Some(frame)) => return Ok((frame.id, frame.payload.to_vec())),
+            Ok(None) => {}
+            Err(e) => return Err(ReadEnd::Frame(e)),
+        }
+        match input.read(decoder.spare()).await {
+            Ok(0) => return Err(ReadEnd::Eof),
+            Ok(n) => decoder.advance(n),
+            Err(e) => return Err(ReadEnd::Io(e)),
+        }
+    }
+}
+
+/// Room for a whole `logw_next` reply over a large vocabulary in the
+/// socket: one `write` instead of a wait for the reader per 200 KB (the
+/// default), each wait a trip through both event loops. The kernel caps
+/// it at `net.core.wmem_max`.
+#[cfg(target_os = "linux")]
+const SEND_BUFFER: usize = 4 << 20;
+
+/// Enlarges the socket's send buffer; failure only costs speed.
+pub(crate) fn tune(stream: &Stream) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsFd;
+        let Stream::UdSocket(s) = stream;
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(s.as_fd(), SEND_BUFFER);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
+}

@@ -1,0 +1,236 @@
+//! The worker side: what a re-executed copy of the program does when
+//! [`init`](crate::init) finds itself started by a pool.
+
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use interprocess::local_socket::tokio::{Stream, prelude::*};
+use potential_core::{PotentialError, wire};
+use tokio::io::AsyncWriteExt;
+
+use crate::protocol::frame::{FrameDecoder, MAX_FRAME_LEN, begin_frame, finish_frame};
+use crate::protocol::handshake::{Hello, Secret};
+use crate::protocol::message::{INIT_ID, decode_recipe, describe_call};
+use crate::socket::SocketAddress;
+use crate::transport::{Half, Outbox, ReadEnd, read_loop, read_one};
+
+/// The pool's socket, `ns:NAME` or `fs:PATH`.
+pub(crate) const ENV_SOCKET: &str = "POTENTIAL_RUNTIME_SOCKET";
+/// The pool's secret, hex.
+pub(crate) const ENV_SECRET: &str = "POTENTIAL_RUNTIME_SECRET";
+/// The spawn ticket, decimal.
+pub(crate) const ENV_TICKET: &str = "POTENTIAL_RUNTIME_TICKET";
+/// The parent's pid, decimal: a worker whose parent is already gone exits.
+pub(crate) const ENV_PARENT: &str = "POTENTIAL_RUNTIME_PARENT";
+
+/// Exit codes of a worker, for the parent's log.
+const EXIT_OK: i32 = 0;
+const EXIT_BAD_ENV: i32 = 70;
+const EXIT_NO_PARENT: i32 = 71;
+const EXIT_CONNECT: i32 = 72;
+const EXIT_RECIPE: i32 = 73;
+const EXIT_PROTOCOL: i32 = 74;
+
+/// What a worker reads from its environment.
+struct WorkerEnv {
+    socket: SocketAddress,
+    secret: Secret,
+    ticket: u64,
+}
+
+/// Whether this process was started as a worker (and has not yet run [`crate::init`]).
+pub(crate) fn started_as_worker() -> bool {
+    std::env::var_os(ENV_SOCKET).is_some()
+}
+
+/// Runs the worker and exits, when this process is one; returns otherwise.
+pub(crate) fn enter_if_worker() {
+    if !started_as_worker() {
+        return;
+    }
+    let env = take_env();
+    // SAFETY: `init` runs first in `main` (its documented contract), before
+    // the program starts threads that could read the environment concurrently.
+    // The variables are removed so that nothing the potential spawns inherits
+    // the secret.
+    unsafe {
+        for var in [ENV_SOCKET, ENV_SECRET, ENV_TICKET, ENV_PARENT] {
+            std::env::remove_var(var);
+        }
+    }
+    let code = match env {
+        Some((env, parent)) => run(env, parent),
+        None => {
+            eprintln!(
+                "potential worker: malformed {ENV_SOCKET}/{ENV_SECRET}/{ENV_TICKET}/{ENV_PARENT}"
+            );
+            EXIT_BAD_ENV
+        }
+    };
+    std::process::exit(code);
+}
+
+fn take_env() -> Option<(WorkerEnv, u32)> {
+    let var = |k| std::env::var(k).ok();
+    let env = WorkerEnv {
+        socket: SocketAddress::from_env(&var(ENV_SOCKET)?)?,
+        secret: Secret::from_hex(&var(ENV_SECRET)?)?,
+        ticket: var(ENV_TICKET)?.parse().ok()?,
+    };
+    Some((env, var(ENV_PARENT)?.parse().ok()?))
+}
+
+fn run(env: WorkerEnv, parent: u32) -> i32 {
+    if !die_with_parent(parent) {
+        return EXIT_NO_PARENT;
+    }
+    // The worker serves from a thread of its own, not the main thread:
+    // glibc trims the main arena on free, so a reply buffer of 400 KB
+    // freed and reallocated there costs about 260 µs in page faults.
+    let serving = std::thread::Builder::new()
+        .name("potential-worker".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(serve(env)),
+                Err(e) => {
+                    eprintln!("potential worker: cannot start a runtime: {e}");
+                    EXIT_CONNECT
+                }
+            }
+        });
+    match serving.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => EXIT_PROTOCOL,
+        Err(e) => {
+            eprintln!("potential worker: cannot start its thread: {e}");
+            EXIT_CONNECT
+        }
+    }
+}
+
+/// Asks the kernel to kill this worker when its parent dies, even by
+/// SIGKILL (the socket's end of stream covers the rest, and other
+/// platforms), then checks that the parent did not die before.
+#[cfg(target_os = "linux")]
+fn die_with_parent(parent: u32) -> bool {
+    use rustix::process::{Signal, set_parent_process_death_signal};
+    if let Err(e) = set_parent_process_death_signal(Some(Signal::KILL)) {
+        eprintln!("potential worker: PR_SET_PDEATHSIG failed: {e}");
+    }
+    std::os::unix::process::parent_id() == parent
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn die_with_parent(parent: u32) -> bool {
+    std::os::unix::process::parent_id() == parent
+}
+
+#[cfg(not(unix))]
+fn die_with_parent(_parent: u32) -> bool {
+    true
+}
+
+async fn serve(env: WorkerEnv) -> i32 {
+    let stream = match connect(&env.socket).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("potential worker: cannot connect to {}: {e}", env.socket);
+            return EXIT_CONNECT;
+        }
+    };
+    crate::transport::tune(&stream);
+    let mut half = Half(Arc::new(stream));
+    if let Err(e) = half
+        .write_all(&Hello::new(&env.secret, env.ticket).to_frame())
+        .await
+    {
+        eprintln!("potential worker: cannot send hello: {e}");
+        return EXIT_CONNECT;
+    }
+    let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+    let server = match read_one(&mut half, &mut decoder).await {
+        // The pool closes without a recipe when it refused us or shut down.
+        Err(ReadEnd::Eof) => return EXIT_OK,
+        Err(e) => {
+            eprintln!("potential worker: no recipe: {e}");
+            return EXIT_PROTOCOL;
+        }
+        Ok((id, payload)) if id == INIT_ID => match decode_recipe(&payload).and_then(|r| r.build())
+        {
+            Ok(built) => built.into_server(),
+            Err(e) => Err(e),
+        },
+        Ok((id, _)) => Err(PotentialError::InvalidInput(format!(
+            "expected the recipe, got frame {id}"
+        ))),
+    };
+    let outbox = Outbox::new();
+    let mut reply = Vec::new();
+    let start = begin_frame(&mut reply, INIT_ID);
+    let server = match server {
+        Ok(server) => {
+            reply = server.serve(&describe_call(), reply).await;
+            server
+        }
+        Err(e) => {
+            wire::encode_error(&e, &mut reply);
+            let _ = finish_frame(&mut reply, start, MAX_FRAME_LEN);
+            let _ = half.write_all(&reply).await;
+            let _ = half.shutdown().await;
+            return EXIT_RECIPE;
+        }
+    };
+    if finish_frame(&mut reply, start, MAX_FRAME_LEN).is_err() {
+        return EXIT_PROTOCOL;
+    }
+    outbox.push(reply);
+    let writer = tokio::spawn({
+        let (outbox, half) = (outbox.clone(), half.clone());
+        async move { outbox.write_loop(half).await }
+    });
+    let end = read_loop(half, &mut decoder, |frame| {
+        let mut reply = outbox.buffer();
+        let start = begin_frame(&mut reply, frame.id);
+        // The call is decoded here, from the read buffer; most answers are
+        // ready at the first poll and need no task of their own.
+        let mut answer = server.serve(frame.payload, reply);
+        let mut cx = Context::from_waker(Waker::noop());
+        match answer.as_mut().poll(&mut cx) {
+            Poll::Ready(reply) => send_reply(&outbox, frame.id, start, reply),
+            Poll::Pending => {
+                let (id, outbox) = (frame.id, outbox.clone());
+                tokio::spawn(async move { send_reply(&outbox, id, start, answer.await) });
+            }
+        }
+    })
+    .await;
+    writer.abort();
+    match end {
+        ReadEnd::Eof => EXIT_OK,
+        other => {
+            eprintln!("potential worker: {other}");
+            EXIT_PROTOCOL
+        }
+    }
+}
+
+async fn connect(socket: &SocketAddress) -> std::io::Result<Stream> {
+    Stream::connect(socket.to_name()?).await
+}
+
+/// Finishes a reply frame begun at `start` and queues it.
+fn send_reply(outbox: &Outbox, id: u64, start: usize, mut reply: Vec<u8>) {
+    if let Err(e) = finish_frame(&mut reply, start, MAX_FRAME_LEN) {
+        reply.truncate(start);
+        let start = begin_frame(&mut reply, id);
+        wire::encode_error(
+            &PotentialError::InvalidInput(format!("the reply is too large: {e}")),
+            &mut reply,
+        );
+        let _ = finish_frame(&mut reply, start, MAX_FRAME_LEN);
+    }
+    outbox.push(reply);
+}

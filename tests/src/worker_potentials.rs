@@ -1,0 +1,110 @@
+//! Hand-written spawnable potentials for the worker-process tests.
+
+use potential_core::{Potential, PotentialError, Registered, Result, Vocab};
+use serde::{Deserialize, Serialize};
+
+/// genlm-control's test potential: `complete` is `-len`, `prefix` `-0.5 len`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Length {
+    /// The vocabulary.
+    pub vocab: Vocab<char>,
+}
+
+impl Length {
+    /// Over `a`, `b`, `c`.
+    pub fn abc() -> Length {
+        Length {
+            vocab: Vocab::new(['a', 'b', 'c']).expect("three tokens"),
+        }
+    }
+}
+
+impl Potential for Length {
+    type Token = char;
+    fn vocab(&self) -> &Vocab<char> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[char]) -> Result<f64> {
+        Ok(-(context.len() as f64))
+    }
+    async fn prefix(&self, context: &[char]) -> Result<f64> {
+        Ok(-0.5 * context.len() as f64)
+    }
+}
+
+impl Registered for Length {}
+potential_core::register!(Length);
+
+/// Misbehaves on request: `complete([0])` panics, `complete([1])` aborts
+/// the process, `prefix([2])` blocks forever; anything else is `len`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Faulty {
+    /// The vocabulary.
+    pub vocab: Vocab<u8>,
+}
+
+impl Faulty {
+    /// Over `0..4`.
+    pub fn new() -> Faulty {
+        Faulty {
+            vocab: Vocab::new(0..4).expect("four tokens"),
+        }
+    }
+}
+
+impl Default for Faulty {
+    fn default() -> Self {
+        Faulty::new()
+    }
+}
+
+impl Potential for Faulty {
+    type Token = u8;
+    fn vocab(&self) -> &Vocab<u8> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[u8]) -> Result<f64> {
+        match context {
+            [0] => panic!("asked to panic"),
+            [1] => std::process::abort(),
+            _ => Ok(context.len() as f64),
+        }
+    }
+    async fn prefix(&self, context: &[u8]) -> Result<f64> {
+        if context == [2] {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+        if context == [3] {
+            return Err(PotentialError::msg("three is not a prefix"));
+        }
+        Ok(context.len() as f64)
+    }
+}
+
+impl Registered for Faulty {}
+potential_core::register!(Faulty);
+
+/// Registered as a type but never submitted to the registry: workers
+/// cannot rebuild it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unlisted {
+    /// The vocabulary.
+    pub vocab: Vocab<u8>,
+}
+
+impl Potential for Unlisted {
+    type Token = u8;
+    fn vocab(&self) -> &Vocab<u8> {
+        &self.vocab
+    }
+    async fn complete(&self, _: &[u8]) -> Result<f64> {
+        Ok(0.0)
+    }
+    async fn prefix(&self, _: &[u8]) -> Result<f64> {
+        Ok(0.0)
+    }
+}
+
+impl Registered for Unlisted {}

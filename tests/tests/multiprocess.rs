@@ -1,0 +1,473 @@
+//! Worker processes: genlm-control's multiprocess tests in Rust, plus faults,
+//! refused connections and cleanup.
+//!
+//! This target has `harness = false`: the workers re-execute this binary,
+//! so `main` calls `potential_runtime::init()` before anything else, then
+//! runs each test in turn on a fresh runtime. `cargo test -p potential-tests
+//! --test multiprocess -- NAME` runs the tests whose name contains NAME.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::pin::Pin;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use potential_core::{Potential, PotentialError, Symbol};
+use potential_runtime::protocol::handshake::{Hello, Refusal, Secret};
+use potential_runtime::{
+    Multiprocess, MultiprocessExt, RestartPolicy, SocketLocation, WorkerState,
+};
+use potential_tests::worker_potentials::{Faulty, Length, Unlisted};
+
+const ROLE: &str = "POTENTIAL_TESTS_ROLE";
+
+type Test = fn() -> Pin<Box<dyn Future<Output = ()>>>;
+
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), || Box::pin($name()) as Pin<Box<dyn Future<Output = ()>>>)),*]
+    };
+}
+
+fn main() {
+    potential_runtime::init();
+    if std::env::var(ROLE).as_deref() == Ok("parent") {
+        return orphaning_parent();
+    }
+    let all: &[(&str, Test)] = tests![
+        genlm_results_are_equal_through_workers,
+        debug_names_the_potential_and_the_workers,
+        a_panic_is_an_error_and_the_worker_lives,
+        a_killed_worker_fails_its_call_and_the_pool_recovers,
+        a_crash_loop_is_given_up_and_calls_fail_fast,
+        bad_connections_are_refused_while_the_pool_serves,
+        a_killed_parent_leaves_no_worker_behind,
+        drop_and_shutdown_leave_no_process_and_no_socket,
+        an_unregistered_potential_is_refused_at_start,
+        errors_keep_their_variants,
+        a_request_timeout_fails_the_call,
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, test) in all {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let outcome = std::panic::catch_unwind(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(test());
+        });
+        let leftover = children();
+        let ok = outcome.is_ok() && leftover.is_empty();
+        if outcome.is_ok() && !leftover.is_empty() {
+            eprintln!("{name}: child processes left behind: {leftover:?}");
+        }
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(*name);
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        ran - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
+    }
+}
+
+/// The pids of this process's children, from `/proc`.
+fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| parent_of(*pid) == Some(me))
+        .collect()
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
+}
+
+/// Waits (without polling) until `pid` has exited, up to `limit`.
+fn exits_within(pid: u32, limit: Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let Some(pid) = Pid::from_raw(pid as i32) else {
+        return true;
+    };
+    let fd = match pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::SRCH) => return true,
+        Err(e) => panic!("pidfd_open: {e}"),
+    };
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: limit.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    poll(&mut fds, Some(&timeout)).expect("poll") == 1
+}
+
+fn length_contexts() -> Vec<Vec<char>> {
+    vec![
+        vec![],
+        vec!['a'],
+        vec!['a', 'b'],
+        vec!['c', 'c', 'a', 'b'],
+        vec!['b'],
+    ]
+}
+
+async fn genlm_results_are_equal_through_workers() {
+    let local = Length::abc();
+    let workers = local.to_multiprocess(2).await.expect("workers start");
+    assert_eq!(workers.vocab(), local.vocab());
+    let contexts = length_contexts();
+    for c in &contexts {
+        assert_eq!(
+            workers.complete(c).await.unwrap(),
+            local.complete(c).await.unwrap()
+        );
+        assert_eq!(
+            workers.prefix(c).await.unwrap(),
+            local.prefix(c).await.unwrap()
+        );
+        assert_eq!(
+            workers.logw_next(c).await.unwrap(),
+            local.logw_next(c).await.unwrap()
+        );
+        let mut with_eos: Vec<Symbol<char>> = c.iter().copied().map(Symbol::Token).collect();
+        assert_eq!(
+            workers.score(&with_eos).await.unwrap(),
+            local.score(&with_eos).await.unwrap()
+        );
+        with_eos.push(Symbol::Eos);
+        assert_eq!(
+            workers.score(&with_eos).await.unwrap(),
+            local.score(&with_eos).await.unwrap()
+        );
+    }
+    assert_eq!(
+        workers.batch_complete(&contexts).await.unwrap(),
+        local.batch_complete(&contexts).await.unwrap()
+    );
+    assert_eq!(
+        workers.batch_prefix(&contexts).await.unwrap(),
+        local.batch_prefix(&contexts).await.unwrap()
+    );
+    assert_eq!(
+        workers.batch_logw_next(&contexts).await.unwrap(),
+        local.batch_logw_next(&contexts).await.unwrap()
+    );
+    let scored: Vec<Vec<Symbol<char>>> = contexts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut s: Vec<_> = c.iter().copied().map(Symbol::Token).collect();
+            if i % 2 == 0 {
+                s.push(Symbol::Eos);
+            }
+            s
+        })
+        .collect();
+    assert_eq!(
+        workers.batch_score(&scored).await.unwrap(),
+        local.batch_score(&scored).await.unwrap()
+    );
+    // A batch is split across both workers.
+    let stats = workers.stats();
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.served > 0 && s.state == WorkerState::Running),
+        "{stats:?}"
+    );
+    workers.shutdown().await;
+}
+
+async fn debug_names_the_potential_and_the_workers() {
+    let workers = Length::abc().to_multiprocess(1).await.unwrap();
+    let repr = format!("{workers:?}");
+    assert!(repr.starts_with("Multiprocess"), "{repr}");
+    assert!(
+        repr.contains("Length") && repr.contains("workers: 1"),
+        "{repr}"
+    );
+}
+
+async fn a_panic_is_an_error_and_the_worker_lives() {
+    let workers = Faulty::new().to_multiprocess(1).await.unwrap();
+    let pid = workers.worker_pids();
+    let err = workers.complete(&[0]).await.unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::Panicked(m) if m == "asked to panic"),
+        "{err:?}"
+    );
+    assert_eq!(workers.complete(&[3, 3]).await.unwrap(), 2.0);
+    assert_eq!(workers.worker_pids(), pid, "the same worker answers");
+    assert_eq!(workers.stats()[0].restarts, 0);
+}
+
+/// Awaits a condition on the pool, yielding to the runtime between checks.
+async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn a_killed_worker_fails_its_call_and_the_pool_recovers() {
+    let workers = std::sync::Arc::new(Faulty::new().to_multiprocess(1).await.unwrap());
+    let pid = workers.worker_pids()[0];
+    let stuck = tokio::spawn({
+        let w = workers.clone();
+        async move { w.prefix(&[2]).await }
+    });
+    until("the call is in flight", || {
+        workers.stats()[0].in_flight == 1
+    })
+    .await;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let err = stuck.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::WorkerFailure(m) if m.contains("died")),
+        "{err:?}"
+    );
+    for i in 0..100u8 {
+        let ctx = vec![3; usize::from(i % 5) + 2];
+        assert_eq!(workers.complete(&ctx).await.unwrap(), ctx.len() as f64);
+    }
+    let stats = workers.stats();
+    assert_eq!(stats[0].restarts, 1, "{stats:?}");
+    assert_ne!(stats[0].pid, Some(pid));
+}
+
+async fn a_crash_loop_is_given_up_and_calls_fail_fast() {
+    let policy = RestartPolicy {
+        max_deaths: 3,
+        window: Duration::from_secs(60),
+    };
+    let workers = Faulty::new()
+        .multiprocess()
+        .workers(1)
+        .restart(policy)
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let err = workers.complete(&[1]).await.unwrap_err();
+        assert!(matches!(err, PotentialError::WorkerFailure(_)), "{err:?}");
+    }
+    assert_eq!(workers.stats()[0].state, WorkerState::GivenUp);
+    assert_eq!(workers.stats()[0].restarts, 2);
+    let err = workers.complete(&[3]).await.unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::WorkerFailure(m) if m.contains("given up")),
+        "{err:?}"
+    );
+}
+
+/// Connects to the pool's socket as a stranger, sends `bytes`, and waits
+/// until the pool hangs up.
+fn knock(workers: &Multiprocess<char>, bytes: &[u8]) {
+    use interprocess::local_socket::{Stream, prelude::*};
+    let mut stream = Stream::connect(workers.socket().to_name().unwrap()).unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut rest = Vec::new();
+    // The pool closes the connection once it has refused it.
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "a refused peer is told nothing");
+}
+
+async fn bad_connections_are_refused_while_the_pool_serves() {
+    let workers = Length::abc().to_multiprocess(1).await.unwrap();
+    let stranger = Secret::random().unwrap();
+    let mut old = Hello::new(&stranger, 1);
+    old.version = 99;
+    let mut oversized = (1u32 << 30).to_le_bytes().to_vec();
+    oversized.extend_from_slice(&[0; 64]);
+    type Case = (Vec<u8>, fn(&Refusal) -> bool);
+    let cases: [Case; 4] = [
+        (Hello::new(&stranger, 1).to_frame(), |r| {
+            *r == Refusal::WrongSecret
+        }),
+        (vec![0xa5; 100], |r| matches!(r, Refusal::BadFrame(_))),
+        (
+            oversized,
+            |r| matches!(r, Refusal::BadFrame(m) if m.contains("exceeds")),
+        ),
+        (old.to_frame(), |r| *r == Refusal::WrongVersion { got: 99 }),
+    ];
+    for (i, (bytes, expected)) in cases.into_iter().enumerate() {
+        let w = &workers;
+        tokio::task::block_in_place(|| knock(w, &bytes));
+        let refusals = workers.refusals();
+        assert_eq!(refusals.len(), i + 1, "{refusals:?}");
+        assert!(expected(&refusals[i]), "case {i}: {:?}", refusals[i]);
+        assert_eq!(
+            workers.complete(&['a', 'b']).await.unwrap(),
+            -2.0,
+            "the pool keeps serving"
+        );
+    }
+}
+
+/// The child role of `a_killed_parent_leaves_no_worker_behind`: starts
+/// two workers, prints their pids, and waits to be killed.
+fn orphaning_parent() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let workers = Length::abc().to_multiprocess(2).await.unwrap();
+        let pids: Vec<String> = workers.worker_pids().iter().map(u32::to_string).collect();
+        println!("{}", pids.join(" "));
+        std::io::stdout().flush().unwrap();
+        // Wait for the test to kill us (stdin never closes before that).
+        let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
+    });
+}
+
+async fn a_killed_parent_leaves_no_worker_behind() {
+    let mut parent = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, "parent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pids: Vec<u32> = line
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2, "{line:?}");
+    for pid in &pids {
+        assert_eq!(parent_of(*pid), Some(parent.id()));
+    }
+    parent.kill().unwrap(); // SIGKILL
+    parent.wait().unwrap();
+    for pid in pids {
+        assert!(
+            exits_within(pid, Duration::from_secs(10)),
+            "worker {pid} outlived its parent"
+        );
+    }
+}
+
+async fn drop_and_shutdown_leave_no_process_and_no_socket() {
+    let dir = std::env::temp_dir();
+    for graceful in [false, true] {
+        let workers = Length::abc()
+            .multiprocess()
+            .workers(2)
+            .socket(SocketLocation::Directory(dir.clone()))
+            .start()
+            .await
+            .unwrap();
+        let private = workers.socket_dir().unwrap().to_path_buf();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&private).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(
+            std::fs::read_dir(&private).unwrap().count() == 1,
+            "the socket file"
+        );
+        let pids = workers.worker_pids();
+        assert_eq!(children().len(), 2);
+        assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
+        if graceful {
+            workers.shutdown().await;
+            let err = workers.complete(&['a']).await.unwrap_err();
+            assert!(matches!(err, PotentialError::Closed(_)), "{err:?}");
+        }
+        drop(workers);
+        assert!(children().is_empty(), "{:?}", children());
+        for pid in pids {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "{pid} not reaped"
+            );
+        }
+        assert!(!private.exists(), "{} left behind", private.display());
+    }
+}
+
+async fn an_unregistered_potential_is_refused_at_start() {
+    let p = Unlisted {
+        vocab: potential_core::Vocab::new([1, 2]).unwrap(),
+    };
+    let err = p.to_multiprocess(1).await.unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::InvalidInput(m) if m.contains("register")),
+        "{err:?}"
+    );
+}
+
+async fn errors_keep_their_variants() {
+    let workers = Faulty::new().to_multiprocess(2).await.unwrap();
+    let err = workers.batch_complete(&[]).await.unwrap_err();
+    assert!(matches!(
+        err,
+        PotentialError::EmptyBatch {
+            method: "batch_complete"
+        }
+    ));
+    let err = workers.prefix(&[3]).await.unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::Potential(e) if e.to_string() == "three is not a prefix")
+    );
+    let err = workers
+        .score(&[Symbol::Eos, Symbol::Token(1)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PotentialError::InvalidInput(_)), "{err:?}");
+    let err = workers.batch_prefix(&[vec![1], vec![3]]).await.unwrap_err();
+    assert!(matches!(err, PotentialError::Potential(_)), "{err:?}");
+}
+
+async fn a_request_timeout_fails_the_call() {
+    let workers = Faulty::new()
+        .multiprocess()
+        .workers(1)
+        .request_timeout(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    // `prefix([2])` never returns: the caller gets an error, not a hang.
+    let err = workers.prefix(&[2]).await.unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::WorkerFailure(m) if m.contains("did not answer")),
+        "{err:?}"
+    );
+    assert_eq!(workers.stats()[0].in_flight, 0);
+}
