@@ -16,7 +16,7 @@ use futures::future::join_all;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
-use potential_core::{LogWeights, Potential, Result, Symbol, TokenType};
+use potential_core::{LogWeights, Potential, Result, TokenType};
 
 /// What to sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,7 @@ pub async fn sample<P: Potential>(
         })
         .collect();
     let mut calls = 0;
+    let mut scratch = Vec::new();
     for _ in 0..=options.max_tokens {
         let live: Vec<usize> = (0..particles.len())
             .filter(|&i| particles[i].live)
@@ -110,7 +111,7 @@ pub async fn sample<P: Potential>(
         .await;
         calls += live.len();
         for (i, answer) in live.into_iter().zip(answers) {
-            step(&mut particles[i], &answer?, options.max_tokens);
+            step(&mut particles[i], &answer?, options.max_tokens, &mut scratch);
         }
         on_step(particles.iter().filter(|p| p.live).count());
     }
@@ -128,24 +129,45 @@ fn particle_rng(seed: u64, index: u64) -> ChaCha8Rng {
     rng
 }
 
-/// Extends one particle by a symbol drawn from `weights`.
-fn step<T: TokenType>(particle: &mut Particle<T>, weights: &LogWeights<T>, max_tokens: usize) {
-    let total = weights.logsumexp();
-    particle.sample.log_weight += total;
-    if total == f64::NEG_INFINITY {
+/// Extends one particle by a symbol drawn from `weights`; `scratch` is a
+/// reused buffer for the linear weights.
+fn step<T: TokenType>(
+    particle: &mut Particle<T>,
+    weights: &LogWeights<T>,
+    max_tokens: usize,
+    scratch: &mut Vec<f64>,
+) {
+    // One pass of `exp` gives both the total and the table to draw from:
+    // with a vocabulary of thousands of tokens this pass is most of the
+    // sampler's own cost.
+    let values = weights.as_slice();
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if max == f64::NEG_INFINITY {
+        particle.sample.log_weight = f64::NEG_INFINITY;
         particle.live = false;
         return;
     }
+    scratch.clear();
+    scratch.extend(values.iter().map(|w| {
+        if *w == f64::NEG_INFINITY {
+            0.0
+        } else {
+            (w - max).exp()
+        }
+    }));
+    let sum: f64 = scratch.iter().sum();
+    let total = max + sum.ln();
+    particle.sample.log_weight += total;
     // At the token limit only EOS may follow; otherwise draw from the normalized weights.
     let at_limit = particle.sample.tokens.len() >= max_tokens;
-    let symbol = if at_limit {
-        Symbol::Eos
+    let index = if at_limit {
+        weights.vocab().eos_index()
     } else {
-        draw(weights, total, &mut particle.rng)
+        draw(scratch, sum, &mut particle.rng)
     };
-    match symbol {
-        Symbol::Token(t) => particle.sample.tokens.push(t.clone()),
-        Symbol::Eos => {
+    match weights.vocab().get(index) {
+        Some(token) => particle.sample.tokens.push(token.clone()),
+        None => {
             particle.live = false;
             particle.sample.finished = weights.eos() > f64::NEG_INFINITY;
             if at_limit {
@@ -156,24 +178,24 @@ fn step<T: TokenType>(particle: &mut Particle<T>, weights: &LogWeights<T>, max_t
     }
 }
 
-/// Inverse-CDF draw from log weights whose log total is `total`.
-fn draw<'a, T>(weights: &'a LogWeights<T>, total: f64, rng: &mut ChaCha8Rng) -> Symbol<&'a T> {
+/// Inverse-CDF draw of an index from linear weights that sum to `sum`.
+fn draw(linear: &[f64], sum: f64, rng: &mut ChaCha8Rng) -> usize {
     // 53 random bits make a uniform float in [0, 1).
-    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) * sum;
     let mut cumulative = 0.0;
-    let mut last = None;
-    for (symbol, w) in weights.iter() {
-        if w == f64::NEG_INFINITY {
+    let mut last = linear.len() - 1;
+    for (i, w) in linear.iter().enumerate() {
+        if *w == 0.0 {
             continue;
         }
-        cumulative += (w - total).exp();
-        last = Some(symbol);
+        cumulative += w;
+        last = i;
         if u < cumulative {
-            return symbol;
+            return i;
         }
     }
-    // Rounding can leave the cumulative sum a hair under u: take the last possible symbol.
-    last.unwrap_or(Symbol::Eos)
+    // Rounding can leave the cumulative sum a hair under u: take the last possible index.
+    last
 }
 
 #[cfg(test)]

@@ -19,7 +19,12 @@ pub fn logsumexp(values: &[f64]) -> f64 {
     if !max.is_finite() {
         return max;
     }
-    let sum: f64 = values.iter().map(|v| (v - max).exp()).sum();
+    // Zero weights are common (a constraint masks most tokens): skip their `exp`.
+    let sum: f64 = values
+        .iter()
+        .filter(|v| **v != f64::NEG_INFINITY)
+        .map(|v| (v - max).exp())
+        .sum();
     max + sum.ln()
 }
 
