@@ -268,9 +268,14 @@ fn exited(pool: &Pool, ticket: u64) -> Option<ExitStatus> {
 }
 
 /// Kills (if still running) and reaps the child of `ticket`.
-async fn reap(pool: &Pool, ticket: u64) -> Option<ExitStatus> {
-    let mut child = lock(&pool.children).remove(&ticket)?;
+///
+/// The child leaves the registry only on the blocking thread that waits
+/// for it: if that never runs (the runtime shuts down first), the child is
+/// still registered and the pool's `Drop` reaps it.
+async fn reap(pool: &Arc<Pool>, ticket: u64) -> Option<ExitStatus> {
+    let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
+        let mut child = lock(&pool.children).remove(&ticket)?;
         let _ = child.kill();
         child.wait().ok()
     })
