@@ -73,7 +73,14 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(job(&options, args.show)) {
+    // The job runs as a task on the runtime's worker threads rather than on
+    // the main thread: the weight vectors (tens of KB each) are freed where
+    // they are used, and glibc's main-arena trimming would make every
+    // allocation of that size fault its pages in again.
+    let show = args.show;
+    let outcome = runtime
+        .block_on(async move { tokio::spawn(async move { job(&options, show).await }).await });
+    match outcome.unwrap_or_else(|e| Err(potential_core::PotentialError::Panicked(e.to_string()))) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

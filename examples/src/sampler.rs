@@ -111,7 +111,12 @@ pub async fn sample<P: Potential>(
         .await;
         calls += live.len();
         for (i, answer) in live.into_iter().zip(answers) {
-            step(&mut particles[i], &answer?, options.max_tokens, &mut scratch);
+            step(
+                &mut particles[i],
+                &answer?,
+                options.max_tokens,
+                &mut scratch,
+            );
         }
         on_step(particles.iter().filter(|p| p.live).count());
     }

@@ -45,10 +45,9 @@ pub struct Product<A: Potential, B> {
     second: B,
     vocab: Vocab<A::Token>,
     /// For each product symbol (tokens, then EOS), its index in the first
-    /// potential's weights; `None` when the vocabularies are the same.
-    first_index: Option<Vec<usize>>,
-    /// The same for the second potential.
-    second_index: Option<Vec<usize>>,
+    /// and in the second potential's weights; `None` when both potentials
+    /// have the product's vocabulary.
+    indexes: Option<(Vec<usize>, Vec<usize>)>,
 }
 
 impl<A, B> Product<A, B>
@@ -65,8 +64,7 @@ where
                 first,
                 second,
                 vocab: v1,
-                first_index: None,
-                second_index: None,
+                indexes: None,
             });
         }
         let shared: Vec<A::Token> = v1
@@ -88,13 +86,12 @@ where
                 })
                 .collect()
         };
-        let (first_index, second_index) = (Some(index_in(&v1)), Some(index_in(&v2)));
+        let indexes = Some((index_in(&v1), index_in(&v2)));
         Ok(Product {
             first,
             second,
             vocab,
-            first_index,
-            second_index,
+            indexes,
         })
     }
 
@@ -109,22 +106,20 @@ where
     }
 
     /// Adds both sides' next-token weights in the product's vocabulary.
+    ///
+    /// With one vocabulary on both sides the sum is taken in place in the
+    /// first side's vector: with vocabularies of thousands of tokens these
+    /// vectors are the bulk of the work, so no third one is allocated.
     fn combine(
         &self,
-        w1: &LogWeights<A::Token>,
+        w1: LogWeights<A::Token>,
         w2: &LogWeights<A::Token>,
     ) -> Result<LogWeights<A::Token>> {
-        let pick = |w: &[f64], index: &Option<Vec<usize>>, i: usize| match index {
-            Some(map) => w[map[i]],
-            None => w[i],
-        };
-        let (a, b) = (w1.as_slice(), w2.as_slice());
-        let width = self.vocab.len() + 1;
-        for (name, side, index, vocab) in [
-            ("first", a, &self.first_index, self.first.vocab()),
-            ("second", b, &self.second_index, self.second.vocab()),
+        for (name, side, vocab) in [
+            ("first", w1.as_slice(), self.first.vocab()),
+            ("second", w2.as_slice(), self.second.vocab()),
         ] {
-            let expected = index.as_ref().map_or(width, |_| vocab.len() + 1);
+            let expected = vocab.len() + 1;
             if side.len() != expected {
                 return Err(PotentialError::InvalidInput(format!(
                     "the {name} potential's logw_next gave {} weights, expected {expected}",
@@ -132,9 +127,24 @@ where
                 )));
             }
         }
-        let values = (0..width)
-            .map(|i| pick(a, &self.first_index, i) + pick(b, &self.second_index, i))
-            .collect();
+        let b = w2.as_slice();
+        let values = match &self.indexes {
+            None => {
+                let mut values = w1.into_vec();
+                for (x, y) in values.iter_mut().zip(b) {
+                    *x += y;
+                }
+                values
+            }
+            Some((first, second)) => {
+                let a = w1.as_slice();
+                first
+                    .iter()
+                    .zip(second)
+                    .map(|(i, j)| a[*i] + b[*j])
+                    .collect()
+            }
+        };
         LogWeights::new(self.vocab.clone(), values)
     }
 }
@@ -182,7 +192,7 @@ where
             self.second.logw_next(context),
         )
         .await?;
-        self.combine(&w1, &w2)
+        self.combine(w1, &w2)
     }
 
     async fn batch_complete(&self, contexts: &[Vec<A::Token>]) -> Result<Vec<f64>> {
@@ -223,7 +233,10 @@ where
         .await?;
         check_len("batch_logw_next", contexts.len(), a.len())?;
         check_len("batch_logw_next", contexts.len(), b.len())?;
-        a.iter().zip(&b).map(|(x, y)| self.combine(x, y)).collect()
+        a.into_iter()
+            .zip(&b)
+            .map(|(x, y)| self.combine(x, y))
+            .collect()
     }
 }
 
