@@ -19,6 +19,7 @@ fn main() {
     rows.extend(potential_examples::bench::autobatch::rows());
     #[cfg(unix)]
     rows.extend(potential_examples::bench::worker::rows());
+    rows.extend(potential_examples::bench::main_job::rows());
     if json {
         print_json(&rows);
     } else {

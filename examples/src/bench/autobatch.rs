@@ -13,8 +13,8 @@ use futures::future::join_all;
 use potential_core::{AutoBatched, Potential, PotentialError, PotentialExt, Vocab, non_empty};
 use tokio::runtime::{Builder, Runtime};
 
-use super::Row;
 use super::stats::median;
+use super::{Row, wanted};
 
 /// A potential whose every call returns at once: what is left is the
 /// wrapper's own cost.
@@ -310,24 +310,32 @@ fn gain_row(id: &'static str, rt: &Runtime, flavour: &str, target: f64, ideal: f
     }
 }
 
-/// The four autobatching rows.
+/// The four autobatching rows (those that [`wanted`] selects).
 pub fn rows() -> Vec<Row> {
-    vec![
-        overhead_row(),
-        single_row(),
-        gain_row(
+    let mut rows = Vec::new();
+    if wanted("autobatch_overhead") {
+        rows.push(overhead_row());
+    }
+    if wanted("autobatch_single") {
+        rows.push(single_row());
+    }
+    if wanted("autobatch_gain") {
+        rows.push(gain_row(
             "autobatch_gain",
             &current_thread(),
             "current-thread",
             37.0,
             39.4,
-        ),
-        gain_row(
+        ));
+    }
+    if wanted("autobatch_gain_mt") {
+        rows.push(gain_row(
             "autobatch_gain_mt",
             &multi_thread(2),
             "multi-thread (2 workers)",
             18.0,
             19.8,
-        ),
-    ]
+        ));
+    }
+    rows
 }

@@ -5,6 +5,7 @@
 //! that measures its figures; `examples/bench.rs` prints them all.
 
 pub mod autobatch;
+pub mod main_job;
 pub mod stats;
 #[cfg(unix)]
 pub mod worker;
@@ -28,6 +29,13 @@ pub struct Row {
     pub target: String,
     /// Whether the target is met.
     pub met: bool,
+}
+
+/// Whether the row `id` is to be measured: all rows, unless the
+/// environment variable `POTENTIAL_BENCH_ROWS` lists the ids to run
+/// (comma-separated), which helps when profiling one figure.
+pub fn wanted(id: &str) -> bool {
+    std::env::var("POTENTIAL_BENCH_ROWS").map_or(true, |ids| ids.split(',').any(|i| i == id))
 }
 
 /// Prints rows as an aligned table.

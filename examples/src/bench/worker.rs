@@ -17,8 +17,8 @@ use potential_core::{LogWeights, Potential, PotentialError, Registered, Result, 
 use potential_runtime::MultiprocessExt;
 use serde::{Deserialize, Serialize};
 
-use super::Row;
 use super::stats::median;
+use super::{Row, wanted};
 
 /// A potential that costs nothing: the transport is all that is measured.
 #[derive(Serialize, Deserialize)]
@@ -461,9 +461,6 @@ async fn startup() -> Result<Row> {
 
 /// Whether a row is asked for: all of them, unless `POTENTIAL_BENCH_ROWS`
 /// lists some ids (comma-separated), for profiling one figure.
-fn wanted(id: &str) -> bool {
-    std::env::var("POTENTIAL_BENCH_ROWS").map_or(true, |ids| ids.split(',').any(|i| i == id))
-}
 
 /// Measures every worker row. Needs `main` to have called
 /// [`potential_runtime::init`] and [`serve_reference_if_asked`] first.
