@@ -459,9 +459,6 @@ async fn startup() -> Result<Row> {
     })
 }
 
-/// Whether a row is asked for: all of them, unless `POTENTIAL_BENCH_ROWS`
-/// lists some ids (comma-separated), for profiling one figure.
-
 /// Measures every worker row. Needs `main` to have called
 /// [`potential_runtime::init`] and [`serve_reference_if_asked`] first.
 pub fn rows() -> Vec<Row> {
