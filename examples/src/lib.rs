@@ -4,3 +4,8 @@
 pub mod bench;
 pub mod main_job;
 pub mod sampler;
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -122,8 +122,3 @@ pub mod __private {
     pub use crate::derive_support::*;
     pub use inventory;
 }
-
-/// The README's examples, compiled as doctests so that they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
