@@ -82,8 +82,8 @@ impl Default for JobOptions {
 
 /// Trains the language model on the bundled corpus and builds the constraint.
 pub fn build(options: &JobOptions) -> Result<(NgramLm, Regex)> {
-    let lm = NgramLm::from_bundled_corpus(&options.model)?;
-    let regex = Regex::new(&options.pattern, lm.vocab().clone())?;
+    let lm = NgramLm::from_bundled_corpus_plain(&options.model)?;
+    let regex = Regex::new_plain(&options.pattern, lm.vocab().clone())?;
     Ok((lm, regex))
 }
 

@@ -22,7 +22,7 @@ fn main() {
 
 fn lm() -> &'static NgramLm {
     static LM: OnceLock<NgramLm> = OnceLock::new();
-    LM.get_or_init(|| NgramLm::from_bundled_corpus(&NgramConfig::default()).unwrap())
+    LM.get_or_init(|| NgramLm::from_bundled_corpus_plain(&NgramConfig::default()).unwrap())
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -87,7 +87,7 @@ fn batch(bencher: divan::Bencher, name: &str) {
 /// by vocabulary size (4,000 merges is the default).
 #[divan::bench(args = [2000, 4000, 8000])]
 fn one_logw_next(bencher: divan::Bencher, merges: usize) {
-    let lm = NgramLm::from_bundled_corpus(&NgramConfig { order: 4, merges }).unwrap();
+    let lm = NgramLm::from_bundled_corpus_plain(&NgramConfig { order: 4, merges }).unwrap();
     let tokens = lm.tokenize(NgramLm::BUNDLED_CORPUS[0]);
     let context = tokens[..200].to_vec();
     let rt = runtime();
@@ -98,7 +98,7 @@ fn one_logw_next(bencher: divan::Bencher, merges: usize) {
 /// trade-off between shipping the model and retraining it in each worker.
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn train_default() -> NgramLm {
-    NgramLm::from_bundled_corpus(&NgramConfig::default()).unwrap()
+    NgramLm::from_bundled_corpus_plain(&NgramConfig::default()).unwrap()
 }
 
 /// Rebuilding the default model from its spawn recipe, as a worker does.

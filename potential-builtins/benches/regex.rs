@@ -18,8 +18,8 @@ const PATTERN: &str = "[A-Z][a-z]*( [a-z]+)*(, [a-z]+)*\\.";
 fn setup() -> &'static (Regex, Vec<Vec<Vec<u8>>>) {
     static SETUP: OnceLock<(Regex, Vec<Vec<Vec<u8>>>)> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let lm = NgramLm::from_bundled_corpus(&NgramConfig::default()).unwrap();
-        let re = Regex::new(PATTERN, lm.vocab().clone()).unwrap();
+        let lm = NgramLm::from_bundled_corpus_plain(&NgramConfig::default()).unwrap();
+        let re = Regex::new_plain(PATTERN, lm.vocab().clone()).unwrap();
         let texts = [
             "Alice",
             "Alice was",

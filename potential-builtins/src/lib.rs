@@ -8,6 +8,11 @@
 //!   vocabulary of a few thousand multi-byte tokens learned from text, with
 //!   a native batch `logw_next` that shares work across contexts.
 //!
+//! Both have native batch forms, so their main constructors
+//! ([`Regex::new`], [`NgramLm::train`], [`NgramLm::from_bundled_corpus`])
+//! return them autobatched, as genlm-control does for its language-model
+//! potential; the `…_plain` constructors return them unwrapped.
+//!
 //! Both implement [`potential_core::Registered`] by hand and register
 //! themselves, so a worker process that links this crate rebuilds them from
 //! their recipes. Reference the crate from the binary that runs workers
@@ -23,8 +28,8 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let text = b"the cat sat.\n\nthe dog sat.\n\nthe cat ran.\n";
-//! let lm = NgramLm::train(text, &NgramConfig { order: 3, merges: 20 })?;
-//! let only_cats = Regex::new("the cat.*", lm.vocab().clone())?;
+//! let lm = NgramLm::train_plain(text, &NgramConfig { order: 3, merges: 20 })?;
+//! let only_cats = Regex::new_plain("the cat.*", lm.vocab().clone())?;
 //! let both = Product::new(lm.clone(), only_cats)?;
 //! let next = both.logw_next(&lm.tokenize(b"the")).await?;
 //! let (best, _) = next.top_k(1)[0];
@@ -78,7 +83,7 @@ mod tests {
     }
 
     fn small_lm() -> NgramLm {
-        NgramLm::train(
+        NgramLm::train_plain(
             b"the cat sat on the mat.\n\nthe dog sat on the log.\n\na cat and a dog.\n",
             &NgramConfig {
                 order: 3,
@@ -92,7 +97,7 @@ mod tests {
     fn the_product_of_the_two_passes_the_property_checks_and_respawns() {
         block_on(async {
             let lm = small_lm();
-            let re = Regex::new("the (cat|dog) sat\\.?", lm.vocab().clone()).unwrap();
+            let re = Regex::new_plain("the (cat|dog) sat\\.?", lm.vocab().clone()).unwrap();
             let product = Product::new(lm.clone(), re).unwrap();
             let contexts: Vec<Vec<Vec<u8>>> = ["", "the", "the cat", "the dog sat", "a cat"]
                 .iter()

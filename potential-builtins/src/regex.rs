@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use potential_core::{
-    LogWeights, NativeBatch, Potential, PotentialError, Registered, Result, Vocab, non_empty,
-    zero_weight,
+    AutoBatched, LogWeights, NativeBatch, Potential, PotentialError, PotentialExt, Registered,
+    Result, Vocab, non_empty, zero_weight,
 };
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::nfa::thompson;
@@ -48,7 +48,7 @@ const DFA_SIZE_LIMIT: usize = 64 << 20;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let vocab = Vocab::new([b"ab".to_vec(), b"a".to_vec(), b"c".to_vec()])?;
-/// let re = Regex::new("(ab)+c?", vocab)?;
+/// let re = Regex::new_plain("(ab)+c?", vocab)?;
 /// assert_eq!(re.complete(&[b"a".to_vec(), b"ab".to_vec()]).await?, f64::NEG_INFINITY);
 /// assert_eq!(re.prefix(&[b"ab".to_vec(), b"a".to_vec()]).await?, 0.0);
 /// let next = re.logw_next(&[b"ab".to_vec()]).await?;
@@ -214,20 +214,40 @@ fn log_indicator(yes: bool) -> f64 {
 }
 
 impl<T: ByteToken> Regex<T> {
-    /// Compiles `pattern` for a vocabulary; an invalid pattern (or one whose
-    /// DFA would exceed 64 MiB) is an [`PotentialError::InvalidInput`] that
-    /// carries `regex-automata`'s message.
+    /// Compiles `pattern` for a vocabulary, autobatched: the constraint's
+    /// native `batch_logw_next` walks the vocabulary once per automaton
+    /// state for a whole batch, so concurrent calls are gathered by default
+    /// (see [`potential_core::autobatch`]). [`Regex::new_plain`] gives the
+    /// constraint without the wrapper.
+    ///
+    /// ```
+    /// use potential_builtins::Regex;
+    /// use potential_core::{Potential, PotentialError, Vocab};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let only_ab = Regex::new("(ab)+", Vocab::new([b"a".to_vec(), b"b".to_vec()])?)?;
+    /// assert_eq!(only_ab.complete(&[b"a".to_vec(), b"b".to_vec()]).await?, 0.0);
+    /// assert_eq!(only_ab.inner().pattern(), "(ab)+");
+    /// # Ok::<(), PotentialError>(()) }).unwrap();
+    /// ```
+    pub fn new(pattern: &str, vocab: Vocab<T>) -> Result<AutoBatched<Self>> {
+        Ok(Self::new_plain(pattern, vocab)?.to_autobatched())
+    }
+
+    /// Compiles `pattern` for a vocabulary, without autobatching; an
+    /// invalid pattern (or one whose DFA would exceed 64 MiB) is an
+    /// [`PotentialError::InvalidInput`] that carries `regex-automata`'s message.
     ///
     /// ```
     /// use potential_builtins::Regex;
     /// use potential_core::{PotentialError, Vocab};
     ///
-    /// let err = Regex::new("a(b", Vocab::new([b'a'])?).unwrap_err();
+    /// let err = Regex::new_plain("a(b", Vocab::new([b'a'])?).unwrap_err();
     /// assert!(matches!(err, PotentialError::InvalidInput(_)));
     /// assert!(err.to_string().contains("unclosed group"), "{err}");
     /// # Ok::<(), PotentialError>(())
     /// ```
-    pub fn new(pattern: &str, vocab: Vocab<T>) -> Result<Self> {
+    pub fn new_plain(pattern: &str, vocab: Vocab<T>) -> Result<Self> {
         Ok(Regex {
             vocab,
             automaton: Arc::new(Compiled::new(pattern)?),
@@ -373,7 +393,7 @@ impl<T: ByteToken> Serialize for Regex<T> {
 impl<'de, T: ByteToken> Deserialize<'de> for Regex<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let recipe = RecipeOwned::<T>::deserialize(deserializer)?;
-        Regex::new(&recipe.pattern, recipe.vocab).map_err(serde::de::Error::custom)
+        Regex::new_plain(&recipe.pattern, recipe.vocab).map_err(serde::de::Error::custom)
     }
 }
 
@@ -430,7 +450,7 @@ mod tests {
     #[test]
     fn complete_prefix_and_next_on_multibyte_tokens() {
         block_on(async {
-            let re = Regex::new(
+            let re = Regex::new_plain(
                 "(ab)+c?",
                 bytes_vocab(&[b"a", b"b", b"ab", b"abc", b"c", b"ca"]),
             )
@@ -455,7 +475,7 @@ mod tests {
     fn dead_but_not_yet_rejected_states_are_not_live() {
         // `a[^\x00-\xff]` can never match, although the DFA only dies one
         // byte later; liveness is computed over the whole automaton.
-        let re = Regex::new("a(?-u:[^\\x00-\\xff])|b", bytes_vocab(&[b"a"])).unwrap();
+        let re = Regex::new_plain("a(?-u:[^\\x00-\\xff])|b", bytes_vocab(&[b"a"])).unwrap();
         assert!(!re.is_live_prefix(b"a"));
         assert!(re.is_live_prefix(b""));
         assert!(re.is_match(b"b"));
@@ -467,7 +487,7 @@ mod tests {
             let vocab = bytes_vocab(&[b"a", b"b", b"ab", b"ba", b"c", b"abb", b"\xff"]);
             let tol = Tolerance::default();
             for pattern in PATTERNS {
-                let re = Regex::new(pattern, vocab.clone()).unwrap();
+                let re = Regex::new_plain(pattern, vocab.clone()).unwrap();
                 let mut contexts = vec![vec![]];
                 for len in 1..=3 {
                     for i in 0..vocab.len().pow(len) {
@@ -500,7 +520,7 @@ mod tests {
     #[test]
     fn byte_tokens_work_too() {
         block_on(async {
-            let re = Regex::new(
+            let re = Regex::new_plain(
                 "[0-9]+(?-u:\\.)[0-9]",
                 Vocab::new(*b"0123456789.x").unwrap(),
             )
@@ -516,13 +536,13 @@ mod tests {
     #[test]
     fn invalid_patterns_carry_the_automata_message() {
         let vocab = bytes_vocab(&[b"a"]);
-        let err = Regex::new("a(b", vocab.clone()).unwrap_err();
+        let err = Regex::new_plain("a(b", vocab.clone()).unwrap_err();
         assert!(matches!(err, PotentialError::InvalidInput(_)));
         assert!(err.to_string().contains("unclosed group"), "{err}");
         // A Unicode word boundary needs a lazy DFA; the dense one refuses it.
-        let err = Regex::new("\\bé", vocab.clone()).unwrap_err();
+        let err = Regex::new_plain("\\bé", vocab.clone()).unwrap_err();
         assert!(err.to_string().contains("\\bé"), "{err}");
-        let err = Regex::new("[z-a]", vocab).unwrap_err();
+        let err = Regex::new_plain("[z-a]", vocab).unwrap_err();
         assert!(
             err.to_string().contains("invalid character class range"),
             "{err}"
@@ -532,7 +552,7 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors() {
         block_on(async {
-            let re = Regex::new("ab", bytes_vocab(&[b"a", b"b"])).unwrap();
+            let re = Regex::new_plain("ab", bytes_vocab(&[b"a", b"b"])).unwrap();
             let outside = re.prefix(&toks(&[b"ab"])).await.unwrap_err();
             assert!(
                 matches!(outside, PotentialError::InvalidInput(_)),
@@ -554,7 +574,7 @@ mod tests {
     #[test]
     fn batches_share_one_walk_per_state_and_agree_with_single_calls() {
         block_on(async {
-            let re = Regex::new("(ab)*", bytes_vocab(&[b"a", b"b", b"ab"])).unwrap();
+            let re = Regex::new_plain("(ab)*", bytes_vocab(&[b"a", b"b", b"ab"])).unwrap();
             let contexts = vec![
                 toks(&[b"ab"]),
                 toks(&[]),
@@ -571,7 +591,7 @@ mod tests {
     #[test]
     fn recipes_rebuild_the_same_constraint() {
         block_on(async {
-            let re = Regex::new("(ab)+c?", bytes_vocab(&[b"a", b"b", b"ab", b"c"])).unwrap();
+            let re = Regex::new_plain("(ab)+c?", bytes_vocab(&[b"a", b"b", b"ab", b"c"])).unwrap();
             let rebuilt = re
                 .recipe()
                 .unwrap()
@@ -584,7 +604,7 @@ mod tests {
                 rebuilt.logw_next(&ctx).await.unwrap().as_slice(),
                 re.logw_next(&ctx).await.unwrap().as_slice()
             );
-            let bytes = Regex::new("a+", Vocab::new(*b"ab").unwrap()).unwrap();
+            let bytes = Regex::new_plain("a+", Vocab::new(*b"ab").unwrap()).unwrap();
             let rebuilt = bytes
                 .recipe()
                 .unwrap()
@@ -634,7 +654,7 @@ mod tests {
             tail in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'c'), Just(b'd')], 0..4),
         ) {
             let pattern = PATTERNS[p];
-            let re = Regex::new(pattern, bytes_vocab(&[b"a"])).unwrap();
+            let re = Regex::new_plain(pattern, bytes_vocab(&[b"a"])).unwrap();
             let oracle = oracle(pattern);
             prop_assert_eq!(re.is_match(&input), oracle.is_match(&input[..]));
             // A prefix of a match is live; a dead prefix has no matching extension.
@@ -647,7 +667,7 @@ mod tests {
                 prop_assert!(!oracle.is_match(&extended[..]));
             }
             // The potential on byte tokens says the same.
-            let bytes = Regex::new(pattern, Vocab::new(0..=255u8).unwrap()).unwrap();
+            let bytes = Regex::new_plain(pattern, Vocab::new(0..=255u8).unwrap()).unwrap();
             let complete = block_on(bytes.complete(&input)).unwrap();
             prop_assert_eq!(complete == 0.0, oracle.is_match(&input[..]));
         }

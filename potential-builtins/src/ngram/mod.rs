@@ -9,7 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use potential_core::{
-    LogWeights, NativeBatch, Potential, PotentialError, Registered, Result, Vocab, non_empty,
+    AutoBatched, LogWeights, NativeBatch, Potential, PotentialError, PotentialExt, Registered,
+    Result, Vocab, non_empty,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -72,7 +73,7 @@ impl Default for NgramConfig {
 /// use potential_core::Potential;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let lm = NgramLm::train(b"a cat.\n\na cat sat.\n", &NgramConfig { order: 3, merges: 10 })?;
+/// let lm = NgramLm::train_plain(b"a cat.\n\na cat sat.\n", &NgramConfig { order: 3, merges: 10 })?;
 /// let ctx = lm.tokenize(b"a cat");
 /// let next = lm.logw_next(&ctx).await?;
 /// assert!((next.logsumexp()).abs() < 1e-9); // a distribution over tokens + EOS
@@ -103,11 +104,26 @@ impl NgramLm {
         include_bytes!("../../data/plrabn12.txt"),
     ];
 
-    /// Trains a model on `text` (see the type's docs).
+    /// Trains a model on `text` (see the type's docs), autobatched: the
+    /// model's native `batch_logw_next` shares work between contexts, so
+    /// concurrent calls are gathered by default (see
+    /// [`potential_core::autobatch`]). [`NgramLm::train_plain`] gives the
+    /// model without the wrapper.
+    pub fn train(text: &[u8], config: &NgramConfig) -> Result<AutoBatched<Self>> {
+        Ok(Self::train_plain(text, config)?.to_autobatched())
+    }
+
+    /// Trains a model on the texts of [`NgramLm::BUNDLED_CORPUS`], autobatched
+    /// (see [`NgramLm::train`]).
+    pub fn from_bundled_corpus(config: &NgramConfig) -> Result<AutoBatched<Self>> {
+        Ok(Self::from_bundled_corpus_plain(config)?.to_autobatched())
+    }
+
+    /// Trains a model on `text` (see the type's docs), without autobatching.
     ///
     /// Errors: an order outside `2..=5`, more merges than token ids can
     /// hold, or a text without any non-blank line.
-    pub fn train(text: &[u8], config: &NgramConfig) -> Result<Self> {
+    pub fn train_plain(text: &[u8], config: &NgramConfig) -> Result<Self> {
         if !(2..=MAX_ORDER).contains(&config.order) {
             return Err(PotentialError::InvalidInput(format!(
                 "n-gram order {} is not in 2..={MAX_ORDER}",
@@ -134,9 +150,9 @@ impl NgramLm {
         Self::assemble(tokenizer, model)
     }
 
-    /// Trains a model on the texts of [`NgramLm::BUNDLED_CORPUS`].
-    pub fn from_bundled_corpus(config: &NgramConfig) -> Result<Self> {
-        Self::train(&Self::BUNDLED_CORPUS.join(&b"\n\n"[..]), config)
+    /// Trains a model on the texts of [`NgramLm::BUNDLED_CORPUS`], without autobatching.
+    pub fn from_bundled_corpus_plain(config: &NgramConfig) -> Result<Self> {
+        Self::train_plain(&Self::BUNDLED_CORPUS.join(&b"\n\n"[..]), config)
     }
 
     fn assemble(tokenizer: Tokenizer, model: Model) -> Result<Self> {
@@ -350,7 +366,7 @@ mod tests {
     fn lm() -> &'static NgramLm {
         static LM: OnceLock<NgramLm> = OnceLock::new();
         LM.get_or_init(|| {
-            NgramLm::train(
+            NgramLm::train_plain(
                 NgramLm::BUNDLED_CORPUS[0],
                 &NgramConfig {
                     order: 4,
@@ -485,7 +501,7 @@ mod tests {
             (b" \n\t\n", config(3, 10)),
             (b"", config(3, 10)),
         ] {
-            let err = NgramLm::train(text, &config).unwrap_err();
+            let err = NgramLm::train_plain(text, &config).unwrap_err();
             assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
         }
     }
@@ -493,7 +509,7 @@ mod tests {
     #[test]
     fn recipes_rebuild_the_same_model_and_reject_garbage() {
         block_on(async {
-            let lm = NgramLm::train(
+            let lm = NgramLm::train_plain(
                 b"the cat sat on the mat.\n\nthe dog sat on the log.\n",
                 &NgramConfig {
                     order: 3,
