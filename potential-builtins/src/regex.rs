@@ -403,19 +403,13 @@ potential_core::register!(Regex<Vec<u8>>, Regex<u8>);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_on;
     use potential_core::Spawnable;
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
     };
     use proptest::prelude::*;
     use regex_automata::meta;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 
     fn bytes_vocab(tokens: &[&[u8]]) -> Vocab<Vec<u8>> {
         Vocab::new(tokens.iter().map(|t| t.to_vec())).unwrap()

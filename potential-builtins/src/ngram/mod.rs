@@ -348,18 +348,12 @@ potential_core::register!(NgramLm);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_on;
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
     };
     use potential_core::{Recipe, Spawnable};
     use std::sync::OnceLock;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 
     /// A smaller model than the default (one book, fewer merges), so that
     /// debug-build tests train it quickly; trained once per test binary.
