@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -83,6 +84,11 @@ pub struct WorkerStats {
     pub in_flight: usize,
     /// Times a process of this slot was restarted after dying.
     pub restarts: u32,
+    /// How the slot's last process ended, once one has ended and been
+    /// reaped. After [`Multiprocess::shutdown`], a worker that exited by
+    /// itself on seeing its socket close shows success; one that had to be
+    /// killed shows the signal.
+    pub last_exit: Option<ExitStatus>,
 }
 
 pub(crate) enum SlotState {
@@ -99,6 +105,7 @@ pub(crate) struct Slot {
     pub(crate) restarts: AtomicU32,
     pub(crate) deaths: Mutex<Vec<Instant>>,
     pub(crate) reader: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) last_exit: Mutex<Option<ExitStatus>>,
 }
 
 /// A reply on its way to a caller: the values, or the error.
@@ -164,8 +171,8 @@ pub(crate) struct Pool {
     /// Spawned workers waiting for their connection, by ticket.
     pub(crate) tickets: Mutex<HashMap<u64, supervise::Arrival>>,
     pub(crate) next_ticket: AtomicU64,
-    /// Every child process not yet reaped, by ticket.
-    pub(crate) children: Mutex<HashMap<u64, std::process::Child>>,
+    /// Every child process not yet reaped, with its slot, by ticket.
+    pub(crate) children: Mutex<HashMap<u64, (usize, std::process::Child)>>,
     pub(crate) tasks: Mutex<Vec<AbortHandle>>,
     pub(crate) refusals: Mutex<Vec<Refusal>>,
     stopped: AtomicBool,
@@ -278,9 +285,11 @@ impl Pool {
         }
         lock(&self.tickets).clear();
         let children: Vec<_> = lock(&self.children).drain().collect();
-        for (_, mut child) in children {
+        for (_, (slot, mut child)) in children {
             let _ = child.kill();
-            let _ = child.wait();
+            if let Ok(status) = child.wait() {
+                *lock(&self.slots[slot].last_exit) = Some(status);
+            }
         }
         remove_private_dir(&self.address, self.dir.as_deref());
         tracing::info!(socket = %self.address, "worker pool stopped");
@@ -315,6 +324,7 @@ impl<T: TokenType> Multiprocess<T> {
                     restarts: AtomicU32::new(0),
                     deaths: Mutex::new(Vec::new()),
                     reader: Mutex::new(None),
+                    last_exit: Mutex::new(None),
                 })
                 .collect(),
             options,
@@ -364,6 +374,7 @@ impl<T: TokenType> Multiprocess<T> {
                     served: s.served.load(Ordering::Relaxed),
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     restarts: s.restarts.load(Ordering::Relaxed),
+                    last_exit: *lock(&s.last_exit),
                 }
             })
             .collect()

@@ -15,6 +15,10 @@ use crate::protocol::frame::{Frame, FrameDecoder, FrameError};
 
 /// A shared handle to a stream: `&Stream` reads and writes, so both
 /// directions use one `Arc` (`Stream::split` is deprecated in interprocess 2.4).
+///
+/// Its `poll_shutdown` really shuts the write side down: interprocess's
+/// `&Stream` answers `Ready(Ok)` and does nothing, so the peer would never
+/// see the end of the stream while this side keeps the socket open.
 #[derive(Clone)]
 pub(crate) struct Half(pub(crate) Arc<Stream>);
 
@@ -40,7 +44,26 @@ impl AsyncWrite for Half {
         Pin::new(&mut &*self.0).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        #[cfg(unix)]
+        {
+            let _ = cx;
+            Poll::Ready(shutdown_write(&self.0))
+        }
+        #[cfg(not(unix))]
         Pin::new(&mut &*self.0).poll_shutdown(cx)
+    }
+}
+
+/// `shutdown(fd, SHUT_WR)`: the peer reads the end of the stream once the
+/// bytes already written are read, and this side can still read.
+#[cfg(unix)]
+fn shutdown_write(stream: &Stream) -> io::Result<()> {
+    use std::os::fd::AsFd;
+    let Stream::UdSocket(s) = stream;
+    match rustix::net::shutdown(s.as_fd(), rustix::net::Shutdown::Write) {
+        // The peer already hung up: its end is what shutting down asks for.
+        Ok(()) | Err(rustix::io::Errno::NOTCONN) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

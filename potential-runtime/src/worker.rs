@@ -191,6 +191,10 @@ async fn serve(env: WorkerEnv) -> i32 {
         let (outbox, half) = (outbox.clone(), half.clone());
         async move { outbox.write_loop(half).await }
     });
+    // The socket stays open until the process exits (the kernel closes it
+    // as the process ends), so the end of stream the pool reads means this
+    // worker is exiting, and the pool's reaper never catches it alive.
+    std::mem::forget(half.clone());
     let end = read_loop(half, &mut decoder, |frame| {
         let mut reply = outbox.buffer();
         let start = begin_frame(&mut reply, frame.id);

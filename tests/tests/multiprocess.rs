@@ -407,6 +407,14 @@ async fn drop_and_shutdown_leave_no_process_and_no_socket() {
         assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
         if graceful {
             workers.shutdown().await;
+            // Each worker saw its socket close and exited by itself: the
+            // pool reaped it with a clean exit, without the fallback kill
+            // that shutdown uses after its grace period.
+            for s in workers.stats() {
+                assert_eq!(s.state, WorkerState::Stopped);
+                let exit = s.last_exit.expect("the worker was reaped");
+                assert!(exit.success(), "slot {} ended with {exit}", s.slot);
+            }
             let err = workers.complete(&['a']).await.unwrap_err();
             assert!(matches!(err, PotentialError::Closed(_)), "{err:?}");
         }
