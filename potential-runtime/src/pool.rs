@@ -108,11 +108,63 @@ pub(crate) struct Slot {
     pub(crate) last_exit: Mutex<Option<ExitStatus>>,
 }
 
-/// A reply on its way to a caller: the values, or the error.
+/// A reply on its way to a caller: its rows of values, or the error.
 struct Pending {
-    tx: oneshot::Sender<Result<Vec<f64>>>,
+    tx: oneshot::Sender<Result<Vec<Vec<f64>>>>,
+    shape: Shape,
+}
+
+/// What a call answers: `rows` rows of `width` values each (one row for a
+/// scalar or a batch of scalars, one per context for `batch_logw_next`).
+///
+/// The reply is decoded straight into the rows the caller keeps, one copy
+/// out of the read buffer: no flat vector to concatenate and cut again,
+/// whose megabytes would be fresh memory (page faults) at every batch.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
     method: &'static str,
-    count: usize,
+    rows: usize,
+    width: usize,
+}
+
+impl Shape {
+    /// One row of `count` values.
+    fn flat(method: &'static str, count: usize) -> Shape {
+        Shape {
+            method,
+            rows: 1,
+            width: count,
+        }
+    }
+
+    /// Decodes a reply of this shape.
+    fn decode(self, payload: &[u8]) -> Result<Vec<Vec<f64>>> {
+        let raw = match wire::decode_reply(payload)? {
+            wire::Reply::Values(raw) => raw,
+            wire::Reply::Description(_) => {
+                return Err(PotentialError::WorkerFailure(
+                    "malformed reply from a worker: a description where values were expected"
+                        .into(),
+                ));
+            }
+        };
+        let expected = self.rows * self.width;
+        if raw.len() / 8 != expected || self.width == 0 {
+            return Err(PotentialError::BatchSizeMismatch {
+                method: self.method,
+                expected,
+                got: raw.len() / 8,
+            });
+        }
+        Ok(raw
+            .chunks_exact(8 * self.width)
+            .map(|row| {
+                row.chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")))
+                    .collect()
+            })
+            .collect())
+    }
 }
 
 /// One worker process's connection.
@@ -143,7 +195,7 @@ impl Conn {
             return;
         };
         slot.served.fetch_add(1, Ordering::Relaxed);
-        let _ = p.tx.send(wire::decode_values(payload, p.method, p.count));
+        let _ = p.tx.send(p.shape.decode(payload));
     }
 
     /// Fails every call in flight and refuses new ones.
@@ -436,16 +488,16 @@ impl<T: TokenType> Multiprocess<T> {
         let _ = tokio::task::spawn_blocking(move || pool.stop_now()).await;
     }
 
-    async fn call(
-        &self,
-        call: CallRef<'_, T>,
-        method: &'static str,
-        count: usize,
-    ) -> Result<Vec<f64>> {
+    /// A call answered by one value.
+    async fn scalar(&self, call: CallRef<'_, T>, method: &'static str) -> Result<f64> {
+        Ok(self.call(call, Shape::flat(method, 1)).await?[0][0])
+    }
+
+    async fn call(&self, call: CallRef<'_, T>, shape: Shape) -> Result<Vec<Vec<f64>>> {
         loop {
             let (slot, conn) = self.pool.pick().await?;
             if let Some(reply) = self
-                .call_on(&call, method, count, self.pool.slot(slot), &conn)
+                .call_on(&call, shape, self.pool.slot(slot), &conn)
                 .await
             {
                 return reply;
@@ -459,11 +511,10 @@ impl<T: TokenType> Multiprocess<T> {
     async fn call_on(
         &self,
         call: &CallRef<'_, T>,
-        method: &'static str,
-        count: usize,
+        shape: Shape,
         slot: &Slot,
         conn: &Conn,
-    ) -> Option<Result<Vec<f64>>> {
+    ) -> Option<Result<Vec<Vec<f64>>>> {
         let _in_flight = InFlight::enter(slot);
         let mut frame = conn.outbox.buffer();
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
@@ -478,7 +529,7 @@ impl<T: TokenType> Multiprocess<T> {
         }
         let (tx, rx) = oneshot::channel();
         let registered = match lock(&conn.pending).as_mut() {
-            Some(pending) => pending.insert(id, Pending { tx, method, count }).is_none(),
+            Some(pending) => pending.insert(id, Pending { tx, shape }).is_none(),
             None => false,
         };
         if !registered {
@@ -509,28 +560,42 @@ impl<T: TokenType> Multiprocess<T> {
         }))
     }
 
-    /// Splits `contexts` into one chunk per running worker and joins the
-    /// answers in order; each context answers `width` values.
+    /// Splits `contexts` into one chunk per running worker; gives each
+    /// chunk's rows, in order. `shape(chunk_len)` is a chunk's reply.
     async fn split<'a, C: Sync>(
         &'a self,
         contexts: &'a [C],
         method: &'static str,
-        width: usize,
+        shape: impl Fn(usize) -> Shape,
         make: fn(&'a [C]) -> CallRef<'a, T>,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<Vec<Vec<Vec<f64>>>> {
         non_empty(method, contexts)?;
         let parts = self.pool.up_count().clamp(1, contexts.len());
         let chunk = contexts.len().div_ceil(parts);
-        let answers = try_join_all(
+        try_join_all(
             contexts
                 .chunks(chunk)
-                .map(|c| self.call(make(c), method, c.len() * width)),
+                .map(|c| self.call(make(c), shape(c.len()))),
         )
-        .await?;
-        if answers.len() == 1 {
-            return Ok(answers.into_iter().next().expect("one answer"));
+        .await
+    }
+
+    /// A batch of scalars: one row per chunk, joined.
+    async fn split_scalars<'a, C: Sync>(
+        &'a self,
+        contexts: &'a [C],
+        method: &'static str,
+        make: fn(&'a [C]) -> CallRef<'a, T>,
+    ) -> Result<Vec<f64>> {
+        let chunks = self
+            .split(contexts, method, |n| Shape::flat(method, n), make)
+            .await?;
+        let mut rows = chunks.into_iter().flatten();
+        let mut all = rows.next().unwrap_or_default();
+        for row in rows {
+            all.extend_from_slice(&row);
         }
-        Ok(answers.concat())
+        Ok(all)
     }
 
     fn weights(&self, values: Vec<f64>) -> Result<LogWeights<T>> {
@@ -600,51 +665,111 @@ impl<T: TokenType> Potential for Multiprocess<T> {
     }
 
     async fn complete(&self, context: &[T]) -> Result<f64> {
-        Ok(self.call(CallRef::Complete(context), "complete", 1).await?[0])
+        self.scalar(CallRef::Complete(context), "complete").await
     }
 
     async fn prefix(&self, context: &[T]) -> Result<f64> {
-        Ok(self.call(CallRef::Prefix(context), "prefix", 1).await?[0])
+        self.scalar(CallRef::Prefix(context), "prefix").await
     }
 
     async fn score(&self, context: &[Symbol<T>]) -> Result<f64> {
-        Ok(self.call(CallRef::Score(context), "score", 1).await?[0])
+        self.scalar(CallRef::Score(context), "score").await
     }
 
     async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
-        let values = self
-            .call(
-                CallRef::LogwNext(context),
-                "logw_next",
-                self.vocab.len() + 1,
-            )
-            .await?;
-        self.weights(values)
+        let shape = Shape::flat("logw_next", self.vocab.len() + 1);
+        let mut rows = self.call(CallRef::LogwNext(context), shape).await?;
+        self.weights(rows.pop().expect("one row"))
     }
 
     async fn batch_complete(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
-        self.split(contexts, "batch_complete", 1, CallRef::BatchComplete)
+        self.split_scalars(contexts, "batch_complete", CallRef::BatchComplete)
             .await
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
-        self.split(contexts, "batch_prefix", 1, CallRef::BatchPrefix)
+        self.split_scalars(contexts, "batch_prefix", CallRef::BatchPrefix)
             .await
     }
 
     async fn batch_score(&self, contexts: &[Vec<Symbol<T>>]) -> Result<Vec<f64>> {
-        self.split(contexts, "batch_score", 1, CallRef::BatchScore)
+        self.split_scalars(contexts, "batch_score", CallRef::BatchScore)
             .await
     }
 
     async fn batch_logw_next(&self, contexts: &[Vec<T>]) -> Result<Vec<LogWeights<T>>> {
+        let method = "batch_logw_next";
         let width = self.vocab.len() + 1;
-        let values = self
-            .split(contexts, "batch_logw_next", width, CallRef::BatchLogwNext)
+        let shape = |rows| Shape {
+            method,
+            rows,
+            width,
+        };
+        let chunks = self
+            .split(contexts, method, shape, CallRef::BatchLogwNext)
             .await?;
-        values
-            .chunks_exact(width)
-            .map(|w| self.weights(w.to_vec()))
+        chunks
+            .into_iter()
+            .flatten()
+            .map(|row| self.weights(row))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(values: &[f64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        wire::encode_values(values, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_reply_is_cut_into_rows_of_its_shape() {
+        let values: Vec<f64> = (0..6).map(f64::from).collect();
+        let shape = Shape {
+            method: "batch_logw_next",
+            rows: 3,
+            width: 2,
+        };
+        assert_eq!(
+            shape.decode(&reply(&values)).unwrap(),
+            [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+        );
+        assert_eq!(
+            Shape::flat("batch_complete", 6)
+                .decode(&reply(&values))
+                .unwrap(),
+            [values]
+        );
+    }
+
+    #[test]
+    fn a_reply_of_another_shape_is_an_error() {
+        let shape = Shape {
+            method: "batch_logw_next",
+            rows: 2,
+            width: 4,
+        };
+        assert!(matches!(
+            shape.decode(&reply(&[1.0; 6])),
+            Err(PotentialError::BatchSizeMismatch {
+                method: "batch_logw_next",
+                expected: 8,
+                got: 6
+            })
+        ));
+        let mut error = Vec::new();
+        wire::encode_error(&PotentialError::Panicked("boom".into()), &mut error);
+        assert!(matches!(
+            shape.decode(&error),
+            Err(PotentialError::Panicked(m)) if m == "boom"
+        ));
+        assert!(matches!(
+            shape.decode(&[]),
+            Err(PotentialError::WorkerFailure(_))
+        ));
     }
 }
