@@ -638,6 +638,7 @@ fn describe(recipe: &Recipe) -> String {
     match recipe {
         Recipe::Registered { tag, .. } => tag.clone(),
         Recipe::Product(a, b) => format!("Product({}, {})", describe(a), describe(b)),
+        Recipe::AutoBatched { inner, .. } => format!("AutoBatched({})", describe(inner)),
         other => format!("{other:?}").chars().take(80).collect(),
     }
 }
