@@ -113,6 +113,17 @@ impl Outbox {
         }
     }
 
+    /// Gives written buffers back, taking the lock once for all of them.
+    fn recycle_all(&self, written: &mut Vec<Vec<u8>>) {
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = POOL_SIZE.saturating_sub(spare.len());
+        spare.extend(written.drain(..).take(room).map(|mut buf| {
+            buf.clear();
+            buf
+        }));
+        written.clear();
+    }
+
     /// Queues a whole frame.
     pub(crate) fn push(&self, frame: Vec<u8>) {
         self.queue
@@ -147,22 +158,22 @@ impl Outbox {
                 self.notify.notified().await;
                 continue;
             }
-            for frame in batch.drain(..) {
+            for frame in &batch {
                 if frame.len() < COALESCE_BELOW {
-                    joined.extend_from_slice(&frame);
+                    joined.extend_from_slice(frame);
                 } else {
                     if !joined.is_empty() {
                         out.write_all(&joined).await?;
                         joined.clear();
                     }
-                    out.write_all(&frame).await?;
+                    out.write_all(frame).await?;
                 }
-                self.recycle(frame);
             }
             if !joined.is_empty() {
                 out.write_all(&joined).await?;
                 joined.clear();
             }
+            self.recycle_all(&mut batch);
         }
     }
 }
