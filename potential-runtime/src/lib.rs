@@ -100,7 +100,7 @@ mod supervise;
 mod transport;
 mod worker;
 
-use std::future::Future;
+use futures::future::BoxFuture;
 
 pub use options::{MultiprocessOptions, RestartPolicy};
 pub use pool::{Multiprocess, WorkerState, WorkerStats};
@@ -135,14 +135,19 @@ pub fn worker_main() -> ! {
 pub trait MultiprocessExt: Potential {
     /// Starts `workers` worker processes that each rebuild this potential,
     /// and returns the potential that answers through them.
+    ///
+    /// The future is boxed (once per pool) rather than an `impl Future`:
+    /// an opaque return type would carry the `Spawnable` bound with it, and
+    /// a potential that cannot travel would get three errors instead of
+    /// one.
     fn to_multiprocess(
         &self,
         workers: usize,
-    ) -> impl Future<Output = Result<Multiprocess<Self::Token>>> + Send
+    ) -> BoxFuture<'static, Result<Multiprocess<Self::Token>>>
     where
         Self: Spawnable,
     {
-        self.multiprocess().workers(workers).start()
+        Box::pin(self.multiprocess().workers(workers).start())
     }
 
     /// A builder for the options of the pool.

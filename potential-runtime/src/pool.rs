@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -83,6 +84,11 @@ pub struct WorkerStats {
     pub in_flight: usize,
     /// Times a process of this slot was restarted after dying.
     pub restarts: u32,
+    /// How the slot's last process ended, once one has ended and been
+    /// reaped. After [`Multiprocess::shutdown`], a worker that exited by
+    /// itself on seeing its socket close shows success; one that had to be
+    /// killed shows the signal.
+    pub last_exit: Option<ExitStatus>,
 }
 
 pub(crate) enum SlotState {
@@ -99,14 +105,124 @@ pub(crate) struct Slot {
     pub(crate) restarts: AtomicU32,
     pub(crate) deaths: Mutex<Vec<Instant>>,
     pub(crate) reader: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) last_exit: Mutex<Option<ExitStatus>>,
 }
 
-/// A reply on its way to a caller: the values, or the error.
+/// A reply on its way to a caller: its values, or the error.
 struct Pending {
-    tx: oneshot::Sender<Result<Vec<f64>>>,
-    method: &'static str,
-    count: usize,
+    tx: oneshot::Sender<Result<Answer>>,
+    shape: Shape,
 }
+
+/// Where a caller waits for its reply.
+type Receiver = oneshot::Receiver<Result<Answer>>;
+
+/// What [`Multiprocess::send`] did with a call.
+enum Sent {
+    /// Queued: wait for the reply of this id here.
+    Waiting(u64, Receiver),
+    /// The call could not be encoded.
+    Failed(PotentialError),
+    /// The worker is gone; nothing was sent.
+    Gone,
+}
+
+/// A decoded reply: a single call's one value needs no allocation.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    One(f64),
+    Rows(Vec<Vec<f64>>),
+}
+
+impl Answer {
+    fn into_rows(self) -> Vec<Vec<f64>> {
+        match self {
+            Answer::One(value) => vec![vec![value]],
+            Answer::Rows(rows) => rows,
+        }
+    }
+}
+
+/// What a call answers: `rows` rows of `width` values each (one row for a
+/// scalar or a batch of scalars, one per context for `batch_logw_next`).
+///
+/// The reply is decoded straight into the rows the caller keeps, one copy
+/// out of the read buffer: no flat vector to concatenate and cut again,
+/// whose megabytes would be fresh memory (page faults) at every batch.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    method: &'static str,
+    rows: usize,
+    width: usize,
+}
+
+impl Shape {
+    /// One row of `count` values.
+    fn flat(method: &'static str, count: usize) -> Shape {
+        Shape {
+            method,
+            rows: 1,
+            width: count,
+        }
+    }
+
+    /// Decodes a reply of this shape.
+    fn decode(self, payload: &[u8]) -> Result<Answer> {
+        let raw = match wire::decode_reply(payload)? {
+            wire::Reply::Values(raw) => raw,
+            wire::Reply::Description(_) => {
+                return Err(PotentialError::WorkerFailure(
+                    "malformed reply from a worker: a description where values were expected"
+                        .into(),
+                ));
+            }
+        };
+        let expected = self.rows * self.width;
+        if raw.len() / 8 != expected || self.width == 0 {
+            return Err(PotentialError::BatchSizeMismatch {
+                method: self.method,
+                expected,
+                got: raw.len() / 8,
+            });
+        }
+        if let (1, Ok(one)) = (expected, <[u8; 8]>::try_from(raw)) {
+            return Ok(Answer::One(f64::from_le_bytes(one)));
+        }
+        Ok(Answer::Rows(
+            raw.chunks_exact(8 * self.width)
+                .map(|row| {
+                    row.chunks_exact(8)
+                        .map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")))
+                        .collect()
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// Hashes call ids, which the pool draws in sequence: one multiplication
+/// spreads them over the table (SipHash, the default, cost a visible share
+/// of a trivial call).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type BuildIdHasher = std::hash::BuildHasherDefault<IdHasher>;
 
 /// One worker process's connection.
 pub(crate) struct Conn {
@@ -114,7 +230,7 @@ pub(crate) struct Conn {
     pub(crate) ticket: u64,
     pub(crate) outbox: Arc<Outbox>,
     /// `None` once the worker is gone: no call may wait on it any more.
-    pending: Mutex<Option<HashMap<u64, Pending>>>,
+    pending: Mutex<Option<HashMap<u64, Pending, BuildIdHasher>>>,
     next_id: AtomicU64,
 }
 
@@ -124,7 +240,7 @@ impl Conn {
             pid,
             ticket,
             outbox,
-            pending: Mutex::new(Some(HashMap::new())),
+            pending: Mutex::new(Some(HashMap::default())),
             next_id: AtomicU64::new(crate::protocol::message::FIRST_CALL_ID),
         }
     }
@@ -136,7 +252,7 @@ impl Conn {
             return;
         };
         slot.served.fetch_add(1, Ordering::Relaxed);
-        let _ = p.tx.send(wire::decode_values(payload, p.method, p.count));
+        let _ = p.tx.send(p.shape.decode(payload));
     }
 
     /// Fails every call in flight and refuses new ones.
@@ -164,8 +280,8 @@ pub(crate) struct Pool {
     /// Spawned workers waiting for their connection, by ticket.
     pub(crate) tickets: Mutex<HashMap<u64, supervise::Arrival>>,
     pub(crate) next_ticket: AtomicU64,
-    /// Every child process not yet reaped, by ticket.
-    pub(crate) children: Mutex<HashMap<u64, std::process::Child>>,
+    /// Every child process not yet reaped, with its slot, by ticket.
+    pub(crate) children: Mutex<HashMap<u64, (usize, std::process::Child)>>,
     pub(crate) tasks: Mutex<Vec<AbortHandle>>,
     pub(crate) refusals: Mutex<Vec<Refusal>>,
     stopped: AtomicBool,
@@ -278,9 +394,11 @@ impl Pool {
         }
         lock(&self.tickets).clear();
         let children: Vec<_> = lock(&self.children).drain().collect();
-        for (_, mut child) in children {
+        for (_, (slot, mut child)) in children {
             let _ = child.kill();
-            let _ = child.wait();
+            if let Ok(status) = child.wait() {
+                *lock(&self.slots[slot].last_exit) = Some(status);
+            }
         }
         remove_private_dir(&self.address, self.dir.as_deref());
         tracing::info!(socket = %self.address, "worker pool stopped");
@@ -315,6 +433,7 @@ impl<T: TokenType> Multiprocess<T> {
                     restarts: AtomicU32::new(0),
                     deaths: Mutex::new(Vec::new()),
                     reader: Mutex::new(None),
+                    last_exit: Mutex::new(None),
                 })
                 .collect(),
             options,
@@ -364,6 +483,7 @@ impl<T: TokenType> Multiprocess<T> {
                     served: s.served.load(Ordering::Relaxed),
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     restarts: s.restarts.load(Ordering::Relaxed),
+                    last_exit: *lock(&s.last_exit),
                 }
             })
             .collect()
@@ -425,35 +545,48 @@ impl<T: TokenType> Multiprocess<T> {
         let _ = tokio::task::spawn_blocking(move || pool.stop_now()).await;
     }
 
-    async fn call(
-        &self,
-        call: CallRef<'_, T>,
-        method: &'static str,
-        count: usize,
-    ) -> Result<Vec<f64>> {
-        loop {
-            let (slot, conn) = self.pool.pick().await?;
-            if let Some(reply) = self
-                .call_on(&call, method, count, self.pool.slot(slot), &conn)
-                .await
-            {
-                return reply;
-            }
-            // The worker died before the call was sent: its slot is no
-            // longer running, so the next pick finds another (or waits).
+    /// A call answered by one value.
+    async fn scalar(&self, call: CallRef<'_, T>, method: &'static str) -> Result<f64> {
+        match self.call(call, Shape::flat(method, 1)).await? {
+            Answer::One(value) => Ok(value),
+            // Not produced for a shape of one value; read it all the same.
+            Answer::Rows(rows) => rows.into_iter().flatten().next().ok_or_else(|| {
+                PotentialError::WorkerFailure("an empty reply from a worker".into())
+            }),
         }
     }
 
-    /// Sends a call to one worker; `None` when that worker is already gone.
-    async fn call_on(
-        &self,
-        call: &CallRef<'_, T>,
-        method: &'static str,
-        count: usize,
-        slot: &Slot,
-        conn: &Conn,
-    ) -> Option<Result<Vec<f64>>> {
-        let _in_flight = InFlight::enter(slot);
+    /// A call answered by rows of values.
+    async fn rows(&self, call: CallRef<'_, T>, shape: Shape) -> Result<Vec<Vec<f64>>> {
+        Ok(self.call(call, shape).await?.into_rows())
+    }
+
+    /// Sends a call to the least-loaded worker and waits for its answer.
+    ///
+    /// Thousands of these futures may be in flight, each moved into its
+    /// task or `join_all`, so the waits that are rare (no worker running,
+    /// a request timeout) are boxed and the sending is not async at all
+    /// (`complete`'s future: 360 bytes, from 464).
+    async fn call(&self, call: CallRef<'_, T>, shape: Shape) -> Result<Answer> {
+        loop {
+            let (slot, conn) = match self.pool.least_loaded() {
+                (Some(best), _) => best,
+                _ => Box::pin(self.pool.pick()).await?,
+            };
+            let slot = self.pool.slot(slot);
+            let _in_flight = InFlight::enter(slot);
+            match self.send(&call, shape, &conn) {
+                Sent::Waiting(id, rx) => return self.wait(rx, id, &conn).await,
+                Sent::Failed(e) => return Err(e),
+                // The worker died before the call was sent: its slot is no
+                // longer running, so the next pick finds another (or waits).
+                Sent::Gone => {}
+            }
+        }
+    }
+
+    /// Encodes a call, registers its reply and queues its frame.
+    fn send(&self, call: &CallRef<'_, T>, shape: Shape, conn: &Conn) -> Sent {
         let mut frame = conn.outbox.buffer();
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
         let start = begin_frame(&mut frame, id);
@@ -463,63 +596,82 @@ impl<T: TokenType> Multiprocess<T> {
         });
         if let Err(e) = encoded {
             conn.outbox.recycle(frame);
-            return Some(Err(e));
+            return Sent::Failed(e);
         }
         let (tx, rx) = oneshot::channel();
         let registered = match lock(&conn.pending).as_mut() {
-            Some(pending) => pending.insert(id, Pending { tx, method, count }).is_none(),
+            Some(pending) => pending.insert(id, Pending { tx, shape }).is_none(),
             None => false,
         };
         if !registered {
             conn.outbox.recycle(frame);
-            return None;
+            return Sent::Gone;
         }
         conn.outbox.push(frame);
+        Sent::Waiting(id, rx)
+    }
+
+    /// Waits for the reply to call `id`, up to the request timeout.
+    async fn wait(&self, rx: Receiver, id: u64, conn: &Conn) -> Result<Answer> {
         let reply = match self.pool.options.request_timeout {
             None => rx.await,
-            Some(limit) => match tokio::time::timeout(limit, rx).await {
+            Some(limit) => match Box::pin(tokio::time::timeout(limit, rx)).await {
                 Ok(reply) => reply,
                 Err(_) => {
                     if let Some(p) = lock(&conn.pending).as_mut() {
                         p.remove(&id);
                     }
-                    return Some(Err(PotentialError::WorkerFailure(format!(
+                    return Err(PotentialError::WorkerFailure(format!(
                         "worker {} did not answer within {limit:?}",
                         conn.pid
-                    ))));
+                    )));
                 }
             },
         };
-        Some(reply.unwrap_or_else(|_| {
+        reply.unwrap_or_else(|_| {
             Err(PotentialError::WorkerFailure(format!(
                 "worker {} died",
                 conn.pid
             )))
-        }))
+        })
     }
 
-    /// Splits `contexts` into one chunk per running worker and joins the
-    /// answers in order; each context answers `width` values.
+    /// Splits `contexts` into one chunk per running worker; gives each
+    /// chunk's rows, in order. `shape(chunk_len)` is a chunk's reply.
     async fn split<'a, C: Sync>(
         &'a self,
         contexts: &'a [C],
         method: &'static str,
-        width: usize,
+        shape: impl Fn(usize) -> Shape,
         make: fn(&'a [C]) -> CallRef<'a, T>,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<Vec<Vec<Vec<f64>>>> {
         non_empty(method, contexts)?;
         let parts = self.pool.up_count().clamp(1, contexts.len());
         let chunk = contexts.len().div_ceil(parts);
-        let answers = try_join_all(
+        try_join_all(
             contexts
                 .chunks(chunk)
-                .map(|c| self.call(make(c), method, c.len() * width)),
+                .map(|c| self.rows(make(c), shape(c.len()))),
         )
-        .await?;
-        if answers.len() == 1 {
-            return Ok(answers.into_iter().next().expect("one answer"));
+        .await
+    }
+
+    /// A batch of scalars: one row per chunk, joined.
+    async fn split_scalars<'a, C: Sync>(
+        &'a self,
+        contexts: &'a [C],
+        method: &'static str,
+        make: fn(&'a [C]) -> CallRef<'a, T>,
+    ) -> Result<Vec<f64>> {
+        let chunks = self
+            .split(contexts, method, |n| Shape::flat(method, n), make)
+            .await?;
+        let mut rows = chunks.into_iter().flatten();
+        let mut all = rows.next().unwrap_or_default();
+        for row in rows {
+            all.extend_from_slice(&row);
         }
-        Ok(answers.concat())
+        Ok(all)
     }
 
     fn weights(&self, values: Vec<f64>) -> Result<LogWeights<T>> {
@@ -562,6 +714,7 @@ fn describe(recipe: &Recipe) -> String {
     match recipe {
         Recipe::Registered { tag, .. } => tag.clone(),
         Recipe::Product(a, b) => format!("Product({}, {})", describe(a), describe(b)),
+        Recipe::AutoBatched { inner, .. } => format!("AutoBatched({})", describe(inner)),
         other => format!("{other:?}").chars().take(80).collect(),
     }
 }
@@ -589,51 +742,116 @@ impl<T: TokenType> Potential for Multiprocess<T> {
     }
 
     async fn complete(&self, context: &[T]) -> Result<f64> {
-        Ok(self.call(CallRef::Complete(context), "complete", 1).await?[0])
+        self.scalar(CallRef::Complete(context), "complete").await
     }
 
     async fn prefix(&self, context: &[T]) -> Result<f64> {
-        Ok(self.call(CallRef::Prefix(context), "prefix", 1).await?[0])
+        self.scalar(CallRef::Prefix(context), "prefix").await
     }
 
     async fn score(&self, context: &[Symbol<T>]) -> Result<f64> {
-        Ok(self.call(CallRef::Score(context), "score", 1).await?[0])
+        self.scalar(CallRef::Score(context), "score").await
     }
 
     async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
-        let values = self
-            .call(
-                CallRef::LogwNext(context),
-                "logw_next",
-                self.vocab.len() + 1,
-            )
-            .await?;
-        self.weights(values)
+        let shape = Shape::flat("logw_next", self.vocab.len() + 1);
+        let mut rows = self.rows(CallRef::LogwNext(context), shape).await?;
+        self.weights(rows.pop().expect("one row"))
     }
 
     async fn batch_complete(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
-        self.split(contexts, "batch_complete", 1, CallRef::BatchComplete)
+        self.split_scalars(contexts, "batch_complete", CallRef::BatchComplete)
             .await
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
-        self.split(contexts, "batch_prefix", 1, CallRef::BatchPrefix)
+        self.split_scalars(contexts, "batch_prefix", CallRef::BatchPrefix)
             .await
     }
 
     async fn batch_score(&self, contexts: &[Vec<Symbol<T>>]) -> Result<Vec<f64>> {
-        self.split(contexts, "batch_score", 1, CallRef::BatchScore)
+        self.split_scalars(contexts, "batch_score", CallRef::BatchScore)
             .await
     }
 
     async fn batch_logw_next(&self, contexts: &[Vec<T>]) -> Result<Vec<LogWeights<T>>> {
+        let method = "batch_logw_next";
         let width = self.vocab.len() + 1;
-        let values = self
-            .split(contexts, "batch_logw_next", width, CallRef::BatchLogwNext)
+        let shape = |rows| Shape {
+            method,
+            rows,
+            width,
+        };
+        let chunks = self
+            .split(contexts, method, shape, CallRef::BatchLogwNext)
             .await?;
-        values
-            .chunks_exact(width)
-            .map(|w| self.weights(w.to_vec()))
+        chunks
+            .into_iter()
+            .flatten()
+            .map(|row| self.weights(row))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(values: &[f64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        wire::encode_values(values, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_reply_is_cut_into_rows_of_its_shape() {
+        let values: Vec<f64> = (0..6).map(f64::from).collect();
+        let shape = Shape {
+            method: "batch_logw_next",
+            rows: 3,
+            width: 2,
+        };
+        assert_eq!(
+            shape.decode(&reply(&values)).unwrap().into_rows(),
+            [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+        );
+        assert_eq!(
+            Shape::flat("complete", 1).decode(&reply(&[2.5])).unwrap(),
+            Answer::One(2.5)
+        );
+        assert_eq!(
+            Shape::flat("batch_complete", 6)
+                .decode(&reply(&values))
+                .unwrap()
+                .into_rows(),
+            [values]
+        );
+    }
+
+    #[test]
+    fn a_reply_of_another_shape_is_an_error() {
+        let shape = Shape {
+            method: "batch_logw_next",
+            rows: 2,
+            width: 4,
+        };
+        assert!(matches!(
+            shape.decode(&reply(&[1.0; 6])),
+            Err(PotentialError::BatchSizeMismatch {
+                method: "batch_logw_next",
+                expected: 8,
+                got: 6
+            })
+        ));
+        let mut error = Vec::new();
+        wire::encode_error(&PotentialError::Panicked("boom".into()), &mut error);
+        assert!(matches!(
+            shape.decode(&error),
+            Err(PotentialError::Panicked(m)) if m == "boom"
+        ));
+        assert!(matches!(
+            shape.decode(&[]),
+            Err(PotentialError::WorkerFailure(_))
+        ));
     }
 }

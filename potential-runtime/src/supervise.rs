@@ -166,7 +166,7 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
         }
     };
     let pid = child.id();
-    lock(&pool.children).insert(ticket, child);
+    lock(&pool.children).insert(ticket, (slot, child));
     let span = tracing::info_span!("potential_worker", slot, pid);
     let started = connect_worker(pool, ticket, rx)
         .instrument(span.clone())
@@ -264,7 +264,7 @@ async fn connect_worker(
 fn exited(pool: &Pool, ticket: u64) -> Option<ExitStatus> {
     lock(&pool.children)
         .get_mut(&ticket)
-        .and_then(|c| c.try_wait().ok().flatten())
+        .and_then(|(_, c)| c.try_wait().ok().flatten())
 }
 
 /// Kills (if still running) and reaps the child of `ticket`.
@@ -275,7 +275,7 @@ fn exited(pool: &Pool, ticket: u64) -> Option<ExitStatus> {
 async fn reap(pool: &Arc<Pool>, ticket: u64) -> Option<ExitStatus> {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut child = lock(&pool.children).remove(&ticket)?;
+        let (_, mut child) = lock(&pool.children).remove(&ticket)?;
         let _ = child.kill();
         child.wait().ok()
     })
@@ -323,6 +323,9 @@ async fn watch(
     conn.fail_all(&error);
     conn.outbox.close();
     let status = reap(&pool, conn.ticket).await;
+    if status.is_some() {
+        *lock(&s.last_exit) = status;
+    }
     if closing {
         tracing::info!(?status, "worker exited");
         return;

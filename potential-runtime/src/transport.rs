@@ -15,6 +15,10 @@ use crate::protocol::frame::{Frame, FrameDecoder, FrameError};
 
 /// A shared handle to a stream: `&Stream` reads and writes, so both
 /// directions use one `Arc` (`Stream::split` is deprecated in interprocess 2.4).
+///
+/// Its `poll_shutdown` really shuts the write side down: interprocess's
+/// `&Stream` answers `Ready(Ok)` and does nothing, so the peer would never
+/// see the end of the stream while this side keeps the socket open.
 #[derive(Clone)]
 pub(crate) struct Half(pub(crate) Arc<Stream>);
 
@@ -40,7 +44,26 @@ impl AsyncWrite for Half {
         Pin::new(&mut &*self.0).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        #[cfg(unix)]
+        {
+            let _ = cx;
+            Poll::Ready(shutdown_write(&self.0))
+        }
+        #[cfg(not(unix))]
         Pin::new(&mut &*self.0).poll_shutdown(cx)
+    }
+}
+
+/// `shutdown(fd, SHUT_WR)`: the peer reads the end of the stream once the
+/// bytes already written are read, and this side can still read.
+#[cfg(unix)]
+fn shutdown_write(stream: &Stream) -> io::Result<()> {
+    use std::os::fd::AsFd;
+    let Stream::UdSocket(s) = stream;
+    match rustix::net::shutdown(s.as_fd(), rustix::net::Shutdown::Write) {
+        // The peer already hung up: its end is what shutting down asks for.
+        Ok(()) | Err(rustix::io::Errno::NOTCONN) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -90,6 +113,17 @@ impl Outbox {
         }
     }
 
+    /// Gives written buffers back, taking the lock once for all of them.
+    fn recycle_all(&self, written: &mut Vec<Vec<u8>>) {
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = POOL_SIZE.saturating_sub(spare.len());
+        spare.extend(written.drain(..).take(room).map(|mut buf| {
+            buf.clear();
+            buf
+        }));
+        written.clear();
+    }
+
     /// Queues a whole frame.
     pub(crate) fn push(&self, frame: Vec<u8>) {
         self.queue
@@ -124,22 +158,22 @@ impl Outbox {
                 self.notify.notified().await;
                 continue;
             }
-            for frame in batch.drain(..) {
+            for frame in &batch {
                 if frame.len() < COALESCE_BELOW {
-                    joined.extend_from_slice(&frame);
+                    joined.extend_from_slice(frame);
                 } else {
                     if !joined.is_empty() {
                         out.write_all(&joined).await?;
                         joined.clear();
                     }
-                    out.write_all(&frame).await?;
+                    out.write_all(frame).await?;
                 }
-                self.recycle(frame);
             }
             if !joined.is_empty() {
                 out.write_all(&joined).await?;
                 joined.clear();
             }
+            self.recycle_all(&mut batch);
         }
     }
 }

@@ -84,6 +84,7 @@ fn run(env: WorkerEnv, parent: u32) -> i32 {
     if !die_with_parent(parent) {
         return EXIT_NO_PARENT;
     }
+    keep_freed_memory();
     // The worker serves from a thread of its own, not the main thread:
     // glibc trims the main arena on free, so a reply buffer of 400 KB
     // freed and reallocated there costs about 260 µs in page faults.
@@ -108,6 +109,36 @@ fn run(env: WorkerEnv, parent: u32) -> i32 {
             eprintln!("potential worker: cannot start its thread: {e}");
             EXIT_CONNECT
         }
+    }
+}
+
+/// Below this size, glibc serves allocations from its heaps, not from
+/// fresh mappings: 32 MiB, its largest.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: i32 = 32 << 20;
+
+/// Free memory at the top of a heap that glibc keeps instead of handing it
+/// back to the kernel.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_THRESHOLD: i32 = 128 << 20;
+
+/// Makes glibc keep the memory a worker frees, up to [`TRIM_THRESHOLD`].
+///
+/// A worker allocates the same sizes call after call: a potential's weight
+/// vectors (66 KB each over a vocabulary of 8,257) and the reply frames
+/// that carry them (megabytes for a batch). By default glibc gives a
+/// heap's free top back to the kernel once it exceeds 128 KB, on every
+/// thread, so each batch would fault its pages in again: half of a
+/// `batch_logw_next` of 32 contexts was page faults. The worker process
+/// belongs to the runtime, so it sets these for itself; its memory stays
+/// at the peak of what it used.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets malloc's parameters; it runs before the
+    // worker starts any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
 
@@ -191,6 +222,10 @@ async fn serve(env: WorkerEnv) -> i32 {
         let (outbox, half) = (outbox.clone(), half.clone());
         async move { outbox.write_loop(half).await }
     });
+    // The socket stays open until the process exits (the kernel closes it
+    // as the process ends), so the end of stream the pool reads means this
+    // worker is exiting, and the pool's reaper never catches it alive.
+    std::mem::forget(half.clone());
     let end = read_loop(half, &mut decoder, |frame| {
         let mut reply = outbox.buffer();
         let start = begin_frame(&mut reply, frame.id);

@@ -35,6 +35,44 @@ impl Potential for Length {
 impl Registered for Length {}
 potential_core::register!(Length);
 
+/// Counts the `b`s: `complete` is `-(number of b)`, `prefix` is
+/// `-0.25 (number of b)`; over `a`, `b`, `x`, so that its product with
+/// [`Length::abc`] is over `a` and `b`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CountB {
+    /// The vocabulary.
+    pub vocab: Vocab<char>,
+}
+
+impl CountB {
+    /// Over `a`, `b`, `x`.
+    pub fn abx() -> CountB {
+        CountB {
+            vocab: Vocab::new(['a', 'b', 'x']).expect("three tokens"),
+        }
+    }
+
+    fn bs(context: &[char]) -> f64 {
+        context.iter().filter(|&&c| c == 'b').count() as f64
+    }
+}
+
+impl Potential for CountB {
+    type Token = char;
+    fn vocab(&self) -> &Vocab<char> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[char]) -> Result<f64> {
+        Ok(-CountB::bs(context))
+    }
+    async fn prefix(&self, context: &[char]) -> Result<f64> {
+        Ok(-0.25 * CountB::bs(context))
+    }
+}
+
+impl Registered for CountB {}
+potential_core::register!(CountB);
+
 /// Misbehaves on request: `complete([0])` panics, `complete([1])` aborts
 /// the process, `prefix([2])` blocks forever; anything else is `len`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,12 +12,13 @@ use std::pin::Pin;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use potential_core::{Potential, PotentialError, Symbol};
+use potential_core::ops::Product;
+use potential_core::{Potential, PotentialError, PotentialExt, Symbol};
 use potential_runtime::protocol::handshake::{Hello, Refusal, Secret};
 use potential_runtime::{
     Multiprocess, MultiprocessExt, RestartPolicy, SocketLocation, WorkerState,
 };
-use potential_tests::worker_potentials::{Faulty, Length, Unlisted};
+use potential_tests::worker_potentials::{CountB, Faulty, Length, Unlisted};
 
 const ROLE: &str = "POTENTIAL_TESTS_ROLE";
 
@@ -36,6 +37,9 @@ fn main() {
     }
     let all: &[(&str, Test)] = tests![
         genlm_results_are_equal_through_workers,
+        autobatching_inside_each_worker_gives_the_same_answers,
+        autobatching_in_front_of_workers_gives_the_same_answers,
+        a_product_of_registered_potentials_runs_in_workers,
         debug_names_the_potential_and_the_workers,
         a_panic_is_an_error_and_the_worker_lives,
         a_killed_worker_fails_its_call_and_the_pool_recovers,
@@ -138,6 +142,27 @@ fn length_contexts() -> Vec<Vec<char>> {
 async fn genlm_results_are_equal_through_workers() {
     let local = Length::abc();
     let workers = local.to_multiprocess(2).await.expect("workers start");
+    assert_same_answers(&local, &workers).await;
+    // A batch is split across both workers.
+    let stats = workers.stats();
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.served > 0 && s.state == WorkerState::Running),
+        "{stats:?}"
+    );
+    workers.shutdown().await;
+}
+
+/// genlm's checks: every method, single and batch, with and without EOS,
+/// answers through `remote` what `local` answers in this process; and the
+/// single methods also when called concurrently (as an autobatcher
+/// gathers them).
+async fn assert_same_answers(
+    local: &impl Potential<Token = char>,
+    remote: &impl Potential<Token = char>,
+) {
+    let workers = remote;
     assert_eq!(workers.vocab(), local.vocab());
     let contexts = length_contexts();
     for c in &contexts {
@@ -191,14 +216,76 @@ async fn genlm_results_are_equal_through_workers() {
         workers.batch_score(&scored).await.unwrap(),
         local.batch_score(&scored).await.unwrap()
     );
-    // A batch is split across both workers.
-    let stats = workers.stats();
+    let together = futures::future::join_all(contexts.iter().map(|c| async {
+        (
+            workers.complete(c).await.unwrap(),
+            workers.prefix(c).await.unwrap(),
+            workers.logw_next(c).await.unwrap(),
+        )
+    }))
+    .await;
+    for (c, (complete, prefix, logw_next)) in contexts.iter().zip(together) {
+        assert_eq!(complete, local.complete(c).await.unwrap());
+        assert_eq!(prefix, local.prefix(c).await.unwrap());
+        assert_eq!(logw_next, local.logw_next(c).await.unwrap());
+    }
+    let scores = futures::future::join_all(scored.iter().map(|s| workers.score(s))).await;
+    for (s, score) in scored.iter().zip(scores) {
+        assert_eq!(score.unwrap(), local.score(s).await.unwrap());
+    }
+}
+
+async fn autobatching_inside_each_worker_gives_the_same_answers() {
+    let local = Length::abc();
+    let batched = Length::abc().to_autobatched();
+    // The recipe carries the wrapper: each worker rebuilds an autobatched
+    // `Length` with a batching loop on its own runtime.
+    let workers = batched.to_multiprocess(2).await.expect("workers start");
+    let repr = format!("{workers:?}");
     assert!(
-        stats
-            .iter()
-            .all(|s| s.served > 0 && s.state == WorkerState::Running),
-        "{stats:?}"
+        repr.contains("AutoBatched(potential_tests::worker_potentials::Length)"),
+        "{repr}"
     );
+    assert_same_answers(&local, &workers).await;
+    workers.shutdown().await;
+    batched.shutdown().await;
+}
+
+async fn autobatching_in_front_of_workers_gives_the_same_answers() {
+    let local = Length::abc();
+    let workers = Length::abc()
+        .to_multiprocess(2)
+        .await
+        .expect("workers start");
+    // Batches are formed here and each is split across the workers.
+    let batched = workers.to_autobatched();
+    assert_same_answers(&local, &batched).await;
+    let stats = batched.stats();
+    assert!(stats.requests > 0 && stats.batches > 0, "{stats:?}");
+    assert_eq!(stats.failed_batches, 0, "{stats:?}");
+    batched.shutdown().await;
+    let workers = batched.inner();
+    assert!(
+        workers.stats().iter().all(|s| s.served > 0),
+        "{:?}",
+        workers.stats()
+    );
+    workers.shutdown().await;
+}
+
+async fn a_product_of_registered_potentials_runs_in_workers() {
+    let local = Product::new(Length::abc(), CountB::abx()).unwrap();
+    let workers = Product::new(Length::abc(), CountB::abx())
+        .unwrap()
+        .to_multiprocess(2)
+        .await
+        .expect("workers start");
+    let repr = format!("{workers:?}");
+    assert!(
+        repr.contains("Product(potential_tests::worker_potentials::Length, potential_tests::worker_potentials::CountB)"),
+        "{repr}"
+    );
+    assert_same_answers(&local, &workers).await;
     workers.shutdown().await;
 }
 
@@ -407,6 +494,14 @@ async fn drop_and_shutdown_leave_no_process_and_no_socket() {
         assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
         if graceful {
             workers.shutdown().await;
+            // Each worker saw its socket close and exited by itself: the
+            // pool reaped it with a clean exit, without the fallback kill
+            // that shutdown uses after its grace period.
+            for s in workers.stats() {
+                assert_eq!(s.state, WorkerState::Stopped);
+                let exit = s.last_exit.expect("the worker was reaped");
+                assert!(exit.success(), "slot {} ended with {exit}", s.slot);
+            }
             let err = workers.complete(&['a']).await.unwrap_err();
             assert!(matches!(err, PotentialError::Closed(_)), "{err:?}");
         }

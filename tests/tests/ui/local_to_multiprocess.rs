@@ -1,6 +1,7 @@
-// Stands for `p.to_multiprocess(n)` of the runtime's extension trait,
-// which requires the same `Spawnable` bound.
-use potential_core::{Potential, PotentialError, Spawnable, Vocab, batched};
+// A potential marked `#[potential(local)]` has no spawn recipe: sending it
+// to worker processes is refused at compile time.
+use potential_core::{Potential, PotentialError, Vocab, batched};
+use potential_runtime::MultiprocessExt;
 
 #[derive(Potential)]
 #[potential(local)]
@@ -18,11 +19,10 @@ impl Length {
     }
 }
 
-fn to_multiprocess<P: Spawnable>(potential: P, _workers: usize) -> P {
-    potential
+async fn start(p: Length) {
+    let _ = p.to_multiprocess(4).await;
 }
 
 fn main() {
-    let p = Length { vocab: Vocab::new([1]).unwrap() };
-    let _ = to_multiprocess(p, 4);
+    let _ = start(Length { vocab: Vocab::new([1]).unwrap() });
 }
