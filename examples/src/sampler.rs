@@ -15,6 +15,7 @@
 use futures::future::join_all;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 use potential_core::{LogWeights, Potential, Result, TokenType};
 
@@ -96,7 +97,6 @@ pub async fn sample<P: Potential>(
         })
         .collect();
     let mut calls = 0;
-    let mut scratch = Vec::new();
     for _ in 0..=options.max_tokens {
         let live: Vec<usize> = (0..particles.len())
             .filter(|&i| particles[i].live)
@@ -108,16 +108,24 @@ pub async fn sample<P: Potential>(
             live.iter()
                 .map(|&i| potential.logw_next(&particles[i].sample.tokens)),
         )
-        .await;
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
         calls += live.len();
-        for (i, answer) in live.into_iter().zip(answers) {
-            step(
-                &mut particles[i],
-                &answer?,
-                options.max_tokens,
-                &mut scratch,
-            );
-        }
+        // Drawing is the sampler's own work, a pass of `exp` over the whole
+        // vocabulary per particle, and independent between particles: it
+        // runs on every core, in every mode alike, while the potential (and
+        // its workers) waits for the next step.
+        let mut stepping: Vec<(&mut Particle<P::Token>, LogWeights<P::Token>)> = particles
+            .iter_mut()
+            .filter(|p| p.live)
+            .zip(answers)
+            .collect();
+        stepping
+            .par_iter_mut()
+            .for_each_init(Vec::new, |scratch, (particle, weights)| {
+                step(particle, weights, options.max_tokens, scratch)
+            });
         on_step(particles.iter().filter(|p| p.live).count());
     }
     Ok(Run {
