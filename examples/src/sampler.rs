@@ -116,7 +116,7 @@ pub async fn sample<P: Potential>(
         // vocabulary per particle, and independent between particles: it
         // runs on every core, in every mode alike, while the potential (and
         // its workers) waits for the next step.
-        let mut stepping: Vec<(&mut Particle<P::Token>, LogWeights<P::Token>)> = particles
+        let mut stepping: Vec<_> = particles
             .iter_mut()
             .filter(|p| p.live)
             .zip(answers)
