@@ -90,6 +90,16 @@
 //! of their socket everywhere). [`Multiprocess::shutdown`] and `Drop` stop,
 //! reap and clean up everything. Worker starts, restarts, exits and refused
 //! connections are `tracing` events; [`Multiprocess::stats`] has counters.
+//!
+//! # Memory
+//!
+//! On glibc, worker processes keep the memory they free (`mallopt` of the
+//! mmap and trim thresholds) instead of handing it back after every call:
+//! weight vectors and batch replies of megabytes would otherwise fault
+//! their pages in again at each batch. The calling process is yours to
+//! tune: a program that moves many large weight vectors gains the same by
+//! starting with, for example,
+//! `GLIBC_TUNABLES=glibc.malloc.trim_threshold=134217728:glibc.malloc.mmap_threshold=33554432`.
 #![warn(missing_docs, unreachable_pub)]
 
 mod options;

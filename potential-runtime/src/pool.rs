@@ -585,29 +585,30 @@ impl<T: TokenType> Multiprocess<T> {
         }
     }
 
-    /// Encodes a call, registers its reply and queues its frame.
+    /// Registers a call's reply, then encodes its frame straight into the
+    /// worker's outbox.
     fn send(&self, call: &CallRef<'_, T>, shape: Shape, conn: &Conn) -> Sent {
-        let mut frame = conn.outbox.buffer();
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
-        let start = begin_frame(&mut frame, id);
-        let encoded = wire::encode_call(call, &mut frame).and_then(|()| {
-            finish_frame(&mut frame, start, MAX_FRAME_LEN)
-                .map_err(|e| PotentialError::InvalidInput(format!("the call is too large: {e}")))
-        });
-        if let Err(e) = encoded {
-            conn.outbox.recycle(frame);
-            return Sent::Failed(e);
-        }
         let (tx, rx) = oneshot::channel();
         let registered = match lock(&conn.pending).as_mut() {
             Some(pending) => pending.insert(id, Pending { tx, shape }).is_none(),
             None => false,
         };
         if !registered {
-            conn.outbox.recycle(frame);
             return Sent::Gone;
         }
-        conn.outbox.push(frame);
+        let queued = conn.outbox.push_with(|out| {
+            let start = begin_frame(out, id);
+            wire::encode_call(call, out)?;
+            finish_frame(out, start, MAX_FRAME_LEN)
+                .map_err(|e| PotentialError::InvalidInput(format!("the call is too large: {e}")))
+        });
+        if let Err(e) = queued {
+            if let Some(pending) = lock(&conn.pending).as_mut() {
+                pending.remove(&id);
+            }
+            return Sent::Failed(e);
+        }
         Sent::Waiting(id, rx)
     }
 

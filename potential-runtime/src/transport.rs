@@ -74,25 +74,55 @@ const COALESCE_BELOW: usize = 16 * 1024;
 /// Buffers kept for reuse.
 const POOL_SIZE: usize = 64;
 
+/// The writer's byte buffer is dropped after a write larger than this, so
+/// that one huge call does not pin its memory for the connection's life.
+const KEEP_BYTES_BELOW: usize = 4 << 20;
+
 /// Frames waiting to be written, and spare buffers to build them in.
 ///
-/// Callers push whole frames from any task; one writer task drains them,
-/// so many calls in flight cost few `write` calls.
+/// Callers push whole frames from any task, or build them straight into
+/// the queue's bytes ([`push_with`](Self::push_with)); one writer task
+/// drains them, so many calls in flight cost few `write` calls.
 pub(crate) struct Outbox {
-    queue: Mutex<Vec<Vec<u8>>>,
+    queue: Mutex<Queue>,
     spare: Mutex<Vec<Vec<u8>>>,
     notify: Notify,
     closed: AtomicBool,
 }
 
+/// What waits to be written: frames built in place, and frames pushed whole.
+#[derive(Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    frames: Vec<Vec<u8>>,
+}
+
 impl Outbox {
     pub(crate) fn new() -> Arc<Outbox> {
         Arc::new(Outbox {
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
             spare: Mutex::new(Vec::new()),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// Builds frames at the end of the queue's bytes, under its lock: no
+    /// buffer of their own, no copy. On error, what `build` wrote is
+    /// dropped and nothing is queued.
+    pub(crate) fn push_with<E>(
+        &self,
+        build: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = queue.bytes.len();
+        if let Err(e) = build(&mut queue.bytes) {
+            queue.bytes.truncate(start);
+            return Err(e);
+        }
+        drop(queue);
+        self.notify.notify_one();
+        Ok(())
     }
 
     /// An empty buffer, with capacity when one was recycled.
@@ -102,15 +132,6 @@ impl Outbox {
             .unwrap_or_else(PoisonError::into_inner)
             .pop()
             .unwrap_or_default()
-    }
-
-    /// Gives a buffer back without sending it.
-    pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
-        buf.clear();
-        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-        if spare.len() < POOL_SIZE {
-            spare.push(buf);
-        }
     }
 
     /// Gives written buffers back, taking the lock once for all of them.
@@ -129,6 +150,7 @@ impl Outbox {
         self.queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .frames
             .push(frame);
         self.notify.notify_one();
     }
@@ -144,11 +166,14 @@ impl Outbox {
         let mut batch = Vec::new();
         let mut joined = Vec::new();
         loop {
-            std::mem::swap(
-                &mut batch,
-                &mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner),
-            );
-            if batch.is_empty() {
+            {
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                // The bytes swap with the (empty) buffer written last time,
+                // so the two take turns and neither is allocated again.
+                std::mem::swap(&mut joined, &mut queue.bytes);
+                std::mem::swap(&mut batch, &mut queue.frames);
+            }
+            if batch.is_empty() && joined.is_empty() {
                 if self.closed.load(Ordering::Acquire) {
                     return out.shutdown().await;
                 }
@@ -172,6 +197,9 @@ impl Outbox {
             if !joined.is_empty() {
                 out.write_all(&joined).await?;
                 joined.clear();
+            }
+            if joined.capacity() > KEEP_BYTES_BELOW {
+                joined = Vec::new();
             }
             self.recycle_all(&mut batch);
         }
@@ -257,4 +285,32 @@ pub(crate) fn tune(stream: &Stream) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = stream;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(outbox: &Outbox) -> (Vec<u8>, usize) {
+        let queue = outbox.queue.lock().unwrap();
+        (queue.bytes.clone(), queue.frames.len())
+    }
+
+    #[test]
+    fn a_frame_that_fails_to_build_leaves_nothing_queued() {
+        let outbox = Outbox::new();
+        outbox
+            .push_with(|out| {
+                out.extend_from_slice(b"first");
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        let failed = outbox.push_with(|out| {
+            out.extend_from_slice(b"half a frame");
+            Err("too large")
+        });
+        assert_eq!(failed, Err("too large"));
+        outbox.push(b"whole".to_vec());
+        assert_eq!(queued(&outbox), (b"first".to_vec(), 1));
+    }
 }
