@@ -13,6 +13,7 @@ fn main() {
     potential_runtime::init();
     #[cfg(unix)]
     potential_examples::bench::worker::serve_reference_if_asked();
+    potential_examples::memory::keep_freed_memory();
 
     let json = std::env::args().any(|a| a == "--json");
     let mut rows: Vec<Row> = Vec::new();

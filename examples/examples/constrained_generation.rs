@@ -55,6 +55,7 @@ struct Args {
 
 fn main() -> ExitCode {
     potential_runtime::init(); // first: in a worker process this serves and exits
+    potential_examples::memory::keep_freed_memory();
     let args = Args::parse();
     let options = JobOptions {
         pattern: args.pattern,

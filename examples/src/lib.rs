@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod main_job;
+pub mod memory;
 pub mod sampler;
 
 /// The README's examples, compiled as doctests so that they stay true.
