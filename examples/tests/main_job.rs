@@ -58,5 +58,5 @@ fn main() {
             assert_eq!(run, plain, "{mode} generated other particles than plain");
         }
     });
-    println!("main job: 1 passed, 0 failed");
+    println!("main_job: 1 passed, 0 failed");
 }
