@@ -1,4 +1,4 @@
-//! The worker-process rows of §7: each figure through a [`Multiprocess`]
+//! The worker-process rows of §7: each figure through a [`Multiprocess`](potential_runtime::Multiprocess)
 //! pool, against a raw local-socket exchange of the same size with a child
 //! process of this same executable, measured interleaved in one run.
 //!
