@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use futures::channel::oneshot;
 use futures::future::try_join_all;
 use potential_core::wire::{self, CallRef};
 use potential_core::{
@@ -19,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::options::MultiprocessOptions;
-use crate::protocol::frame::{MAX_FRAME_LEN, begin_frame, finish_frame};
+use crate::protocol::frame::{FrameDecoder, FrameError, MAX_FRAME_LEN, begin_frame, finish_frame};
 use crate::protocol::handshake::{Refusal, Secret};
 use crate::protocol::message::encode_recipe;
 use crate::socket::{SocketAddress, fresh_address, remove_private_dir};
@@ -108,19 +109,34 @@ pub(crate) struct Slot {
     pub(crate) last_exit: Mutex<Option<ExitStatus>>,
 }
 
-/// A reply on its way to a caller: its values, or the error.
-struct Pending {
-    tx: oneshot::Sender<Result<Answer>>,
-    shape: Shape,
+/// A call sent to a worker, in its connection's table until its caller
+/// takes the reply.
+///
+/// The table is the calls' only channel: no oneshot channel (an
+/// allocation and its atomics) per call, and the reader takes the table's
+/// lock once per read, for all the replies that read brought.
+enum Pending {
+    /// No reply yet: the reply's shape, and the task to wake.
+    Waiting(Shape, Waker),
+    /// Decoded, waiting for its caller to take it.
+    Done(Result<Answer>),
 }
 
-/// Where a caller waits for its reply.
-type Receiver = oneshot::Receiver<Result<Answer>>;
+/// The calls a connection waits on.
+struct Table {
+    /// False once the worker is gone: no call may wait on it any more.
+    open: bool,
+    calls: HashMap<u64, Pending, BuildIdHasher>,
+}
+
+/// A reply larger than this is decoded outside the table's lock, so that
+/// calls sent meanwhile do not wait for its copy.
+const DECODE_UNLOCKED_ABOVE: usize = 16 * 1024;
 
 /// What [`Multiprocess::send`] did with a call.
 enum Sent {
-    /// Queued: wait for the reply of this id here.
-    Waiting(u64, Receiver),
+    /// Queued: wait for the reply of this id.
+    Waiting(u64),
     /// The call could not be encoded.
     Failed(PotentialError),
     /// The worker is gone; nothing was sent.
@@ -229,8 +245,7 @@ pub(crate) struct Conn {
     pub(crate) pid: u32,
     pub(crate) ticket: u64,
     pub(crate) outbox: Arc<Outbox>,
-    /// `None` once the worker is gone: no call may wait on it any more.
-    pending: Mutex<Option<HashMap<u64, Pending, BuildIdHasher>>>,
+    pending: Mutex<Table>,
     next_id: AtomicU64,
 }
 
@@ -240,27 +255,136 @@ impl Conn {
             pid,
             ticket,
             outbox,
-            pending: Mutex::new(Some(HashMap::default())),
+            pending: Mutex::new(Table {
+                open: true,
+                calls: HashMap::default(),
+            }),
             next_id: AtomicU64::new(crate::protocol::message::FIRST_CALL_ID),
         }
     }
 
-    /// Hands a reply to its caller.
-    pub(crate) fn deliver(&self, id: u64, payload: &[u8], slot: &Slot) {
-        let Some(p) = lock(&self.pending).as_mut().and_then(|m| m.remove(&id)) else {
-            tracing::debug!(id, "reply to a call nobody waits for");
-            return;
+    /// Hands the replies of one read to their callers: one lock for all
+    /// the small ones, the wakers woken once it is released.
+    pub(crate) fn deliver_all(
+        &self,
+        decoder: &mut FrameDecoder,
+        slot: &Slot,
+        wakers: &mut Vec<Waker>,
+    ) -> std::result::Result<(), FrameError> {
+        let mut served = 0;
+        let mut table = None;
+        let outcome = loop {
+            let frame = match decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            served += 1;
+            if frame.payload.len() > DECODE_UNLOCKED_ABOVE {
+                table = None;
+                self.deliver_large(frame.id, frame.payload, wakers);
+                continue;
+            }
+            let locked = table.get_or_insert_with(|| lock(&self.pending));
+            let Some(entry) = locked.calls.get_mut(&frame.id) else {
+                tracing::debug!(id = frame.id, "reply to a call nobody waits for");
+                continue;
+            };
+            if let Pending::Waiting(shape, _) = entry {
+                let answer = shape.decode(frame.payload);
+                if let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer))
+                {
+                    wakers.push(waker);
+                }
+            }
         };
-        slot.served.fetch_add(1, Ordering::Relaxed);
-        let _ = p.tx.send(p.shape.decode(payload));
+        drop(table);
+        slot.served.fetch_add(served, Ordering::Relaxed);
+        wakers.drain(..).for_each(Waker::wake);
+        outcome
+    }
+
+    /// Delivers a large reply, decoding it with the table unlocked.
+    fn deliver_large(&self, id: u64, payload: &[u8], wakers: &mut Vec<Waker>) {
+        let shape = match lock(&self.pending).calls.get(&id) {
+            Some(Pending::Waiting(shape, _)) => *shape,
+            _ => {
+                tracing::debug!(id, "reply to a call nobody waits for");
+                return;
+            }
+        };
+        let answer = shape.decode(payload);
+        // The caller may have given up meanwhile (a timeout): then its
+        // entry is gone and the answer is dropped.
+        if let Some(entry) = lock(&self.pending).calls.get_mut(&id)
+            && let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer))
+        {
+            wakers.push(waker);
+        }
     }
 
     /// Fails every call in flight and refuses new ones.
     pub(crate) fn fail_all(&self, error: &PotentialError) {
-        if let Some(pending) = lock(&self.pending).take() {
-            for (_, p) in pending {
-                let _ = p.tx.send(Err(error.clone()));
+        let mut wakers = Vec::new();
+        {
+            let mut table = lock(&self.pending);
+            table.open = false;
+            for entry in table.calls.values_mut() {
+                if let Pending::Waiting(_, waker) =
+                    std::mem::replace(entry, Pending::Done(Err(error.clone())))
+                {
+                    wakers.push(waker);
+                }
             }
+        }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Waits for the reply to one call; forgets the call if dropped first.
+///
+/// Its first poll, right after the call was sent with the task's waker,
+/// only returns `Pending`: a reply that came meanwhile has woken the task
+/// already.
+struct Reply<'a> {
+    conn: &'a Conn,
+    id: u64,
+    polled: bool,
+    done: bool,
+}
+
+impl Future for Reply<'_> {
+    type Output = Result<Answer>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Answer>> {
+        if !std::mem::replace(&mut self.polled, true) {
+            return Poll::Pending;
+        }
+        let mut table = lock(&self.conn.pending);
+        let answer = match table.calls.get_mut(&self.id) {
+            Some(Pending::Waiting(_, waker)) => {
+                waker.clone_from(cx.waker());
+                return Poll::Pending;
+            }
+            Some(Pending::Done(_)) => match table.calls.remove(&self.id) {
+                Some(Pending::Done(answer)) => answer,
+                _ => unreachable!("the entry was just seen done"),
+            },
+            None => Err(PotentialError::WorkerFailure(format!(
+                "worker {} lost call {}",
+                self.conn.pid, self.id
+            ))),
+        };
+        drop(table);
+        self.done = true;
+        Poll::Ready(answer)
+    }
+}
+
+impl Drop for Reply<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.conn.pending).calls.remove(&self.id);
         }
     }
 }
@@ -575,8 +699,10 @@ impl<T: TokenType> Multiprocess<T> {
             };
             let slot = self.pool.slot(slot);
             let _in_flight = InFlight::enter(slot);
-            match self.send(&call, shape, &conn) {
-                Sent::Waiting(id, rx) => return self.wait(rx, id, &conn).await,
+            // The waker goes into the call's entry as it is sent.
+            let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+            match self.send(&call, shape, &conn, waker) {
+                Sent::Waiting(id) => return self.wait(id, &conn).await,
                 Sent::Failed(e) => return Err(e),
                 // The worker died before the call was sent: its slot is no
                 // longer running, so the next pick finds another (or waits).
@@ -587,15 +713,14 @@ impl<T: TokenType> Multiprocess<T> {
 
     /// Registers a call's reply, then encodes its frame straight into the
     /// worker's outbox.
-    fn send(&self, call: &CallRef<'_, T>, shape: Shape, conn: &Conn) -> Sent {
+    fn send(&self, call: &CallRef<'_, T>, shape: Shape, conn: &Conn, waker: Waker) -> Sent {
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        let registered = match lock(&conn.pending).as_mut() {
-            Some(pending) => pending.insert(id, Pending { tx, shape }).is_none(),
-            None => false,
-        };
-        if !registered {
-            return Sent::Gone;
+        {
+            let mut table = lock(&conn.pending);
+            if !table.open {
+                return Sent::Gone;
+            }
+            table.calls.insert(id, Pending::Waiting(shape, waker));
         }
         let queued = conn.outbox.push_with(|out| {
             let start = begin_frame(out, id);
@@ -604,37 +729,32 @@ impl<T: TokenType> Multiprocess<T> {
                 .map_err(|e| PotentialError::InvalidInput(format!("the call is too large: {e}")))
         });
         if let Err(e) = queued {
-            if let Some(pending) = lock(&conn.pending).as_mut() {
-                pending.remove(&id);
-            }
+            lock(&conn.pending).calls.remove(&id);
             return Sent::Failed(e);
         }
-        Sent::Waiting(id, rx)
+        Sent::Waiting(id)
     }
 
     /// Waits for the reply to call `id`, up to the request timeout.
-    async fn wait(&self, rx: Receiver, id: u64, conn: &Conn) -> Result<Answer> {
-        let reply = match self.pool.options.request_timeout {
-            None => rx.await,
-            Some(limit) => match Box::pin(tokio::time::timeout(limit, rx)).await {
-                Ok(reply) => reply,
-                Err(_) => {
-                    if let Some(p) = lock(&conn.pending).as_mut() {
-                        p.remove(&id);
-                    }
-                    return Err(PotentialError::WorkerFailure(format!(
+    async fn wait(&self, id: u64, conn: &Conn) -> Result<Answer> {
+        let reply = Reply {
+            conn,
+            id,
+            polled: false,
+            done: false,
+        };
+        match self.pool.options.request_timeout {
+            None => reply.await,
+            // A reply that comes too late finds no entry and is dropped.
+            Some(limit) => Box::pin(tokio::time::timeout(limit, reply))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(PotentialError::WorkerFailure(format!(
                         "worker {} did not answer within {limit:?}",
                         conn.pid
-                    )));
-                }
-            },
-        };
-        reply.unwrap_or_else(|_| {
-            Err(PotentialError::WorkerFailure(format!(
-                "worker {} died",
-                conn.pid
-            )))
-        })
+                    )))
+                }),
+        }
     }
 
     /// Splits `contexts` into one chunk per running worker; gives each
