@@ -279,10 +279,9 @@ impl Conn {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             };
-            served += 1;
             if frame.payload.len() > DECODE_UNLOCKED_ABOVE {
                 table = None;
-                self.deliver_large(frame.id, frame.payload, wakers);
+                served += u64::from(self.deliver_large(frame.id, frame.payload, wakers));
                 continue;
             }
             let locked = table.get_or_insert_with(|| lock(&self.pending));
@@ -295,6 +294,7 @@ impl Conn {
                 if let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer))
                 {
                     wakers.push(waker);
+                    served += 1;
                 }
             }
         };
@@ -304,23 +304,27 @@ impl Conn {
         outcome
     }
 
-    /// Delivers a large reply, decoding it with the table unlocked.
-    fn deliver_large(&self, id: u64, payload: &[u8], wakers: &mut Vec<Waker>) {
+    /// Delivers a large reply, decoding it with the table unlocked;
+    /// returns whether a caller waited for it.
+    fn deliver_large(&self, id: u64, payload: &[u8], wakers: &mut Vec<Waker>) -> bool {
         let shape = match lock(&self.pending).calls.get(&id) {
             Some(Pending::Waiting(shape, _)) => *shape,
             _ => {
                 tracing::debug!(id, "reply to a call nobody waits for");
-                return;
+                return false;
             }
         };
         let answer = shape.decode(payload);
         // The caller may have given up meanwhile (a timeout): then its
         // entry is gone and the answer is dropped.
-        if let Some(entry) = lock(&self.pending).calls.get_mut(&id)
-            && let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer))
-        {
+        let mut table = lock(&self.pending);
+        let Some(entry @ Pending::Waiting(..)) = table.calls.get_mut(&id) else {
+            return false;
+        };
+        if let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer)) {
             wakers.push(waker);
         }
+        true
     }
 
     /// Fails every call in flight and refuses new ones.
