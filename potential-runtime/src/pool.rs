@@ -1,6 +1,7 @@
 //! The multiprocess potential: dispatch of calls to workers.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -365,23 +366,30 @@ impl Future for Reply<'_> {
             return Poll::Pending;
         }
         let mut table = lock(&self.conn.pending);
-        let answer = match table.calls.get_mut(&self.id) {
-            Some(Pending::Waiting(_, waker)) => {
-                waker.clone_from(cx.waker());
-                return Poll::Pending;
+        let answer = match table.calls.entry(self.id) {
+            Entry::Occupied(mut entry) => {
+                if let Pending::Waiting(_, waker) = entry.get_mut() {
+                    waker.clone_from(cx.waker());
+                    return Poll::Pending;
+                }
+                match entry.remove() {
+                    Pending::Done(answer) => answer,
+                    Pending::Waiting(..) => Err(self.lost()),
+                }
             }
-            Some(Pending::Done(_)) => match table.calls.remove(&self.id) {
-                Some(Pending::Done(answer)) => answer,
-                _ => unreachable!("the entry was just seen done"),
-            },
-            None => Err(PotentialError::WorkerFailure(format!(
-                "worker {} lost call {}",
-                self.conn.pid, self.id
-            ))),
+            Entry::Vacant(_) => Err(self.lost()),
         };
         drop(table);
         self.done = true;
         Poll::Ready(answer)
+    }
+}
+
+impl Reply<'_> {
+    /// The error for a call whose entry is gone (not reached: only the
+    /// call's own future removes it).
+    fn lost(&self) -> PotentialError {
+        PotentialError::WorkerFailure(format!("worker {} lost call {}", self.conn.pid, self.id))
     }
 }
 
