@@ -238,6 +238,12 @@ async fn serve(env: WorkerEnv) -> i32 {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             };
+            if scratch.capacity() == 0 {
+                // After a large reply: a buffer the writer gave back,
+                // whose pages are mapped already (a fresh megabyte would
+                // be page faults at every batch).
+                scratch = outbox.buffer();
+            }
             let start = begin_frame(&mut scratch, frame.id);
             // The call is decoded here, from the read buffer; most answers
             // are ready at the first poll and need no task of their own.
@@ -251,10 +257,7 @@ async fn serve(env: WorkerEnv) -> i32 {
                         reply.clear();
                         scratch = reply;
                     } else {
-                        // The writer gives it back once written: the next
-                        // large reply reuses its pages.
                         outbox.push(reply);
-                        scratch = outbox.buffer();
                     }
                 }
                 Poll::Pending => {
