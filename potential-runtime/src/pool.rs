@@ -938,6 +938,124 @@ mod tests {
         out
     }
 
+    fn slot() -> Slot {
+        Slot {
+            state: Mutex::new(SlotState::Starting),
+            in_flight: AtomicUsize::new(0),
+            served: AtomicU64::new(0),
+            restarts: AtomicU32::new(0),
+            deaths: Mutex::new(Vec::new()),
+            reader: Mutex::new(None),
+            last_exit: Mutex::new(None),
+        }
+    }
+
+    /// A call of one value waiting on `conn` with id `id`.
+    fn waiting(conn: &Conn, id: u64) -> Reply<'_> {
+        let shape = Shape::flat("complete", 1);
+        lock(&conn.pending)
+            .calls
+            .insert(id, Pending::Waiting(shape, Waker::noop().clone()));
+        Reply {
+            conn,
+            id,
+            polled: false,
+            done: false,
+        }
+    }
+
+    fn poll(reply: &mut Reply<'_>) -> Poll<Result<Answer>> {
+        Pin::new(reply).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn replies_of_one_read_reach_their_callers_and_leave_no_entry() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let slot = slot();
+        let (mut first, mut second) = (waiting(&conn, 7), waiting(&conn, 8));
+        // The first poll follows the send at once, with the waker the
+        // entry holds: it waits without looking.
+        assert!(poll(&mut first).is_pending());
+        assert!(poll(&mut second).is_pending());
+        assert!(poll(&mut first).is_pending());
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        for (id, value) in [(8, 2.0), (7, 1.0), (99, 3.0)] {
+            decoder.push(&crate::protocol::frame::encode_frame(id, &reply(&[value])));
+        }
+        conn.deliver_all(&mut decoder, &slot, &mut Vec::new())
+            .unwrap();
+        assert!(matches!(
+            poll(&mut first),
+            Poll::Ready(Ok(Answer::One(1.0)))
+        ));
+        assert!(matches!(
+            poll(&mut second),
+            Poll::Ready(Ok(Answer::One(2.0)))
+        ));
+        // The reply nobody waited for is not counted.
+        assert_eq!(slot.served.load(Ordering::Relaxed), 2);
+        assert!(lock(&conn.pending).calls.is_empty());
+    }
+
+    #[test]
+    fn a_call_dropped_before_its_reply_leaves_no_entry() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let mut gone = waiting(&conn, 3);
+        assert!(poll(&mut gone).is_pending());
+        drop(gone);
+        assert!(lock(&conn.pending).calls.is_empty());
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        decoder.push(&crate::protocol::frame::encode_frame(3, &reply(&[1.0])));
+        conn.deliver_all(&mut decoder, &slot(), &mut Vec::new())
+            .unwrap();
+        assert!(lock(&conn.pending).calls.is_empty());
+    }
+
+    #[test]
+    fn a_large_reply_is_decoded_into_its_rows() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let width = DECODE_UNLOCKED_ABOVE / 8;
+        let shape = Shape {
+            method: "batch_logw_next",
+            rows: 2,
+            width,
+        };
+        lock(&conn.pending)
+            .calls
+            .insert(5, Pending::Waiting(shape, Waker::noop().clone()));
+        let mut call = Reply {
+            conn: &conn,
+            id: 5,
+            polled: true,
+            done: false,
+        };
+        let values: Vec<f64> = (0..2 * width).map(|i| i as f64).collect();
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        decoder.push(&crate::protocol::frame::encode_frame(5, &reply(&values)));
+        conn.deliver_all(&mut decoder, &slot(), &mut Vec::new())
+            .unwrap();
+        match poll(&mut call) {
+            Poll::Ready(Ok(Answer::Rows(rows))) => {
+                assert_eq!(rows.len(), 2);
+                assert_eq!(rows.concat(), values);
+            }
+            other => panic!("expected two rows, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_dead_worker_fails_its_calls_and_takes_no_more() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let mut call = waiting(&conn, 4);
+        assert!(poll(&mut call).is_pending());
+        conn.fail_all(&PotentialError::WorkerFailure("died".into()));
+        assert!(matches!(
+            poll(&mut call),
+            Poll::Ready(Err(PotentialError::WorkerFailure(m))) if m == "died"
+        ));
+        assert!(!lock(&conn.pending).open);
+    }
+
     #[test]
     fn a_reply_is_cut_into_rows_of_its_shape() {
         let values: Vec<f64> = (0..6).map(f64::from).collect();
