@@ -1,14 +1,16 @@
 //! The multiprocess potential: dispatch of calls to workers.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use futures::channel::oneshot;
 use futures::future::try_join_all;
 use potential_core::wire::{self, CallRef};
 use potential_core::{
@@ -19,7 +21,7 @@ use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::options::MultiprocessOptions;
-use crate::protocol::frame::{MAX_FRAME_LEN, begin_frame, finish_frame};
+use crate::protocol::frame::{FrameDecoder, FrameError, MAX_FRAME_LEN, begin_frame, finish_frame};
 use crate::protocol::handshake::{Refusal, Secret};
 use crate::protocol::message::encode_recipe;
 use crate::socket::{SocketAddress, fresh_address, remove_private_dir};
@@ -108,19 +110,36 @@ pub(crate) struct Slot {
     pub(crate) last_exit: Mutex<Option<ExitStatus>>,
 }
 
-/// A reply on its way to a caller: its values, or the error.
-struct Pending {
-    tx: oneshot::Sender<Result<Answer>>,
-    shape: Shape,
+/// A call sent to a worker, in its connection's table until its caller
+/// takes the reply.
+///
+/// The table is the calls' only channel: no oneshot channel (an
+/// allocation and its atomics) per call, and the reader takes the table's
+/// lock once per read, for all the replies that read brought. Waiting in
+/// it takes no part in tokio's cooperative budget, so a `join_all` over
+/// thousands of calls stays linear (see the traps in the design brief).
+enum Pending {
+    /// No reply yet: the reply's shape, and the task to wake.
+    Waiting(Shape, Waker),
+    /// Decoded, waiting for its caller to take it.
+    Done(Result<Answer>),
 }
 
-/// Where a caller waits for its reply.
-type Receiver = oneshot::Receiver<Result<Answer>>;
+/// The calls a connection waits on.
+struct Table {
+    /// False once the worker is gone: no call may wait on it any more.
+    open: bool,
+    calls: HashMap<u64, Pending, BuildIdHasher>,
+}
+
+/// A reply larger than this is decoded outside the table's lock, so that
+/// calls sent meanwhile do not wait for its copy.
+const DECODE_UNLOCKED_ABOVE: usize = 16 * 1024;
 
 /// What [`Multiprocess::send`] did with a call.
 enum Sent {
-    /// Queued: wait for the reply of this id here.
-    Waiting(u64, Receiver),
+    /// Queued: wait for the reply of this id.
+    Waiting(u64),
     /// The call could not be encoded.
     Failed(PotentialError),
     /// The worker is gone; nothing was sent.
@@ -229,8 +248,7 @@ pub(crate) struct Conn {
     pub(crate) pid: u32,
     pub(crate) ticket: u64,
     pub(crate) outbox: Arc<Outbox>,
-    /// `None` once the worker is gone: no call may wait on it any more.
-    pending: Mutex<Option<HashMap<u64, Pending, BuildIdHasher>>>,
+    pending: Mutex<Table>,
     next_id: AtomicU64,
 }
 
@@ -240,27 +258,147 @@ impl Conn {
             pid,
             ticket,
             outbox,
-            pending: Mutex::new(Some(HashMap::default())),
+            pending: Mutex::new(Table {
+                open: true,
+                calls: HashMap::default(),
+            }),
             next_id: AtomicU64::new(crate::protocol::message::FIRST_CALL_ID),
         }
     }
 
-    /// Hands a reply to its caller.
-    pub(crate) fn deliver(&self, id: u64, payload: &[u8], slot: &Slot) {
-        let Some(p) = lock(&self.pending).as_mut().and_then(|m| m.remove(&id)) else {
-            tracing::debug!(id, "reply to a call nobody waits for");
-            return;
+    /// Hands the replies of one read to their callers: one lock for all
+    /// the small ones, the wakers woken once it is released.
+    pub(crate) fn deliver_all(
+        &self,
+        decoder: &mut FrameDecoder,
+        slot: &Slot,
+        wakers: &mut Vec<Waker>,
+    ) -> std::result::Result<(), FrameError> {
+        let mut served = 0;
+        let mut table = None;
+        let outcome = loop {
+            let frame = match decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            if frame.payload.len() > DECODE_UNLOCKED_ABOVE {
+                table = None;
+                served += u64::from(self.deliver_large(frame.id, frame.payload, wakers));
+                continue;
+            }
+            let locked = table.get_or_insert_with(|| lock(&self.pending));
+            let Some(entry) = locked.calls.get_mut(&frame.id) else {
+                tracing::debug!(id = frame.id, "reply to a call nobody waits for");
+                continue;
+            };
+            if let Pending::Waiting(shape, _) = entry {
+                let answer = shape.decode(frame.payload);
+                if let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer))
+                {
+                    wakers.push(waker);
+                    served += 1;
+                }
+            }
         };
-        slot.served.fetch_add(1, Ordering::Relaxed);
-        let _ = p.tx.send(p.shape.decode(payload));
+        drop(table);
+        slot.served.fetch_add(served, Ordering::Relaxed);
+        wakers.drain(..).for_each(Waker::wake);
+        outcome
+    }
+
+    /// Delivers a large reply, decoding it with the table unlocked;
+    /// returns whether a caller waited for it.
+    fn deliver_large(&self, id: u64, payload: &[u8], wakers: &mut Vec<Waker>) -> bool {
+        let shape = match lock(&self.pending).calls.get(&id) {
+            Some(Pending::Waiting(shape, _)) => *shape,
+            _ => {
+                tracing::debug!(id, "reply to a call nobody waits for");
+                return false;
+            }
+        };
+        let answer = shape.decode(payload);
+        // The caller may have given up meanwhile (a timeout): then its
+        // entry is gone and the answer is dropped.
+        let mut table = lock(&self.pending);
+        let Some(entry @ Pending::Waiting(..)) = table.calls.get_mut(&id) else {
+            return false;
+        };
+        if let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer)) {
+            wakers.push(waker);
+        }
+        true
     }
 
     /// Fails every call in flight and refuses new ones.
     pub(crate) fn fail_all(&self, error: &PotentialError) {
-        if let Some(pending) = lock(&self.pending).take() {
-            for (_, p) in pending {
-                let _ = p.tx.send(Err(error.clone()));
+        let mut wakers = Vec::new();
+        {
+            let mut table = lock(&self.pending);
+            table.open = false;
+            for entry in table.calls.values_mut() {
+                if let Pending::Waiting(_, waker) =
+                    std::mem::replace(entry, Pending::Done(Err(error.clone())))
+                {
+                    wakers.push(waker);
+                }
             }
+        }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Waits for the reply to one call; forgets the call if dropped first.
+///
+/// Its first poll, right after the call was sent with the task's waker,
+/// only returns `Pending`: a reply that came meanwhile has woken the task
+/// already.
+struct Reply<'a> {
+    conn: &'a Conn,
+    id: u64,
+    polled: bool,
+    done: bool,
+}
+
+impl Future for Reply<'_> {
+    type Output = Result<Answer>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Answer>> {
+        if !std::mem::replace(&mut self.polled, true) {
+            return Poll::Pending;
+        }
+        let mut table = lock(&self.conn.pending);
+        let answer = match table.calls.entry(self.id) {
+            Entry::Occupied(mut entry) => {
+                if let Pending::Waiting(_, waker) = entry.get_mut() {
+                    waker.clone_from(cx.waker());
+                    return Poll::Pending;
+                }
+                match entry.remove() {
+                    Pending::Done(answer) => answer,
+                    Pending::Waiting(..) => Err(self.lost()),
+                }
+            }
+            Entry::Vacant(_) => Err(self.lost()),
+        };
+        drop(table);
+        self.done = true;
+        Poll::Ready(answer)
+    }
+}
+
+impl Reply<'_> {
+    /// The error for a call whose entry is gone (not reached: only the
+    /// call's own future removes it).
+    fn lost(&self) -> PotentialError {
+        PotentialError::WorkerFailure(format!("worker {} lost call {}", self.conn.pid, self.id))
+    }
+}
+
+impl Drop for Reply<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.conn.pending).calls.remove(&self.id);
         }
     }
 }
@@ -575,8 +713,10 @@ impl<T: TokenType> Multiprocess<T> {
             };
             let slot = self.pool.slot(slot);
             let _in_flight = InFlight::enter(slot);
-            match self.send(&call, shape, &conn) {
-                Sent::Waiting(id, rx) => return self.wait(rx, id, &conn).await,
+            // The waker goes into the call's entry as it is sent.
+            let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+            match self.send(&call, shape, &conn, waker) {
+                Sent::Waiting(id) => return self.wait(id, &conn).await,
                 Sent::Failed(e) => return Err(e),
                 // The worker died before the call was sent: its slot is no
                 // longer running, so the next pick finds another (or waits).
@@ -587,15 +727,14 @@ impl<T: TokenType> Multiprocess<T> {
 
     /// Registers a call's reply, then encodes its frame straight into the
     /// worker's outbox.
-    fn send(&self, call: &CallRef<'_, T>, shape: Shape, conn: &Conn) -> Sent {
+    fn send(&self, call: &CallRef<'_, T>, shape: Shape, conn: &Conn, waker: Waker) -> Sent {
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        let registered = match lock(&conn.pending).as_mut() {
-            Some(pending) => pending.insert(id, Pending { tx, shape }).is_none(),
-            None => false,
-        };
-        if !registered {
-            return Sent::Gone;
+        {
+            let mut table = lock(&conn.pending);
+            if !table.open {
+                return Sent::Gone;
+            }
+            table.calls.insert(id, Pending::Waiting(shape, waker));
         }
         let queued = conn.outbox.push_with(|out| {
             let start = begin_frame(out, id);
@@ -604,37 +743,32 @@ impl<T: TokenType> Multiprocess<T> {
                 .map_err(|e| PotentialError::InvalidInput(format!("the call is too large: {e}")))
         });
         if let Err(e) = queued {
-            if let Some(pending) = lock(&conn.pending).as_mut() {
-                pending.remove(&id);
-            }
+            lock(&conn.pending).calls.remove(&id);
             return Sent::Failed(e);
         }
-        Sent::Waiting(id, rx)
+        Sent::Waiting(id)
     }
 
     /// Waits for the reply to call `id`, up to the request timeout.
-    async fn wait(&self, rx: Receiver, id: u64, conn: &Conn) -> Result<Answer> {
-        let reply = match self.pool.options.request_timeout {
-            None => rx.await,
-            Some(limit) => match Box::pin(tokio::time::timeout(limit, rx)).await {
-                Ok(reply) => reply,
-                Err(_) => {
-                    if let Some(p) = lock(&conn.pending).as_mut() {
-                        p.remove(&id);
-                    }
-                    return Err(PotentialError::WorkerFailure(format!(
+    async fn wait(&self, id: u64, conn: &Conn) -> Result<Answer> {
+        let reply = Reply {
+            conn,
+            id,
+            polled: false,
+            done: false,
+        };
+        match self.pool.options.request_timeout {
+            None => reply.await,
+            // A reply that comes too late finds no entry and is dropped.
+            Some(limit) => Box::pin(tokio::time::timeout(limit, reply))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(PotentialError::WorkerFailure(format!(
                         "worker {} did not answer within {limit:?}",
                         conn.pid
-                    )));
-                }
-            },
-        };
-        reply.unwrap_or_else(|_| {
-            Err(PotentialError::WorkerFailure(format!(
-                "worker {} died",
-                conn.pid
-            )))
-        })
+                    )))
+                }),
+        }
     }
 
     /// Splits `contexts` into one chunk per running worker; gives each
@@ -802,6 +936,124 @@ mod tests {
         let mut out = Vec::new();
         wire::encode_values(values, &mut out);
         out
+    }
+
+    fn slot() -> Slot {
+        Slot {
+            state: Mutex::new(SlotState::Starting),
+            in_flight: AtomicUsize::new(0),
+            served: AtomicU64::new(0),
+            restarts: AtomicU32::new(0),
+            deaths: Mutex::new(Vec::new()),
+            reader: Mutex::new(None),
+            last_exit: Mutex::new(None),
+        }
+    }
+
+    /// A call of one value waiting on `conn` with id `id`.
+    fn waiting(conn: &Conn, id: u64) -> Reply<'_> {
+        let shape = Shape::flat("complete", 1);
+        lock(&conn.pending)
+            .calls
+            .insert(id, Pending::Waiting(shape, Waker::noop().clone()));
+        Reply {
+            conn,
+            id,
+            polled: false,
+            done: false,
+        }
+    }
+
+    fn poll(reply: &mut Reply<'_>) -> Poll<Result<Answer>> {
+        Pin::new(reply).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn replies_of_one_read_reach_their_callers_and_leave_no_entry() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let slot = slot();
+        let (mut first, mut second) = (waiting(&conn, 7), waiting(&conn, 8));
+        // The first poll follows the send at once, with the waker the
+        // entry holds: it waits without looking.
+        assert!(poll(&mut first).is_pending());
+        assert!(poll(&mut second).is_pending());
+        assert!(poll(&mut first).is_pending());
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        for (id, value) in [(8, 2.0), (7, 1.0), (99, 3.0)] {
+            decoder.push(&crate::protocol::frame::encode_frame(id, &reply(&[value])));
+        }
+        conn.deliver_all(&mut decoder, &slot, &mut Vec::new())
+            .unwrap();
+        assert!(matches!(
+            poll(&mut first),
+            Poll::Ready(Ok(Answer::One(1.0)))
+        ));
+        assert!(matches!(
+            poll(&mut second),
+            Poll::Ready(Ok(Answer::One(2.0)))
+        ));
+        // The reply nobody waited for is not counted.
+        assert_eq!(slot.served.load(Ordering::Relaxed), 2);
+        assert!(lock(&conn.pending).calls.is_empty());
+    }
+
+    #[test]
+    fn a_call_dropped_before_its_reply_leaves_no_entry() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let mut gone = waiting(&conn, 3);
+        assert!(poll(&mut gone).is_pending());
+        drop(gone);
+        assert!(lock(&conn.pending).calls.is_empty());
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        decoder.push(&crate::protocol::frame::encode_frame(3, &reply(&[1.0])));
+        conn.deliver_all(&mut decoder, &slot(), &mut Vec::new())
+            .unwrap();
+        assert!(lock(&conn.pending).calls.is_empty());
+    }
+
+    #[test]
+    fn a_large_reply_is_decoded_into_its_rows() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let width = DECODE_UNLOCKED_ABOVE / 8;
+        let shape = Shape {
+            method: "batch_logw_next",
+            rows: 2,
+            width,
+        };
+        lock(&conn.pending)
+            .calls
+            .insert(5, Pending::Waiting(shape, Waker::noop().clone()));
+        let mut call = Reply {
+            conn: &conn,
+            id: 5,
+            polled: true,
+            done: false,
+        };
+        let values: Vec<f64> = (0..2 * width).map(|i| i as f64).collect();
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        decoder.push(&crate::protocol::frame::encode_frame(5, &reply(&values)));
+        conn.deliver_all(&mut decoder, &slot(), &mut Vec::new())
+            .unwrap();
+        match poll(&mut call) {
+            Poll::Ready(Ok(Answer::Rows(rows))) => {
+                assert_eq!(rows.len(), 2);
+                assert_eq!(rows.concat(), values);
+            }
+            other => panic!("expected two rows, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_dead_worker_fails_its_calls_and_takes_no_more() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let mut call = waiting(&conn, 4);
+        assert!(poll(&mut call).is_pending());
+        conn.fail_all(&PotentialError::WorkerFailure("died".into()));
+        assert!(matches!(
+            poll(&mut call),
+            Poll::Ready(Err(PotentialError::WorkerFailure(m))) if m == "died"
+        ));
+        assert!(!lock(&conn.pending).open);
     }
 
     #[test]

@@ -298,8 +298,9 @@ async fn watch(
     mut decoder: FrameDecoder,
 ) {
     let s = pool.slot(slot);
-    let end = read_loop(half, &mut decoder, |frame| {
-        conn.deliver(frame.id, frame.payload, s)
+    let mut wakers = Vec::new();
+    let end = read_loop(half, &mut decoder, |frames| {
+        conn.deliver_all(frames, s, &mut wakers)
     })
     .await;
     let closing = pool.closing.load(Ordering::Acquire);

@@ -11,7 +11,7 @@ use interprocess::local_socket::tokio::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 
-use crate::protocol::frame::{Frame, FrameDecoder, FrameError};
+use crate::protocol::frame::{FrameDecoder, FrameError};
 
 /// A shared handle to a stream: `&Stream` reads and writes, so both
 /// directions use one `Arc` (`Stream::split` is deprecated in interprocess 2.4).
@@ -69,7 +69,7 @@ fn shutdown_write(stream: &Stream) -> io::Result<()> {
 
 /// Frames below this size are copied into one write; larger ones are
 /// written as they are (a copy of 400 KB costs more than a syscall).
-const COALESCE_BELOW: usize = 16 * 1024;
+pub(crate) const COALESCE_BELOW: usize = 16 * 1024;
 
 /// Buffers kept for reuse.
 const POOL_SIZE: usize = 64;
@@ -227,19 +227,18 @@ impl std::fmt::Display for ReadEnd {
     }
 }
 
-/// Reads frames and hands each to `on_frame` until the stream ends.
+/// Reads until the stream ends; after each read, `on_read` takes the
+/// frames now whole out of the decoder ([`FrameDecoder::next_frame`] until
+/// `None`), all at once, so that it can take its locks once per read
+/// rather than once per frame. An error it returns ends the loop.
 pub(crate) async fn read_loop(
     mut input: Half,
     decoder: &mut FrameDecoder,
-    mut on_frame: impl FnMut(Frame<'_>),
+    mut on_read: impl FnMut(&mut FrameDecoder) -> Result<(), FrameError>,
 ) -> ReadEnd {
     loop {
-        loop {
-            match decoder.next_frame() {
-                Ok(Some(frame)) => on_frame(frame),
-                Ok(None) => break,
-                Err(e) => return ReadEnd::Frame(e),
-            }
+        if let Err(e) = on_read(decoder) {
+            return ReadEnd::Frame(e);
         }
         match input.read(decoder.spare()).await {
             Ok(0) => return ReadEnd::Eof,

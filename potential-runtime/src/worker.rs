@@ -12,7 +12,7 @@ use crate::protocol::frame::{FrameDecoder, MAX_FRAME_LEN, begin_frame, finish_fr
 use crate::protocol::handshake::{Hello, Secret};
 use crate::protocol::message::{INIT_ID, decode_recipe, describe_call};
 use crate::socket::SocketAddress;
-use crate::transport::{Half, Outbox, ReadEnd, read_loop, read_one};
+use crate::transport::{COALESCE_BELOW, Half, Outbox, ReadEnd, read_loop, read_one};
 
 /// The pool's socket, `ns:NAME` or `fs:PATH`.
 pub(crate) const ENV_SOCKET: &str = "POTENTIAL_RUNTIME_SOCKET";
@@ -226,20 +226,54 @@ async fn serve(env: WorkerEnv) -> i32 {
     // as the process ends), so the end of stream the pool reads means this
     // worker is exiting, and the pool's reaper never catches it alive.
     std::mem::forget(half.clone());
-    let end = read_loop(half, &mut decoder, |frame| {
-        let mut reply = outbox.buffer();
-        let start = begin_frame(&mut reply, frame.id);
-        // The call is decoded here, from the read buffer; most answers are
-        // ready at the first poll and need no task of their own.
-        let mut answer = server.serve(frame.payload, reply);
-        let mut cx = Context::from_waker(Waker::noop());
-        match answer.as_mut().poll(&mut cx) {
-            Poll::Ready(reply) => send_reply(&outbox, frame.id, start, reply),
-            Poll::Pending => {
-                let (id, outbox) = (frame.id, outbox.clone());
-                tokio::spawn(async move { send_reply(&outbox, id, start, answer.await) });
+    // The small replies of one read are built one after the other in one
+    // buffer and queued together: one lock and one wakeup of the writer
+    // per read, not per call.
+    let mut ready = outbox.buffer();
+    let mut scratch = Vec::new();
+    let end = read_loop(half, &mut decoder, |frames| {
+        let outcome = loop {
+            let frame = match frames.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            if scratch.capacity() == 0 {
+                // After a large reply: a buffer the writer gave back,
+                // whose pages are mapped already (a fresh megabyte would
+                // be page faults at every batch).
+                scratch = outbox.buffer();
             }
+            let start = begin_frame(&mut scratch, frame.id);
+            // The call is decoded here, from the read buffer; most answers
+            // are ready at the first poll and need no task of their own.
+            let mut answer = server.serve(frame.payload, std::mem::take(&mut scratch));
+            let mut cx = Context::from_waker(Waker::noop());
+            match answer.as_mut().poll(&mut cx) {
+                Poll::Ready(mut reply) => {
+                    finish_reply(&mut reply, frame.id, start);
+                    if reply.len() < COALESCE_BELOW {
+                        ready.extend_from_slice(&reply);
+                        reply.clear();
+                        scratch = reply;
+                    } else {
+                        outbox.push(reply);
+                    }
+                }
+                Poll::Pending => {
+                    let (id, outbox) = (frame.id, outbox.clone());
+                    tokio::spawn(async move {
+                        let mut reply = answer.await;
+                        finish_reply(&mut reply, id, start);
+                        outbox.push(reply);
+                    });
+                }
+            }
+        };
+        if !ready.is_empty() {
+            outbox.push(std::mem::replace(&mut ready, outbox.buffer()));
         }
+        outcome
     })
     .await;
     writer.abort();
@@ -256,16 +290,16 @@ async fn connect(socket: &SocketAddress) -> std::io::Result<Stream> {
     Stream::connect(socket.to_name()?).await
 }
 
-/// Finishes a reply frame begun at `start` and queues it.
-fn send_reply(outbox: &Outbox, id: u64, start: usize, mut reply: Vec<u8>) {
-    if let Err(e) = finish_frame(&mut reply, start, MAX_FRAME_LEN) {
+/// Finishes the reply frame begun at `start`; one too large for a frame
+/// becomes an error reply.
+fn finish_reply(reply: &mut Vec<u8>, id: u64, start: usize) {
+    if let Err(e) = finish_frame(reply, start, MAX_FRAME_LEN) {
         reply.truncate(start);
-        let start = begin_frame(&mut reply, id);
+        let start = begin_frame(reply, id);
         wire::encode_error(
             &PotentialError::InvalidInput(format!("the reply is too large: {e}")),
-            &mut reply,
+            reply,
         );
-        let _ = finish_frame(&mut reply, start, MAX_FRAME_LEN);
+        let _ = finish_frame(reply, start, MAX_FRAME_LEN);
     }
-    outbox.push(reply);
 }

@@ -346,9 +346,9 @@ async fn throughput(reference: &mut Reference) -> Result<Row> {
         tokio::task::block_in_place(|| reference.stream(n)).map_err(PotentialError::custom)?;
         let raw = per_call(t, n);
         let t = Instant::now();
-        // Concurrent calls as users write them. The pool's replies come
-        // through `futures` channels, outside tokio's cooperative budget,
-        // so a join_all over thousands of calls stays linear.
+        // Concurrent calls as users write them. The pool's replies wait in
+        // its own table, outside tokio's cooperative budget, so a join_all
+        // over thousands of calls stays linear.
         let all = futures::future::join_all(contexts.iter().map(|c| pool.complete(c))).await;
         for r in all {
             black_box(r?);
