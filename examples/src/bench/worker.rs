@@ -298,30 +298,50 @@ fn medians(samples: &[(f64, f64)]) -> (f64, f64) {
     (median(&a), median(&b))
 }
 
+/// One block of `calls` exchanges with the raw reference, then one block of
+/// `calls` calls through the pool, each timed alone: the per-call medians
+/// of both (medians, so that a stray slow round trip does not weigh).
+async fn one_at_a_time<Fut>(
+    calls: usize,
+    mut raw: impl FnMut() -> std::io::Result<()>,
+    mut through: impl FnMut() -> Fut,
+) -> Result<(f64, f64)>
+where
+    Fut: Future<Output = Result<()>>,
+{
+    let mut raw_times = Vec::with_capacity(calls);
+    tokio::task::block_in_place(|| -> std::io::Result<()> {
+        for _ in 0..calls {
+            let t = Instant::now();
+            raw()?;
+            raw_times.push(per_call(t, 1));
+        }
+        Ok(())
+    })
+    .map_err(PotentialError::custom)?;
+    let mut through_times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        through().await?;
+        through_times.push(per_call(t, 1));
+    }
+    Ok((median(&through_times), median(&raw_times)))
+}
+
 async fn roundtrip(reference: &mut Reference) -> Result<Row> {
     let pool = Trivial::new(4).to_multiprocess(1).await?;
     let ctx = [1u32];
     let calls = 250;
     let mut samples = Vec::new();
     for _ in 0..REPS {
-        // Per-call medians, so that a stray slow round trip does not weigh.
-        let mut raw = Vec::with_capacity(calls);
-        tokio::task::block_in_place(|| -> std::io::Result<()> {
-            for _ in 0..calls {
-                let t = Instant::now();
-                reference.ping()?;
-                raw.push(per_call(t, 1));
-            }
-            Ok(())
-        })
-        .map_err(PotentialError::custom)?;
-        let mut through = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let t = Instant::now();
-            black_box(pool.complete(&ctx).await?);
-            through.push(per_call(t, 1));
-        }
-        samples.push((median(&through), median(&raw)));
+        samples.push(
+            one_at_a_time(
+                calls,
+                || reference.ping(),
+                || async { pool.complete(&ctx).await.map(|_| ()) },
+            )
+            .await?,
+        );
     }
     pool.shutdown().await;
     Ok(ratio_row(
@@ -373,23 +393,14 @@ async fn logw_next_50k(reference: &mut Reference) -> Result<Row> {
     let calls = 40;
     let mut samples = Vec::new();
     for _ in 0..REPS {
-        let mut raw = Vec::with_capacity(calls);
-        tokio::task::block_in_place(|| -> std::io::Result<()> {
-            for _ in 0..calls {
-                let t = Instant::now();
-                black_box(reference.weights()?);
-                raw.push(per_call(t, 1));
-            }
-            Ok(())
-        })
-        .map_err(PotentialError::custom)?;
-        let mut through = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let t = Instant::now();
-            black_box(pool.logw_next(&ctx).await?);
-            through.push(per_call(t, 1));
-        }
-        samples.push((median(&through), median(&raw)));
+        samples.push(
+            one_at_a_time(
+                calls,
+                || reference.weights().map(|w| drop(black_box(w))),
+                || async { pool.logw_next(&ctx).await.map(|w| drop(black_box(w))) },
+            )
+            .await?,
+        );
     }
     pool.shutdown().await;
     Ok(ratio_row(
