@@ -450,7 +450,7 @@ async fn batch_logw_next(reference: &mut Reference) -> Result<Row> {
     Ok(ratio_row(
         "worker_batch_logw_next",
         format!(
-            "batch_logw_next of {BATCH_CONTEXTS} contexts, vocabulary of {BATCH_VOCAB}, through 2 workers (µs); reference: the batch in this process plus a raw local-socket transfer of the same {:.1} MB, decoded into rows (both sides pay glibc's trimming in this process; the workers keep their freed memory)",
+            "batch_logw_next of {BATCH_CONTEXTS} contexts, vocabulary of {BATCH_VOCAB}, through 2 workers (µs); reference: the batch in this process plus a raw local-socket transfer of the same {:.1} MB, decoded into rows",
             (8 * width * BATCH_CONTEXTS) as f64 / 1e6
         ),
         "µs",
