@@ -48,6 +48,9 @@ struct Args {
     /// Order of the n-gram model (2 to 5).
     #[arg(long, default_value_t = JobOptions::default().model.order)]
     order: usize,
+    /// Groups of particles stepped at their own pace (1: all in lockstep).
+    #[arg(long, default_value_t = JobOptions::default().sampler.groups)]
+    groups: usize,
     /// How many generated texts to print.
     #[arg(long, default_value_t = 12)]
     show: usize,
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
             particles: args.particles,
             max_tokens: args.steps,
             seed: args.seed,
+            groups: args.groups,
         },
         workers: args.workers,
     };

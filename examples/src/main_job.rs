@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use potential_builtins::{NgramConfig, NgramLm, Regex};
 use potential_core::ops::Product;
-use potential_core::{Potential, PotentialExt, Result};
+use potential_core::{AutoBatchOptions, Potential, PotentialExt, Result};
 use potential_runtime::MultiprocessExt;
 
 use crate::sampler::{Run, SamplerOptions, sample};
@@ -74,6 +74,7 @@ impl Default for JobOptions {
                 particles: 64,
                 max_tokens: 40,
                 seed: 2026,
+                groups: 2,
             },
             workers: 2,
         }
@@ -111,7 +112,7 @@ pub async fn run_mode(
     mode: Mode,
     product: Job,
     options: &JobOptions,
-    on_step: impl FnMut(usize),
+    on_step: impl FnMut(usize) + Send,
 ) -> Result<ModeReport> {
     let sampler = options.sampler;
     let started = Instant::now();
@@ -121,7 +122,7 @@ pub async fn run_mode(
             (run, Duration::ZERO, None)
         }
         Mode::Autobatched => {
-            let batched = product.to_autobatched();
+            let batched = product.to_autobatched_with(group_batches(&sampler));
             let run = timed(sample(&batched, sampler, on_step)).await?;
             let batches = batched.stats().batches;
             batched.shutdown().await;
@@ -138,7 +139,7 @@ pub async fn run_mode(
             let batched = product
                 .to_multiprocess(options.workers)
                 .await?
-                .to_autobatched();
+                .to_autobatched_with(group_batches(&sampler));
             let setup = started.elapsed();
             let run = timed(sample(&batched, sampler, on_step)).await;
             let batches = batched.stats().batches;
@@ -158,6 +159,15 @@ pub async fn run_mode(
         potential_calls,
         mean_batch: calls as f64 / potential_calls.max(1) as f64,
     })
+}
+
+/// Batches of one group of particles at most: the groups then take turns,
+/// one drawing its tokens while the potential answers the next.
+fn group_batches(sampler: &SamplerOptions) -> AutoBatchOptions {
+    AutoBatchOptions {
+        max_batch_size: sampler.particles.div_ceil(sampler.groups.max(1)),
+        ..AutoBatchOptions::default()
+    }
 }
 
 async fn timed<T>(f: impl Future<Output = Result<T>>) -> Result<(T, Duration)> {

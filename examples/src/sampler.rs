@@ -12,12 +12,15 @@
 //! the calls complete: plain, autobatched and multiprocess runs of the same
 //! potential give the same particles.
 
-use futures::future::join_all;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::future::try_join_all;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use potential_core::{LogWeights, Potential, Result, TokenType};
+use potential_core::{LogWeights, Potential, PotentialError, Result, TokenType};
 
 /// What to sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,11 @@ pub struct SamplerOptions {
     pub max_tokens: usize,
     /// The seed of the particles' random streams.
     pub seed: u64,
+    /// The particles are stepped in this many groups, each at its own
+    /// pace (at least 1): while one group draws its next tokens, the
+    /// potential can already answer another, so the sampler's own work and
+    /// the potential's overlap. One group steps all particles in lockstep.
+    pub groups: usize,
 }
 
 /// One particle at the end of a run.
@@ -73,7 +81,7 @@ struct Particle<T> {
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let options = SamplerOptions { particles: 8, max_tokens: 20, seed: 7 };
+/// let options = SamplerOptions { particles: 8, max_tokens: 20, seed: 7, groups: 2 };
 /// let p = Uniform(Vocab::new(['a', 'b'])?);
 /// let run = sample(&p, options, |_| {}).await?;
 /// assert_eq!(run.samples.len(), 8);
@@ -83,7 +91,7 @@ struct Particle<T> {
 pub async fn sample<P: Potential>(
     potential: &P,
     options: SamplerOptions,
-    mut on_step: impl FnMut(usize),
+    on_step: impl FnMut(usize) + Send,
 ) -> Result<Run<P::Token>> {
     let mut particles: Vec<Particle<P::Token>> = (0..options.particles)
         .map(|i| Particle {
@@ -96,42 +104,58 @@ pub async fn sample<P: Potential>(
             live: true,
         })
         .collect();
-    let mut calls = 0;
-    for _ in 0..=options.max_tokens {
-        let live: Vec<usize> = (0..particles.len())
-            .filter(|&i| particles[i].live)
-            .collect();
-        if live.is_empty() {
-            break;
+    let size = options.particles.div_ceil(options.groups.max(1)).max(1);
+    // The groups run in one task (a `try_join_all`, not spawned tasks), so
+    // these are never contended; they only keep the future `Send`.
+    let on_step = Mutex::new(on_step);
+    let live = AtomicUsize::new(options.particles);
+    let groups = particles.chunks_mut(size).map(|group| async {
+        let mut calls = 0;
+        for _ in 0..=options.max_tokens {
+            let before = group.iter().filter(|p| p.live).count();
+            if before == 0 {
+                break;
+            }
+            calls += step_group(potential, group, options.max_tokens).await?;
+            let ended = before - group.iter().filter(|p| p.live).count();
+            let now = live.fetch_sub(ended, Ordering::Relaxed) - ended;
+            (on_step.lock().expect("the on_step callback panicked"))(now);
         }
-        let answers = join_all(
-            live.iter()
-                .map(|&i| potential.logw_next(&particles[i].sample.tokens)),
-        )
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
-        calls += live.len();
-        // Drawing is the sampler's own work, a pass of `exp` over the whole
-        // vocabulary per particle, and independent between particles: it
-        // runs on every core, in every mode alike, while the potential (and
-        // its workers) waits for the next step.
-        let mut stepping: Vec<_> = particles
-            .iter_mut()
-            .filter(|p| p.live)
-            .zip(answers)
-            .collect();
-        stepping
-            .par_iter_mut()
-            .for_each_init(Vec::new, |scratch, (particle, weights)| {
-                step(particle, weights, options.max_tokens, scratch)
-            });
-        on_step(particles.iter().filter(|p| p.live).count());
-    }
+        Ok::<_, PotentialError>(calls)
+    });
+    let calls = try_join_all(groups).await?.into_iter().sum();
     Ok(Run {
         samples: particles.into_iter().map(|p| p.sample).collect(),
         calls,
     })
+}
+
+/// One step of the live particles of a group: their next-token weights, as
+/// concurrent calls (this is where autobatching gathers them), then a draw
+/// for each. Returns the number of calls.
+async fn step_group<P: Potential>(
+    potential: &P,
+    group: &mut [Particle<P::Token>],
+    max_tokens: usize,
+) -> Result<usize> {
+    let answers = try_join_all(
+        group
+            .iter()
+            .filter(|p| p.live)
+            .map(|p| potential.logw_next(&p.sample.tokens)),
+    )
+    .await?;
+    let calls = answers.len();
+    // Drawing is the sampler's own work, a pass of `exp` over the whole
+    // vocabulary per particle, and independent between particles: it runs
+    // on every core, in every mode alike.
+    let mut stepping: Vec<_> = group.iter_mut().filter(|p| p.live).zip(answers).collect();
+    stepping
+        .par_iter_mut()
+        .for_each_init(Vec::new, |scratch, (particle, weights)| {
+            step(particle, weights, max_tokens, scratch)
+        });
+    Ok(calls)
 }
 
 /// The random stream of particle `index`: ChaCha's stream id keeps the
@@ -252,6 +276,7 @@ mod tests {
                 particles: 16,
                 max_tokens: 9,
                 seed: 1,
+                groups: 3,
             };
             let run = sample(&p, options, |_| {}).await.unwrap();
             assert_eq!(run.samples.len(), 16);
@@ -266,6 +291,11 @@ mod tests {
                 .await
                 .unwrap();
             assert_ne!(run.samples, other.samples);
+            // Stepping in groups changes when the calls are made, not the particles.
+            for groups in [1, 2, 16, 40] {
+                let grouped = sample(&p, SamplerOptions { groups, ..options }, |_| {});
+                assert_eq!(grouped.await.unwrap(), run);
+            }
         });
     }
 
@@ -277,6 +307,7 @@ mod tests {
                 particles: 4,
                 max_tokens: 1,
                 seed: 3,
+                groups: 1,
             };
             let run = sample(&p, options, |_| {}).await.unwrap();
             // After "a" only "b" may follow, and the limit forces EOS: zero weight.

@@ -21,6 +21,7 @@ fn main() {
             particles: 12,
             max_tokens: 24,
             seed: 11,
+            groups: 2,
         },
         workers: 2,
     };
