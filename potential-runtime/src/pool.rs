@@ -512,13 +512,10 @@ impl Pool {
         (best.map(|(i, _, c)| (i, c)), starting)
     }
 
-    /// Stops at once: aborts tasks, kills and reaps every child, removes
-    /// the socket. Synchronous, for `Drop`; idempotent.
-    pub(crate) fn stop_now(&self) {
-        self.closing.store(true, Ordering::Release);
-        if self.stopped.swap(true, Ordering::AcqRel) {
-            return;
-        }
+    /// Marks every slot stopped: its calls in flight fail with
+    /// [`PotentialError::Closed`] and its outbox closes, which shuts the
+    /// socket's write side so that the worker sees end of stream and exits.
+    fn close_slots(&self) {
         for slot in &self.slots {
             let old = std::mem::replace(&mut *lock(&slot.state), SlotState::Stopped);
             if let SlotState::Up(conn) = old {
@@ -527,6 +524,16 @@ impl Pool {
             }
         }
         self.changed.notify_waiters();
+    }
+
+    /// Stops at once: aborts tasks, kills and reaps every child, removes
+    /// the socket. Synchronous, for `Drop`; idempotent.
+    pub(crate) fn stop_now(&self) {
+        self.closing.store(true, Ordering::Release);
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.close_slots();
         for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
@@ -659,14 +666,7 @@ impl<T: TokenType> Multiprocess<T> {
     pub async fn shutdown(&self) {
         let pool = &self.pool;
         pool.closing.store(true, Ordering::Release);
-        for slot in &pool.slots {
-            let old = std::mem::replace(&mut *lock(&slot.state), SlotState::Stopped);
-            if let SlotState::Up(conn) = old {
-                conn.fail_all(&PotentialError::Closed("worker pool"));
-                conn.outbox.close();
-            }
-        }
-        pool.changed.notify_waiters();
+        pool.close_slots();
         let readers: Vec<_> = pool
             .slots
             .iter()
