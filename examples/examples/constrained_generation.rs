@@ -1,10 +1,10 @@
 //! The main job: constrained generation.
 //!
-//! Many particles are driven concurrently through the product of an n-gram
-//! language model (trained on the bundled public-domain corpus) and a
-//! regular-expression constraint, four ways: plain, autobatched, in worker
-//! processes, and both. It prints the generated text and a table of the
-//! four runs, and checks that they generated the same particles.
+//! Particles are driven by sequential Monte Carlo through the product of
+//! a language model and a constraint, four ways: plain, autobatched, in
+//! worker processes, and both. It prints the generated texts, checks each
+//! against the constraint with an independent validator, prints a table of
+//! the four runs, and checks that they generated the same particles.
 //!
 //! ```sh
 //! cargo run --release -p potential-examples --example constrained_generation -- --help
@@ -17,67 +17,106 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use potential_builtins::NgramConfig;
-use potential_core::Potential;
-use potential_core::ops::Product;
+use potential_core::{Potential, PotentialError, Spawnable};
 use potential_examples::bench::stats::median;
-use potential_examples::main_job::{JobOptions, Mode, ModeReport, build, run_mode, text};
-use potential_examples::sampler::SamplerOptions;
+use potential_examples::main_job::{JobOptions, Mode, ModeReport, run_mode, same_particles, text};
+use potential_examples::ngram_job::NgramJob;
+use potential_examples::sampler::{Resampling, SamplerOptions};
 
-/// Constrained generation with a language model and a regular expression,
-/// plain, autobatched, in worker processes and both.
+/// Constrained generation with sequential Monte Carlo: a language model
+/// under a constraint, plain, autobatched, in worker processes and both.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Number of particles.
-    #[arg(long, default_value_t = JobOptions::default().sampler.particles)]
-    particles: usize,
-    /// Most tokens per particle.
-    #[arg(long, default_value_t = JobOptions::default().sampler.max_tokens)]
-    steps: usize,
-    /// The constraint: a regular expression the whole text must match.
-    #[arg(long, default_value_t = JobOptions::default().pattern)]
-    pattern: String,
+    /// The language model: `ngram` (the embedded default: an n-gram model
+    /// trained on the bundled books, under a regular expression).
+    #[arg(long, default_value = "ngram")]
+    lm: String,
+    /// Number of particles (default: 64 for the n-gram model).
+    #[arg(long, value_parser = positive)]
+    particles: Option<usize>,
+    /// Most tokens per particle (default: 40 for the n-gram model).
+    #[arg(long, value_parser = positive)]
+    steps: Option<usize>,
     /// Number of worker processes.
-    #[arg(long, default_value_t = JobOptions::default().workers)]
+    #[arg(long, default_value_t = 2, value_parser = positive)]
     workers: usize,
     /// Seed of the sampler.
-    #[arg(long, default_value_t = JobOptions::default().sampler.seed)]
+    #[arg(long, default_value_t = 2026)]
     seed: u64,
-    /// Byte-pair merges of the tokenizer (the vocabulary is 256 + merges tokens).
-    #[arg(long, default_value_t = JobOptions::default().model.merges)]
-    merges: usize,
-    /// Order of the n-gram model (2 to 5).
-    #[arg(long, default_value_t = JobOptions::default().model.order)]
-    order: usize,
-    /// Groups of particles stepped at their own pace (1: all in lockstep).
-    #[arg(long, default_value_t = JobOptions::default().sampler.groups)]
-    groups: usize,
+    /// Resample when the effective sample size falls under this fraction
+    /// of the particles; 0 never resamples (importance sampling).
+    #[arg(long, default_value_t = 0.5, value_parser = fraction)]
+    ess_threshold: f64,
+    /// Draw ancestors by multinomial rather than systematic resampling.
+    #[arg(long)]
+    multinomial: bool,
+    /// Groups of particles whose calls overlap with the others' draws.
+    #[arg(long, value_parser = positive)]
+    groups: Option<usize>,
     /// Rounds of the four modes; the table shows each mode's median wall time.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = positive)]
     repeat: usize,
     /// How many generated texts to print.
     #[arg(long, default_value_t = 12)]
     show: usize,
+    /// The n-gram model's constraint: a regular expression the whole text must match.
+    #[arg(long, default_value_t = NgramJob::default().pattern)]
+    pattern: String,
+    /// Byte-pair merges of the n-gram model's tokenizer (the vocabulary is 256 + merges tokens).
+    #[arg(long, default_value_t = NgramJob::default().model.merges)]
+    merges: usize,
+    /// Order of the n-gram model (2 to 5).
+    #[arg(long, default_value_t = NgramJob::default().model.order)]
+    order: usize,
+}
+
+/// A count of at least one: 0 particles, workers, groups or rounds is an
+/// error, not a value to clamp.
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A fraction in [0, 1].
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        Ok(_) => Err("must be between 0 and 1".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Args {
+    /// The job's options over `defaults`, the chosen model's.
+    fn job_options(&self, defaults: JobOptions) -> JobOptions {
+        let d = defaults.sampler;
+        JobOptions {
+            sampler: SamplerOptions {
+                particles: self.particles.unwrap_or(d.particles),
+                max_tokens: self.steps.unwrap_or(d.max_tokens),
+                seed: self.seed,
+                groups: self.groups.unwrap_or(d.groups),
+                ess_threshold: self.ess_threshold,
+                resampling: if self.multinomial {
+                    Resampling::Multinomial
+                } else {
+                    Resampling::Systematic
+                },
+            },
+            workers: self.workers,
+            ..defaults
+        }
+    }
 }
 
 fn main() -> ExitCode {
     potential_runtime::init(); // first: in a worker process this serves and exits
     potential_examples::memory::keep_freed_memory();
     let args = Args::parse();
-    let options = JobOptions {
-        pattern: args.pattern,
-        model: NgramConfig {
-            order: args.order,
-            merges: args.merges,
-        },
-        sampler: SamplerOptions {
-            particles: args.particles,
-            max_tokens: args.steps,
-            seed: args.seed,
-            groups: args.groups,
-        },
-        workers: args.workers,
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,11 +125,9 @@ fn main() -> ExitCode {
     // the main thread: the weight vectors (tens of KB each) are freed where
     // they are used, and glibc's main-arena trimming would make every
     // allocation of that size fault its pages in again.
-    let (show, repeat) = (args.show, args.repeat.max(1));
-    let outcome = runtime.block_on(async move {
-        tokio::spawn(async move { job(&options, show, repeat).await }).await
-    });
-    match outcome.unwrap_or_else(|e| Err(potential_core::PotentialError::Panicked(e.to_string()))) {
+    let outcome =
+        runtime.block_on(async move { tokio::spawn(async move { choose(&args).await }).await });
+    match outcome.unwrap_or_else(|e| Err(PotentialError::Panicked(e.to_string()))) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -100,51 +137,106 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the four modes; `Ok(false)` when they disagree.
-async fn job(options: &JobOptions, show: usize, repeat: usize) -> potential_core::Result<bool> {
+/// Builds the chosen model and constraint, and runs the job.
+async fn choose(args: &Args) -> potential_core::Result<bool> {
+    match args.lm.as_str() {
+        "ngram" => ngram(args).await,
+        other => Err(PotentialError::InvalidInput(format!(
+            "--lm {other:?}: expected `ngram`"
+        ))),
+    }
+}
+
+/// The embedded default: the n-gram model under a regular expression.
+async fn ngram(args: &Args) -> potential_core::Result<bool> {
+    let job = NgramJob {
+        pattern: args.pattern.clone(),
+        model: NgramConfig {
+            order: args.order,
+            merges: args.merges,
+        },
+    };
     let spinner = ProgressBar::new_spinner().with_message(format!(
         "training a {}-gram model with {} tokens on the bundled corpus",
-        options.model.order,
-        256 + options.model.merges
+        job.model.order,
+        256 + job.model.merges
     ));
     spinner.enable_steady_tick(Duration::from_millis(100));
-    let (lm, regex) = build(options)?;
+    let (lm, regex) = job.build()?;
     spinner.finish_and_clear();
+    let options = args.job_options(NgramJob::job_options());
     println!(
-        "model: {}-gram, {} tokens; constraint: /{}/; {} particles, at most {} tokens, seed {}",
+        "model: the embedded default, a {}-gram model with {} tokens trained on the bundled books",
         lm.order(),
-        lm.vocab().len(),
-        options.pattern,
-        options.sampler.particles,
-        options.sampler.max_tokens,
-        options.sampler.seed
+        lm.vocab().len()
     );
+    println!("constraint: the regular expression /{}/", job.pattern);
+    let check = |text: &[u8]| {
+        if regex.is_match(text) {
+            Ok(())
+        } else {
+            Err("does not match the regular expression".to_string())
+        }
+    };
+    four_modes(&lm, &regex, &options, args, check).await
+}
 
+/// Runs the four modes `args.repeat` rounds, prints the texts (each checked
+/// by `check`) and the table; `Ok(false)` when the modes disagree or a
+/// finished text fails its check.
+async fn four_modes<L, C>(
+    lm: &L,
+    constraint: &C,
+    options: &JobOptions,
+    args: &Args,
+    check: impl Fn(&[u8]) -> Result<(), String>,
+) -> potential_core::Result<bool>
+where
+    L: Spawnable<Token = Vec<u8>> + Clone,
+    C: Spawnable<Token = Vec<u8>> + Clone,
+{
+    let s = &options.sampler;
+    println!(
+        "sampler: sequential Monte Carlo, {} particles, at most {} tokens, seed {}, {}; {} worker processes ({:?} in the workers)",
+        s.particles,
+        s.max_tokens,
+        s.seed,
+        if s.ess_threshold > 0.0 {
+            format!(
+                "{:?} resampling under an ESS of {} x N",
+                s.resampling, s.ess_threshold
+            )
+        } else {
+            "no resampling".to_string()
+        },
+        options.workers,
+        options.in_workers
+    );
+    let repeat = args.repeat;
     let mut reports: Vec<ModeReport> = Vec::new();
     // The modes take turns, `repeat` rounds of all four, so that a slow
     // moment of a shared machine does not land on one mode only; the table
     // shows each mode's median wall time.
     let mut walls: Vec<Vec<f64>> = vec![Vec::new(); Mode::ALL.len()];
-    let total = (options.sampler.particles * repeat * Mode::ALL.len()) as u64;
-    let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{prefix:>22} [{bar:30}] {pos}/{len} particle runs")
-            .expect("a valid template")
-            .progress_chars("=> "),
+    let bar = ProgressBar::new((repeat * Mode::ALL.len()) as u64).with_style(
+        ProgressStyle::with_template(
+            "{prefix:>22} [{bar:30}] {pos}/{len} runs, {msg} particles live",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     for round in 0..repeat {
         for (m, mode) in Mode::ALL.into_iter().enumerate() {
             bar.set_prefix(mode.to_string());
-            let done = bar.position();
-            let particles = options.sampler.particles;
-            let product = Product::new(lm.clone(), regex.clone())?;
-            let report = run_mode(mode, product, options, |live| {
-                bar.set_position(done + (particles - live) as u64)
+            let report = run_mode(mode, lm, constraint, options, |live| {
+                bar.set_message(live.to_string())
             })
             .await?;
+            bar.inc(1);
             walls[m].push(report.wall.as_secs_f64());
             if round == 0 {
                 reports.push(report);
-            } else if report.run != reports[m].run {
+            } else if !same_particles(&report.run, &reports[m].run) {
                 bar.finish_and_clear();
                 println!("{mode} generated other particles in round {}", round + 1);
                 return Ok(false);
@@ -156,24 +248,44 @@ async fn job(options: &JobOptions, show: usize, repeat: usize) -> potential_core
         report.wall = Duration::from_secs_f64(median(wall));
     }
 
-    let plain = &reports[0];
-    let mut samples: Vec<_> = plain.run.samples.iter().filter(|s| s.finished).collect();
-    samples.sort_by(|a, b| b.log_weight.total_cmp(&a.log_weight));
+    let plain = &reports[0].run;
+    let posterior = plain.posterior();
+    let mut order: Vec<usize> = (0..plain.samples.len())
+        .filter(|&i| plain.samples[i].finished)
+        .collect();
+    order.sort_by(|&a, &b| posterior[b].total_cmp(&posterior[a]));
     println!(
-        "\n{} of {} particles finished; the heaviest texts:",
-        samples.len(),
-        plain.run.samples.len()
+        "\n{} of {} particles finished ({} resamplings; log marginal likelihood estimate {:.3}); the heaviest texts:",
+        order.len(),
+        plain.samples.len(),
+        plain.resamples,
+        plain.log_ml
     );
-    let mut all_match = true;
-    for s in &samples {
-        all_match &= regex.is_match(&s.tokens.concat());
-    }
-    for s in samples.iter().take(show) {
-        println!("  {:>9.3}  {:?}", s.log_weight, text(&s.tokens));
+    let mut all_valid = !order.is_empty();
+    for (k, &i) in order.iter().enumerate() {
+        let sample = &plain.samples[i];
+        let verdict = check(&sample.tokens.concat());
+        if k < args.show {
+            println!(
+                "  p={:.3} log w={:>9.3} {} {}",
+                posterior[i],
+                sample.log_weight,
+                if verdict.is_ok() {
+                    "valid  "
+                } else {
+                    "INVALID"
+                },
+                text(&sample.tokens)
+            );
+        }
+        if let Err(why) = verdict {
+            println!("    ^ {why}");
+            all_valid = false;
+        }
     }
     println!(
-        "every finished text matches the constraint: {}",
-        if all_match { "yes" } else { "NO" }
+        "every finished text satisfies the constraint (checked independently): {}",
+        if all_valid { "yes" } else { "NO" }
     );
 
     println!(
@@ -181,7 +293,7 @@ async fn job(options: &JobOptions, show: usize, repeat: usize) -> potential_core
         "mode", "wall (ms)", "speedup", "setup (ms)", "potential calls", "mean batch"
     );
     println!("(wall: the median of {repeat} rounds; setup: starting the workers, not in wall)");
-    let base = plain.wall.as_secs_f64();
+    let base = reports[0].wall.as_secs_f64();
     for r in &reports {
         println!(
             "{:<22} {:>10.1} {:>8.2}x {:>10.1} {:>16} {:>11.1}",
@@ -193,10 +305,10 @@ async fn job(options: &JobOptions, show: usize, repeat: usize) -> potential_core
             r.mean_batch
         );
     }
-    let identical = reports.iter().all(|r| r.run.samples == plain.run.samples);
+    let identical = reports.iter().all(|r| same_particles(&r.run, plain));
     println!(
         "\nthe four modes generated identical particles: {}",
         if identical { "yes" } else { "NO" }
     );
-    Ok(identical && all_match)
+    Ok(identical && all_valid)
 }

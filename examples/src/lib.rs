@@ -1,9 +1,11 @@
-//! Code shared by the examples: the bench harness's rows and figures.
+//! Code shared by the examples: the sampler, the main job and the bench
+//! harness's rows and figures.
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod main_job;
 pub mod memory;
+pub mod ngram_job;
 pub mod sampler;
 
 /// The README's examples, compiled as doctests so that they stay true.

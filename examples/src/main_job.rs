@@ -1,24 +1,25 @@
-//! The main job: constrained generation with an n-gram language model
-//! steered by a regular expression, run four ways.
+//! The main job: constrained generation, a language model steered by a
+//! constraint, sampled by sequential Monte Carlo, run four ways.
 //!
-//! The potential is `Product<NgramLm, Regex>`: the language model's
-//! next-token weights times the constraint's (zero for tokens that would
-//! make the text unable to match). The same seeded [`sample`] run goes
-//! through it plain, autobatched, in worker processes, and both, and the
-//! four runs must give the same particles.
+//! The potential is the product of the constraint and the language model:
+//! the model's next-token weights times the constraint's (zero for tokens
+//! that would make the text unable to satisfy it). The same seeded
+//! [`sample`] run goes through it plain, autobatched, in worker processes,
+//! and both, and the four runs must give the same particles.
+//!
+//! Two jobs use it: SmolLM2 under a JSON-schema grammar (the
+//! [`crate::llm_job`]), and the embedded default that needs nothing
+//! downloaded, an n-gram model under a regular expression
+//! ([`crate::ngram_job`]).
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use potential_builtins::{NgramConfig, NgramLm, Regex};
 use potential_core::ops::Product;
-use potential_core::{AutoBatchOptions, Potential, PotentialExt, Result};
+use potential_core::{AutoBatchOptions, PotentialError, PotentialExt, Result, Spawnable};
 use potential_runtime::MultiprocessExt;
 
 use crate::sampler::{Run, SamplerOptions, sample};
-
-/// The product the main job samples from.
-pub type Job = Product<NgramLm, Regex>;
 
 /// How the potential is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +28,9 @@ pub enum Mode {
     Plain,
     /// Concurrent calls gathered into batch calls.
     Autobatched,
-    /// Calls answered by worker processes.
+    /// Calls answered by worker processes (see [`InWorkers`]).
     Workers,
-    /// Batches formed here and split across worker processes.
+    /// Batches formed here, their worker part split across worker processes.
     Both,
 }
 
@@ -49,43 +50,41 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The settings of a main-job run.
+/// What the worker modes send to worker processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InWorkers {
+    /// The whole product: each worker rebuilds both potentials (right when
+    /// the language model is cheap to copy and its calls are the work).
+    Product,
+    /// The constraint only: the language model stays here, where one
+    /// batched forward pass serves every particle, and the workers compute
+    /// the constraint's masks meanwhile.
+    Constraint,
+}
+
+/// The settings of a main-job run that do not depend on the potentials.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOptions {
-    /// The constraint, a byte-level regular expression over the generated text.
-    pub pattern: String,
-    /// The language model's settings.
-    pub model: NgramConfig,
     /// The sampler's settings.
     pub sampler: SamplerOptions,
-    /// The number of worker processes in the worker modes.
+    /// The number of worker processes in the worker modes (at least 1).
     pub workers: usize,
+    /// What the worker modes send to the workers.
+    pub in_workers: InWorkers,
 }
 
-impl Default for JobOptions {
-    fn default() -> Self {
-        JobOptions {
-            pattern: r"[A-Z][a-z]+( [a-z]+){3,12}[.!?]".to_string(),
-            model: NgramConfig {
-                order: 4,
-                merges: 8000,
-            },
-            sampler: SamplerOptions {
-                particles: 64,
-                max_tokens: 40,
-                seed: 2026,
-                groups: 2,
-            },
-            workers: 2,
+impl JobOptions {
+    /// Checks the options: the sampler's (see [`SamplerOptions::validate`])
+    /// and at least one worker.
+    pub fn validate(&self) -> Result<()> {
+        self.sampler.validate()?;
+        if self.workers == 0 {
+            return Err(PotentialError::InvalidInput(
+                "the worker modes need at least one worker process".to_string(),
+            ));
         }
+        Ok(())
     }
-}
-
-/// Trains the language model on the bundled corpus and builds the constraint.
-pub fn build(options: &JobOptions) -> Result<(NgramLm, Regex)> {
-    let lm = NgramLm::from_bundled_corpus_plain(&options.model)?;
-    let regex = Regex::new_plain(&options.pattern, lm.vocab().clone())?;
-    Ok((lm, regex))
 }
 
 /// What one mode did.
@@ -106,37 +105,61 @@ pub struct ModeReport {
     pub mean_batch: f64,
 }
 
-/// Runs the sampler through `product` in one mode; `on_step` sees the
-/// number of live particles after each step.
-pub async fn run_mode(
+/// Runs the sampler through the product of `constraint` and `lm` in one
+/// mode; `on_step` sees the number of live particles after each step.
+///
+/// The constraint is the product's first factor: a product asks its two
+/// factors concurrently, and a constraint in worker processes then has its
+/// requests on their way before the language model, which computes in
+/// this thread, takes the thread.
+pub async fn run_mode<L, C>(
     mode: Mode,
-    product: Job,
+    lm: &L,
+    constraint: &C,
     options: &JobOptions,
     on_step: impl FnMut(usize) + Send,
-) -> Result<ModeReport> {
+) -> Result<ModeReport>
+where
+    L: Spawnable<Token = Vec<u8>> + Clone,
+    C: Spawnable<Token = Vec<u8>> + Clone,
+{
+    options.validate()?;
     let sampler = options.sampler;
+    let product = || Product::new(constraint.clone(), lm.clone());
     let started = Instant::now();
-    let (run, setup, batches) = match mode {
-        Mode::Plain => {
-            let run = timed(sample(&product, sampler, on_step)).await?;
-            (run, Duration::ZERO, None)
-        }
-        Mode::Autobatched => {
-            let batched = product.to_autobatched_with(group_batches(&sampler));
-            let run = timed(sample(&batched, sampler, on_step)).await?;
+    let (run, setup, batches) = match (mode, options.in_workers) {
+        (Mode::Plain, _) => (
+            timed(sample(&product()?, sampler, on_step)).await?,
+            Duration::ZERO,
+            None,
+        ),
+        (Mode::Autobatched, _) => {
+            let batched = product()?.to_autobatched_with(group_batches(&sampler));
+            let run = timed(sample(&batched, sampler, on_step)).await;
             let batches = batched.stats().batches;
             batched.shutdown().await;
-            (run, Duration::ZERO, Some(batches))
+            (run?, Duration::ZERO, Some(batches))
         }
-        Mode::Workers => {
-            let workers = product.to_multiprocess(options.workers).await?;
+        (Mode::Workers, InWorkers::Product) => {
+            let workers = product()?.to_multiprocess(options.workers).await?;
             let setup = started.elapsed();
             let run = timed(sample(&workers, sampler, on_step)).await;
             workers.shutdown().await;
             (run?, setup, None)
         }
-        Mode::Both => {
-            let batched = product
+        (Mode::Workers, InWorkers::Constraint) => {
+            // A product that cannot be built drops its pool, which reaps it.
+            let product = Product::new(
+                constraint.to_multiprocess(options.workers).await?,
+                lm.clone(),
+            )?;
+            let setup = started.elapsed();
+            let run = timed(sample(&product, sampler, on_step)).await;
+            product.first().shutdown().await;
+            (run?, setup, None)
+        }
+        (Mode::Both, InWorkers::Product) => {
+            let batched = product()?
                 .to_multiprocess(options.workers)
                 .await?
                 .to_autobatched_with(group_batches(&sampler));
@@ -145,6 +168,19 @@ pub async fn run_mode(
             let batches = batched.stats().batches;
             batched.shutdown().await;
             batched.inner().shutdown().await;
+            (run?, setup, Some(batches))
+        }
+        (Mode::Both, InWorkers::Constraint) => {
+            let product = Product::new(
+                constraint.to_multiprocess(options.workers).await?,
+                lm.clone(),
+            )?;
+            let setup = started.elapsed();
+            let batched = product.to_autobatched_with(group_batches(&sampler));
+            let run = timed(sample(&batched, sampler, on_step)).await;
+            let batches = batched.stats().batches;
+            batched.shutdown().await;
+            batched.inner().first().shutdown().await;
             (run?, setup, Some(batches))
         }
     };
@@ -179,4 +215,16 @@ async fn timed<T>(f: impl Future<Output = Result<T>>) -> Result<(T, Duration)> {
 /// The text of a particle's tokens.
 pub fn text(tokens: &[Vec<u8>]) -> String {
     String::from_utf8_lossy(&tokens.concat()).into_owned()
+}
+
+/// Whether two runs gave the same particles: the same tokens and ends,
+/// and weights equal within `1e-9` relative (a language model's batched
+/// forward pass may round its last bits otherwise than a lone one).
+pub fn same_particles(a: &Run<Vec<u8>>, b: &Run<Vec<u8>>) -> bool {
+    let close = |x: f64, y: f64| x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs());
+    a.samples.len() == b.samples.len()
+        && a.samples.iter().zip(&b.samples).all(|(x, y)| {
+            x.tokens == y.tokens && x.finished == y.finished && close(x.log_weight, y.log_weight)
+        })
+        && close(a.log_ml, b.log_ml)
 }

@@ -1,63 +1,93 @@
 //! The main job, small: the four modes generate the same particles, and
-//! every finished text matches the constraint.
+//! every finished text satisfies the constraint.
 //!
 //! `harness = false`: the worker processes re-execute this binary, so
 //! `main` calls `potential_runtime::init()` before anything else.
 
+use std::time::Duration;
+
 use potential_builtins::NgramConfig;
-use potential_core::ops::Product;
-use potential_examples::main_job::{JobOptions, Mode, build, run_mode};
+use potential_core::Spawnable;
+use potential_examples::main_job::{
+    InWorkers, JobOptions, Mode, ModeReport, run_mode, same_particles,
+};
+use potential_examples::ngram_job::NgramJob;
 use potential_examples::sampler::SamplerOptions;
 
 fn main() {
     potential_runtime::init();
-    let options = JobOptions {
-        pattern: r"[A-Z][a-z]+( [a-z]+){1,4}[.!?]".to_string(),
-        model: NgramConfig {
-            order: 3,
-            merges: 300,
-        },
-        sampler: SamplerOptions {
-            particles: 12,
-            max_tokens: 24,
-            seed: 11,
-            groups: 2,
-        },
-        workers: 2,
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let (lm, regex) = build(&options).expect("the model trains");
-        let mut runs = Vec::new();
-        for mode in Mode::ALL {
-            let product = Product::new(lm.clone(), regex.clone()).expect("one vocabulary");
-            let report = tokio::time::timeout(
-                std::time::Duration::from_secs(120),
-                run_mode(mode, product, &options, |_| {}),
-            )
-            .await
-            .unwrap_or_else(|_| panic!("{mode} did not finish in 120 s"))
-            .unwrap_or_else(|e| panic!("{mode} failed: {e}"));
-            assert!(report.run.calls as u64 >= report.potential_calls);
-            runs.push((mode, report.run));
-        }
-        let (_, plain) = &runs[0];
-        let finished: Vec<_> = plain.samples.iter().filter(|s| s.finished).collect();
-        assert!(!finished.is_empty(), "no particle finished: {plain:?}");
-        for s in &finished {
-            let text = s.tokens.concat();
-            assert!(
-                regex.is_match(&text),
-                "{:?} does not match the constraint",
-                String::from_utf8_lossy(&text)
-            );
-        }
-        for (mode, run) in &runs[1..] {
-            assert_eq!(run, plain, "{mode} generated other particles than plain");
-        }
+        ngram_job().await;
     });
     println!("main_job: 1 passed, 0 failed");
+}
+
+/// The embedded default: the n-gram model under a regular expression.
+async fn ngram_job() {
+    let job = NgramJob {
+        pattern: r"[A-Z][a-z]+( [a-z]+){1,4}[.!?]".to_string(),
+        model: NgramConfig {
+            order: 3,
+            merges: 300,
+        },
+    };
+    let (lm, regex) = job.build().expect("the model trains");
+    let options = JobOptions {
+        sampler: SamplerOptions {
+            groups: 2,
+            ..SamplerOptions::new(12, 24, 11)
+        },
+        workers: 2,
+        in_workers: InWorkers::Product,
+    };
+    let runs = four_modes(&lm, &regex, &options).await;
+    let finished: Vec<_> = runs[0].run.samples.iter().filter(|s| s.finished).collect();
+    assert!(
+        !finished.is_empty(),
+        "no particle finished: {:?}",
+        runs[0].run
+    );
+    for s in &finished {
+        let text = s.tokens.concat();
+        assert!(
+            regex.is_match(&text),
+            "{:?} does not match the constraint",
+            String::from_utf8_lossy(&text)
+        );
+    }
+}
+
+/// Runs the four modes, each within a generous time limit, and checks
+/// that they generated the same particles.
+async fn four_modes<L, C>(lm: &L, constraint: &C, options: &JobOptions) -> Vec<ModeReport>
+where
+    L: Spawnable<Token = Vec<u8>> + Clone,
+    C: Spawnable<Token = Vec<u8>> + Clone,
+{
+    let mut reports = Vec::new();
+    for mode in Mode::ALL {
+        let report = tokio::time::timeout(
+            Duration::from_secs(300),
+            run_mode(mode, lm, constraint, options, |_| {}),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{mode} did not finish in 300 s"))
+        .unwrap_or_else(|e| panic!("{mode} failed: {e}"));
+        assert!(report.run.calls as u64 >= report.potential_calls);
+        reports.push(report);
+    }
+    for r in &reports[1..] {
+        assert!(
+            same_particles(&r.run, &reports[0].run),
+            "{} generated other particles than plain:\n{:?}\n{:?}",
+            r.mode,
+            r.run,
+            reports[0].run
+        );
+    }
+    reports
 }
