@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use potential_builtins::NgramConfig;
 use potential_core::{Potential, PotentialError, Spawnable};
 use potential_examples::bench::stats::median;
-use potential_examples::main_job::{JobOptions, Mode, ModeReport, run_mode, same_particles, text};
+use potential_examples::main_job::{JobOptions, Mode, ModeReport, run_mode, same_particles};
 use potential_examples::ngram_job::NgramJob;
 use potential_examples::sampler::{Resampling, SamplerOptions};
 
@@ -249,33 +249,46 @@ where
     }
 
     let plain = &reports[0].run;
-    let posterior = plain.posterior();
-    let mut order: Vec<usize> = (0..plain.samples.len())
-        .filter(|&i| plain.samples[i].finished)
-        .collect();
-    order.sort_by(|&a, &b| posterior[b].total_cmp(&posterior[a]));
+    let finished = plain.samples.iter().filter(|s| s.finished).count();
     println!(
-        "\n{} of {} particles finished ({} resamplings; log marginal likelihood estimate {:.3}); the heaviest texts:",
-        order.len(),
+        "\n{finished} of {} particles finished ({} resamplings; log marginal likelihood estimate {:.3}); the most probable texts:",
         plain.samples.len(),
         plain.resamples,
         plain.log_ml
     );
-    let mut all_valid = !order.is_empty();
-    for (k, &i) in order.iter().enumerate() {
-        let sample = &plain.samples[i];
-        let verdict = check(&sample.tokens.concat());
+    // Resampling copies particles: each distinct text once, with its
+    // copies counted and their posterior probabilities summed.
+    let posterior = plain.posterior();
+    let mut texts: Vec<(Vec<u8>, f64, usize)> = Vec::new();
+    for (sample, p) in plain
+        .samples
+        .iter()
+        .zip(&posterior)
+        .filter(|(s, _)| s.finished)
+    {
+        let bytes = sample.tokens.concat();
+        match texts.iter_mut().find(|(t, _, _)| *t == bytes) {
+            Some((_, total, copies)) => {
+                *total += p;
+                *copies += 1;
+            }
+            None => texts.push((bytes, *p, 1)),
+        }
+    }
+    texts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut all_valid = !texts.is_empty();
+    for (k, (bytes, p, copies)) in texts.iter().enumerate() {
+        let verdict = check(bytes);
         if k < args.show {
             println!(
-                "  p={:.3} log w={:>9.3} {} {}",
-                posterior[i],
-                sample.log_weight,
+                "  p={p:.3} {:>4} {} {}",
+                format!("x{copies}"),
                 if verdict.is_ok() {
                     "valid  "
                 } else {
                     "INVALID"
                 },
-                text(&sample.tokens)
+                String::from_utf8_lossy(bytes)
             );
         }
         if let Err(why) = verdict {

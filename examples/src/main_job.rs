@@ -212,11 +212,6 @@ async fn timed<T>(f: impl Future<Output = Result<T>>) -> Result<(T, Duration)> {
     Ok((value, started.elapsed()))
 }
 
-/// The text of a particle's tokens.
-pub fn text(tokens: &[Vec<u8>]) -> String {
-    String::from_utf8_lossy(&tokens.concat()).into_owned()
-}
-
 /// Whether two runs gave the same particles: the same tokens and ends,
 /// and weights equal within `1e-9` relative (a language model's batched
 /// forward pass may round its last bits otherwise than a lone one).
