@@ -270,7 +270,7 @@ pub fn encode_description<T: TokenType>(vocab_len: usize, out: &mut Vec<u8>) {
 pub enum Reply<'a> {
     /// Raw little-endian `f64` values (a multiple of 8 bytes).
     Values(&'a [u8]),
-    /// A postcard [`Description`]; see [`decode_description`].
+    /// A postcard [`Description`]; see [`check_description`].
     Description(&'a [u8]),
 }
 
