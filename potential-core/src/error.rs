@@ -123,6 +123,112 @@ impl std::fmt::Display for Message {
 
 impl std::error::Error for Message {}
 
+/// A method of [`Potential`](crate::Potential), as errors and the worker
+/// protocol name it.
+///
+/// [`PotentialError`] carries the name as `&'static str`
+/// ([`Method::as_str`]) so that implementors keep writing
+/// `non_empty("batch_prefix", contexts)`; the library itself names methods
+/// by this enum, so a name cannot drift between the places that use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// `complete`.
+    Complete,
+    /// `prefix`.
+    Prefix,
+    /// `score`.
+    Score,
+    /// `logw_next`.
+    LogwNext,
+    /// `batch_complete`.
+    BatchComplete,
+    /// `batch_prefix`.
+    BatchPrefix,
+    /// `batch_score`.
+    BatchScore,
+    /// `batch_logw_next`.
+    BatchLogwNext,
+}
+
+impl Method {
+    /// Every method, single ones first.
+    pub const ALL: [Method; 8] = [
+        Method::Complete,
+        Method::Prefix,
+        Method::Score,
+        Method::LogwNext,
+        Method::BatchComplete,
+        Method::BatchPrefix,
+        Method::BatchScore,
+        Method::BatchLogwNext,
+    ];
+
+    /// The method's name in the trait.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Complete => "complete",
+            Method::Prefix => "prefix",
+            Method::Score => "score",
+            Method::LogwNext => "logw_next",
+            Method::BatchComplete => "batch_complete",
+            Method::BatchPrefix => "batch_prefix",
+            Method::BatchScore => "batch_score",
+            Method::BatchLogwNext => "batch_logw_next",
+        }
+    }
+
+    /// The method of this name, if one has it.
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A wrapper that can be shut down, as [`PotentialError::Closed`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Wrapper {
+    /// An [`AutoBatched`](crate::AutoBatched) potential's loop.
+    AutoBatched,
+    /// A pool of worker processes (`potential-runtime`).
+    WorkerPool,
+}
+
+impl Wrapper {
+    /// Every wrapper.
+    pub const ALL: [Wrapper; 2] = [Wrapper::AutoBatched, Wrapper::WorkerPool];
+
+    /// The wrapper's name in error messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Wrapper::AutoBatched => "autobatching wrapper",
+            Wrapper::WorkerPool => "worker pool",
+        }
+    }
+
+    /// The wrapper of this name, if one has it.
+    pub fn from_name(name: &str) -> Option<Wrapper> {
+        Wrapper::ALL.into_iter().find(|w| w.as_str() == name)
+    }
+
+    /// The error of a call made after this wrapper was shut down.
+    pub const fn closed(self) -> PotentialError {
+        PotentialError::Closed(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Wrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The result type of every fallible call in this library.
 pub type Result<T, E = PotentialError> = std::result::Result<T, E>;
 
@@ -146,6 +252,21 @@ mod tests {
         let copy = err.clone();
         assert_eq!(copy.to_string(), "nope");
         assert!(matches!(copy, PotentialError::Potential(_)));
+    }
+
+    #[test]
+    fn names_map_back_to_their_methods_and_wrappers() {
+        for m in Method::ALL {
+            assert_eq!(Method::from_name(m.as_str()), Some(m));
+        }
+        for w in Wrapper::ALL {
+            assert_eq!(Wrapper::from_name(&w.to_string()), Some(w));
+        }
+        assert_eq!(Method::from_name("describe"), None);
+        assert_eq!(
+            Wrapper::AutoBatched.closed().to_string(),
+            "the autobatching wrapper was shut down"
+        );
     }
 
     #[test]

@@ -15,21 +15,29 @@
 //! where workers run. Its one trap: a crate that is never referenced by
 //! path is not linked, and its registrations vanish; reference the crate
 //! that holds your potentials (`use my_potentials as _;`) from the binary.
+//!
+//! Every recipe lives here, the wrappers' too: batching and the operators
+//! know nothing of processes.
+//!
+//! - this module: [`Spawnable`], [`Registered`], [`Recipe`] and the
+//!   recipes of the library's wrappers;
+//! - [`registry`]: [`Registration`], [`register!`](crate::register) and the
+//!   lookup by tag;
+//! - [`erased`]: [`Built`], a rebuilt potential whose token type is erased.
 
-pub mod wire;
+mod erased;
+mod registry;
 
-use std::any::Any;
-use std::fmt;
-use std::sync::Arc;
+pub use erased::Built;
+pub use registry::{Registration, registered_tags};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::dyn_potential::DynPotential;
+use crate::autobatch::{AutoBatchOptions, AutoBatched};
 use crate::error::{PotentialError, Result};
 use crate::ops::Product;
 use crate::potential::Potential;
-use crate::vocab::TokenType;
 
 /// A potential whose recipe can cross a process boundary, so that worker
 /// processes can rebuild it.
@@ -46,7 +54,6 @@ pub trait Spawnable: Potential + Sized + 'static {
     /// The recipe from which a worker rebuilds an identical instance.
     fn recipe(&self) -> Result<Recipe>;
 }
-
 /// A spawnable potential type that a worker finds by its tag: its serde
 /// form is its recipe.
 ///
@@ -109,6 +116,17 @@ where
     }
 }
 
+/// A worker builds a fresh wrapper, with its loop on the worker's runtime,
+/// over its own copy of the inner potential.
+impl<P: Spawnable> Spawnable for AutoBatched<P> {
+    fn recipe(&self) -> Result<Recipe> {
+        Ok(Recipe::AutoBatched {
+            inner: Box::new(self.inner().recipe()?),
+            options: self.options().clone(),
+        })
+    }
+}
+
 /// What a worker needs to rebuild a potential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -128,7 +146,7 @@ pub enum Recipe {
         /// The inner potential's recipe.
         inner: Box<Recipe>,
         /// The wrapper's options.
-        options: crate::autobatch::AutoBatchOptions,
+        options: AutoBatchOptions,
     },
 }
 
@@ -137,175 +155,11 @@ impl Recipe {
     /// deserializes it, then applies the wrappers.
     pub fn build(&self) -> Result<Built> {
         match self {
-            Recipe::Registered { tag, state } => (lookup(tag)?.build)(state),
-            Recipe::Product(first, second) => {
-                let (first, second) = (first.build()?, second.build()?);
-                (first.ops.product)(first, second)
-            }
-            Recipe::AutoBatched { inner, options } => {
-                let inner = inner.build()?;
-                (inner.ops.autobatch)(inner, options.clone())
-            }
+            Recipe::Registered { tag, state } => registry::lookup(tag)?.build(state),
+            Recipe::Product(first, second) => first.build()?.product(second.build()?),
+            Recipe::AutoBatched { inner, options } => Ok(inner.build()?.autobatch(options.clone())),
         }
     }
-}
-
-/// An entry of the registry: a tag and how to rebuild the type from its state.
-///
-/// Built by [`Registration::of`] inside `inventory::submit!`, which
-/// `#[derive(Potential)]` and [`register!`](crate::register) emit.
-pub struct Registration {
-    tag: fn() -> &'static str,
-    build: fn(&[u8]) -> Result<Built>,
-}
-
-impl Registration {
-    /// The registration of `P`.
-    pub const fn of<P: Registered>() -> Self {
-        Registration {
-            tag: P::tag,
-            build: build_registered::<P>,
-        }
-    }
-
-    /// The registered tag.
-    pub fn tag(&self) -> &'static str {
-        (self.tag)()
-    }
-}
-
-inventory::collect!(Registration);
-
-/// Registers concrete potential types so that worker processes can rebuild
-/// them. `#[derive(Potential)]` does this for non-generic types; call it
-/// once per instantiation of a generic type, at module level:
-///
-/// ```ignore
-/// potential_core::register!(Ngram<u32>, Ngram<String>);
-/// ```
-#[macro_export]
-macro_rules! register {
-    ($($ty:ty),+ $(,)?) => {
-        $( $crate::__private::inventory::submit! { $crate::Registration::of::<$ty>() } )+
-    };
-}
-
-/// The tags of every registered type, sorted.
-pub fn registered_tags() -> Vec<&'static str> {
-    let mut tags: Vec<_> = inventory::iter::<Registration>()
-        .map(Registration::tag)
-        .collect();
-    tags.sort_unstable();
-    tags
-}
-
-fn lookup(tag: &str) -> Result<&'static Registration> {
-    let mut found = inventory::iter::<Registration>().filter(|r| r.tag() == tag);
-    let first = found.next().ok_or_else(|| {
-        PotentialError::InvalidInput(format!(
-            "no potential type is registered under `{tag}` in this executable; \
-             derive `Potential` for it or call `potential_core::register!` with it"
-        ))
-    })?;
-    // Registering one type twice is harmless; two types under one tag is not.
-    if found.any(|r| r.build as usize != first.build as usize) {
-        return Err(PotentialError::InvalidInput(format!(
-            "two different potential types are registered under the tag `{tag}`; give one of them another tag"
-        )));
-    }
-    Ok(first)
-}
-
-fn build_registered<P: Registered>(state: &[u8]) -> Result<Built> {
-    let potential: P = postcard::from_bytes(state).map_err(|e| {
-        PotentialError::InvalidInput(format!("cannot rebuild {} from its recipe: {e}", P::tag()))
-    })?;
-    Ok(Built::new(
-        Arc::new(potential) as Arc<dyn DynPotential<P::Token>>
-    ))
-}
-
-/// A potential rebuilt from a recipe, with its token type erased, as a
-/// worker holds it before it knows the token type.
-pub struct Built {
-    potential: Box<dyn Any + Send + Sync>,
-    ops: TokenOps,
-}
-
-/// The operations a worker applies to rebuilt potentials; each is
-/// monomorphized for the token type when the leaf's registration is built.
-#[derive(Clone, Copy)]
-struct TokenOps {
-    token_type: fn() -> &'static str,
-    product: fn(Built, Built) -> Result<Built>,
-    autobatch: fn(Built, crate::autobatch::AutoBatchOptions) -> Result<Built>,
-    serve: fn(Built) -> Result<Arc<dyn wire::ServePotential>>,
-}
-
-impl Built {
-    /// Erases the token type of a potential.
-    pub fn new<T: TokenType>(potential: Arc<dyn DynPotential<T>>) -> Self {
-        Built {
-            potential: Box::new(potential),
-            ops: TokenOps {
-                token_type: std::any::type_name::<T>,
-                product: product_of::<T>,
-                autobatch: crate::autobatch::autobatch_built::<T>,
-                serve: serve_of::<T>,
-            },
-        }
-    }
-
-    /// The name of the token type.
-    pub fn token_type(&self) -> &'static str {
-        (self.ops.token_type)()
-    }
-
-    /// The potential, when its tokens are of type `T`; `self` back otherwise.
-    pub fn downcast<T: TokenType>(self) -> std::result::Result<Arc<dyn DynPotential<T>>, Self> {
-        match self.potential.downcast::<Arc<dyn DynPotential<T>>>() {
-            Ok(p) => Ok(*p),
-            Err(potential) => Err(Built {
-                potential,
-                ops: self.ops,
-            }),
-        }
-    }
-}
-
-impl Built {
-    /// The potential as a worker serves it: it answers encoded calls
-    /// ([`wire`]) whatever its token type.
-    pub fn into_server(self) -> Result<Arc<dyn wire::ServePotential>> {
-        (self.ops.serve)(self)
-    }
-}
-
-fn serve_of<T: TokenType>(built: Built) -> Result<Arc<dyn wire::ServePotential>> {
-    let potential = built.downcast::<T>().map_err(|b| {
-        PotentialError::InvalidInput(format!("cannot serve tokens of type {}", b.token_type()))
-    })?;
-    Ok(Arc::new(wire::Server::new(potential)))
-}
-
-impl fmt::Debug for Built {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Built(tokens of type {})", self.token_type())
-    }
-}
-
-fn product_of<T: TokenType>(first: Built, second: Built) -> Result<Built> {
-    let mismatch = |b: &Built| {
-        PotentialError::InvalidInput(format!(
-            "a product needs one token type, got {} and {}",
-            std::any::type_name::<T>(),
-            b.token_type()
-        ))
-    };
-    let first = first.downcast::<T>().map_err(|b| mismatch(&b))?;
-    let second = second.downcast::<T>().map_err(|b| mismatch(&b))?;
-    let product = Product::new(first, second)?;
-    Ok(Built::new(Arc::new(product) as Arc<dyn DynPotential<T>>))
 }
 
 #[cfg(test)]

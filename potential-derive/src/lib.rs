@@ -103,6 +103,7 @@ mod batched;
 mod crate_path;
 mod derive;
 mod errors;
+mod types;
 
 use proc_macro::TokenStream;
 

@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use divan::Bencher;
-use potential_core::wire;
+use potential_core::{Method, wire};
 use potential_runtime::protocol::frame::{FrameDecoder, MAX_FRAME_LEN, encode_frame};
 
 fn main() {
@@ -29,7 +29,7 @@ fn weights_encode_then_decode(bencher: Bencher) {
     bencher.bench_local(|| {
         buf.clear();
         wire::encode_values(black_box(&values), &mut buf);
-        black_box(wire::decode_values(&buf, "logw_next", values.len()).unwrap())
+        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, values.len()).unwrap())
     });
 }
 

@@ -45,7 +45,7 @@
 //! variables. [`init`] must be the **first line of `main`**: in a worker it
 //! serves and exits, so no code of yours runs twice; elsewhere it returns
 //! at once. A process started as a worker that skips it would run your
-//! `main` again, so [`Multiprocess::start`] refuses to run in such a process
+//! `main` again, so starting a pool refuses to run in such a process
 //! and the parent reports that `init` is missing.
 //!
 //! - **Integration tests**: give the test target `harness = false` and a
@@ -102,21 +102,27 @@
 //! `GLIBC_TUNABLES=glibc.malloc.trim_threshold=134217728:glibc.malloc.mmap_threshold=33554432`.
 #![warn(missing_docs, unreachable_pub)]
 
+mod accept;
+mod conn;
 mod options;
 mod pool;
 pub mod protocol;
 mod socket;
+mod state;
 mod supervise;
+mod sync;
 mod transport;
+mod tuning;
 mod worker;
 
 use futures::future::BoxFuture;
 
 pub use options::{MultiprocessOptions, RestartPolicy};
-pub use pool::{Multiprocess, WorkerState, WorkerStats};
+pub use pool::Multiprocess;
 pub use potential_core;
 use potential_core::{Potential, Result, Spawnable};
 pub use socket::{SocketAddress, SocketLocation};
+pub use state::{WorkerState, WorkerStats};
 
 /// Enters worker mode when this process was started as a worker: serves
 /// the pool that started it, then exits the process. Returns at once in
@@ -175,8 +181,8 @@ pub trait MultiprocessExt: Potential {
     {
         MultiprocessBuilder {
             recipe: self.recipe(),
+            vocab: self.vocab().clone(),
             options: MultiprocessOptions::new(),
-            tokens: std::marker::PhantomData,
         }
     }
 }
@@ -185,10 +191,11 @@ impl<P: Potential> MultiprocessExt for P {}
 
 /// The options of a pool about to start; see [`MultiprocessExt::multiprocess`].
 #[must_use = "a builder does nothing until `start` is awaited"]
-pub struct MultiprocessBuilder<T> {
+pub struct MultiprocessBuilder<T: potential_core::TokenType> {
     recipe: Result<potential_core::Recipe>,
+    /// The pool's vocabulary: the parent's own, not one sent back by a worker.
+    vocab: potential_core::Vocab<T>,
     options: MultiprocessOptions,
-    tokens: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T: potential_core::TokenType> MultiprocessBuilder<T> {
@@ -220,11 +227,11 @@ impl<T: potential_core::TokenType> MultiprocessBuilder<T> {
 
     /// Starts the workers.
     pub async fn start(self) -> Result<Multiprocess<T>> {
-        Multiprocess::start(self.recipe?, self.options).await
+        Multiprocess::start(self.recipe?, self.vocab, self.options).await
     }
 }
 
-impl<T> std::fmt::Debug for MultiprocessBuilder<T> {
+impl<T: potential_core::TokenType> std::fmt::Debug for MultiprocessBuilder<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MultiprocessBuilder")
             .field("options", &self.options)

@@ -1,96 +1,24 @@
-//! Starting, watching, restarting and reaping workers; accepting their
-//! connections.
+//! Starting, watching, restarting and reaping workers.
 
 use std::io;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::channel::oneshot;
-use interprocess::local_socket::ListenerOptions;
-use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
-use potential_core::{PotentialError, Result, wire};
+use potential_core::{PotentialError, Result, Wrapper, wire};
 use tokio::io::AsyncWriteExt;
 use tracing::Instrument;
 
-use crate::pool::{Conn, Pool, SlotState, lock};
-use crate::protocol::frame::{Frame, FrameDecoder, MAX_FRAME_LEN, encode_frame};
-use crate::protocol::handshake::{HELLO_FRAME_LEN, Refusal, check_hello};
+use crate::conn::Conn;
+use crate::protocol::env::WorkerEnv;
+use crate::protocol::frame::{FrameDecoder, encode_frame};
 use crate::protocol::message::INIT_ID;
-use crate::transport::{Half, Outbox, ReadEnd, read_loop, read_one};
-use crate::worker::{ENV_PARENT, ENV_SECRET, ENV_SOCKET, ENV_TICKET};
-
-/// How long a connection may take to say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How often a starting worker is checked for an early exit.
-const EXIT_CHECK: Duration = Duration::from_millis(5);
-
-/// How a spawned worker's authenticated connection reaches its starter.
-pub(crate) type Arrival = oneshot::Sender<(Half, FrameDecoder)>;
-
-/// Binds the pool's socket and starts accepting connections.
-pub(crate) fn listen(pool: &Arc<Pool>) -> io::Result<()> {
-    let listener = ListenerOptions::new()
-        .name(pool.address.to_name()?)
-        .create_tokio()?;
-    let task = tokio::spawn(accept_loop(pool.clone(), listener));
-    pool.track(task.abort_handle());
-    Ok(())
-}
-
-async fn accept_loop(pool: Arc<Pool>, listener: Listener) {
-    loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                let task = tokio::spawn(handshake(pool.clone(), stream));
-                pool.track(task.abort_handle());
-            }
-            Err(e) => {
-                tracing::warn!(socket = %pool.address, error = %e, "accept failed");
-                // A persistent error (out of descriptors) must not spin.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Reads a connection's hello; hands an authenticated worker's connection
-/// to whoever spawned it, and refuses (closes) anything else.
-async fn handshake(pool: Arc<Pool>, stream: Stream) {
-    crate::transport::tune(&stream);
-    let mut half = Half(Arc::new(stream));
-    let mut decoder = FrameDecoder::new(HELLO_FRAME_LEN);
-    let ticket = match tokio::time::timeout(HELLO_TIMEOUT, read_one(&mut half, &mut decoder)).await
-    {
-        Err(_) => Err(Refusal::NoHello(format!(
-            "nothing within {HELLO_TIMEOUT:?}"
-        ))),
-        Ok(Err(ReadEnd::Frame(e))) => Err(Refusal::BadFrame(e.to_string())),
-        Ok(Err(e)) => Err(Refusal::NoHello(e.to_string())),
-        Ok(Ok((id, payload))) => check_hello(
-            Frame {
-                id,
-                payload: &payload,
-            },
-            &pool.secret,
-        ),
-    };
-    let arrival = ticket.and_then(|ticket| {
-        lock(&pool.tickets)
-            .remove(&ticket)
-            .ok_or(Refusal::UnknownTicket { ticket })
-    });
-    match arrival {
-        Ok(arrival) => {
-            decoder.set_max_len(MAX_FRAME_LEN);
-            let _ = arrival.send((half, decoder));
-        }
-        Err(refusal) => pool.refuse(refusal),
-    }
-}
+use crate::state::Pool;
+use crate::sync::lock;
+use crate::transport::{Half, Outbox, read_loop, read_one};
+use crate::tuning::EXIT_CHECK;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -129,18 +57,19 @@ async fn spawn_process(mut command: Command) -> io::Result<Child> {
 }
 
 fn worker_command(pool: &Pool, ticket: u64) -> io::Result<Command> {
-    let program = match &pool.options.program {
+    let program = match &pool.options().program {
         Some(p) => p.clone(),
         None => std::env::current_exe()?,
     };
     let mut command = Command::new(program);
-    command
-        .args(&pool.options.args)
-        .env(ENV_SOCKET, pool.address.to_env())
-        .env(ENV_SECRET, pool.secret.to_hex())
-        .env(ENV_TICKET, ticket.to_string())
-        .env(ENV_PARENT, std::process::id().to_string())
-        .stdin(Stdio::null());
+    command.args(&pool.options().args).stdin(Stdio::null());
+    WorkerEnv {
+        socket: pool.address().clone(),
+        secret: pool.secret().clone(),
+        ticket,
+        parent: std::process::id(),
+    }
+    .apply(&mut command);
     Ok(command)
 }
 
@@ -151,9 +80,7 @@ fn failure(what: impl std::fmt::Display) -> PotentialError {
 /// Starts the worker of slot `slot` and puts it to work; returns its
 /// description of the potential (a `wire` reply).
 pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -> Result<Vec<u8>> {
-    let ticket = pool.next_ticket.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = oneshot::channel();
-    lock(&pool.tickets).insert(ticket, tx);
+    let (ticket, rx) = pool.add_ticket();
     let spawned = match worker_command(pool, ticket) {
         Ok(command) => spawn_process(command).await,
         Err(e) => Err(e),
@@ -161,12 +88,12 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
     let child = match spawned {
         Ok(child) => child,
         Err(e) => {
-            lock(&pool.tickets).remove(&ticket);
+            pool.take_ticket(ticket);
             return Err(failure(format!("cannot start a worker process: {e}")));
         }
     };
     let pid = child.id();
-    lock(&pool.children).insert(ticket, (slot, child));
+    pool.adopt_child(ticket, slot, child);
     let span = tracing::info_span!("potential_worker", slot, pid);
     let started = connect_worker(pool, ticket, rx)
         .instrument(span.clone())
@@ -174,7 +101,7 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
     let (half, decoder, description) = match started {
         Ok(x) => x,
         Err(e) => {
-            lock(&pool.tickets).remove(&ticket);
+            pool.take_ticket(ticket);
             let status = reap(pool, ticket).await;
             span.in_scope(|| tracing::warn!(error = %e, ?status, "worker failed to start"));
             return Err(e);
@@ -192,20 +119,8 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
         watch(pool.clone(), slot, conn.clone(), half, decoder).instrument(span.clone()),
     );
     pool.track(reader.abort_handle());
-    {
-        let mut state = lock(&pool.slot(slot).state);
-        if matches!(*state, SlotState::Stopped) {
-            // The pool stopped while this worker started: its reader reaps it.
-            conn.outbox.close();
-        } else {
-            if restart {
-                pool.slot(slot).restarts.fetch_add(1, Ordering::Relaxed);
-            }
-            *state = SlotState::Up(conn);
-        }
-    }
-    *lock(&pool.slot(slot).reader) = Some(reader);
-    pool.changed.notify_waiters();
+    // If the pool stopped while this worker started, its reader reaps it.
+    pool.worker_up(slot, conn, reader, restart);
     span.in_scope(|| tracing::info!("worker started"));
     Ok(description)
 }
@@ -217,12 +132,12 @@ async fn connect_worker(
     ticket: u64,
     mut arrival: oneshot::Receiver<(Half, FrameDecoder)>,
 ) -> Result<(Half, FrameDecoder, Vec<u8>)> {
-    let deadline = Instant::now() + pool.options.startup_timeout;
+    let deadline = Instant::now() + pool.options().startup_timeout;
     let (mut half, mut decoder) = loop {
         tokio::select! {
-            arrived = &mut arrival => break arrived.map_err(|_| PotentialError::Closed("worker pool"))?,
+            arrived = &mut arrival => break arrived.map_err(|_| Wrapper::WorkerPool.closed())?,
             () = tokio::time::sleep(EXIT_CHECK) => {
-                if let Some(status) = exited(pool, ticket) {
+                if let Some(status) = pool.child_exited(ticket) {
                     return Err(failure(format!(
                         "the worker process exited ({status}) before it connected; \
                          does `main` call `potential_runtime::init()` first?"
@@ -231,13 +146,13 @@ async fn connect_worker(
                 if Instant::now() > deadline {
                     return Err(failure(format!(
                         "the worker did not connect within {:?}",
-                        pool.options.startup_timeout
+                        pool.options().startup_timeout
                     )));
                 }
             }
         }
     };
-    let recipe = encode_frame(INIT_ID, &pool.recipe);
+    let recipe = encode_frame(INIT_ID, pool.recipe());
     let exchange = async {
         half.write_all(&recipe)
             .await
@@ -260,13 +175,6 @@ async fn connect_worker(
     Ok((half, decoder, payload))
 }
 
-/// The exit status of a child that has exited, if it has.
-fn exited(pool: &Pool, ticket: u64) -> Option<ExitStatus> {
-    lock(&pool.children)
-        .get_mut(&ticket)
-        .and_then(|(_, c)| c.try_wait().ok().flatten())
-}
-
 /// Kills (if still running) and reaps the child of `ticket`.
 ///
 /// The child leaves the registry only on the blocking thread that waits
@@ -275,7 +183,7 @@ fn exited(pool: &Pool, ticket: u64) -> Option<ExitStatus> {
 async fn reap(pool: &Arc<Pool>, ticket: u64) -> Option<ExitStatus> {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let (_, mut child) = lock(&pool.children).remove(&ticket)?;
+        let mut child = pool.take_child(ticket)?;
         let _ = child.kill();
         child.wait().ok()
     })
@@ -297,35 +205,26 @@ async fn watch(
     half: Half,
     mut decoder: FrameDecoder,
 ) {
-    let s = pool.slot(slot);
     let mut wakers = Vec::new();
     let end = read_loop(half, &mut decoder, |frames| {
-        conn.deliver_all(frames, s, &mut wakers)
+        let (served, outcome) = conn.deliver_all(frames, &mut wakers);
+        pool.add_served(slot, served);
+        outcome
     })
     .await;
-    let closing = pool.closing.load(Ordering::Acquire);
-    let give_up = !closing && died_too_often(&pool, slot);
-    {
-        let mut state = lock(&s.state);
-        if !matches!(*state, SlotState::Stopped) {
-            *state = if give_up {
-                SlotState::GivenUp
-            } else {
-                SlotState::Starting
-            };
-        }
-    }
-    pool.changed.notify_waiters();
+    let closing = pool.is_closing();
+    let give_up = !closing && pool.record_death(slot);
+    pool.worker_down(slot, give_up);
     let error = if closing {
-        PotentialError::Closed("worker pool")
+        Wrapper::WorkerPool.closed()
     } else {
         failure(format!("worker {} died ({end})", conn.pid))
     };
     conn.fail_all(&error);
     conn.outbox.close();
     let status = reap(&pool, conn.ticket).await;
-    if status.is_some() {
-        *lock(&s.last_exit) = status;
+    if let Some(status) = status {
+        pool.set_last_exit(slot, status);
     }
     if closing {
         tracing::info!(?status, "worker exited");
@@ -333,20 +232,10 @@ async fn watch(
     }
     tracing::warn!(?status, reason = %end, "worker exited");
     if give_up {
-        tracing::error!(policy = ?pool.options.restart, "worker given up: it died too often");
+        tracing::error!(policy = ?pool.options().restart, "worker given up: it died too often");
         return;
     }
     restart(pool, slot).await;
-}
-
-/// Records a death of the slot's worker; whether it has now died too often.
-fn died_too_often(pool: &Pool, slot: usize) -> bool {
-    let policy = pool.options.restart;
-    let mut deaths = lock(&pool.slot(slot).deaths);
-    let now = Instant::now();
-    deaths.retain(|t| now.duration_since(*t) <= policy.window);
-    deaths.push(now);
-    deaths.len() >= policy.max_deaths as usize
 }
 
 /// Restarts a slot's worker until it runs or has died too often.
@@ -360,7 +249,7 @@ fn restart(pool: Arc<Pool>, slot: usize) -> futures::future::BoxFuture<'static, 
 
 async fn restart_loop(pool: Arc<Pool>, slot: usize) {
     loop {
-        if pool.closing.load(Ordering::Acquire) {
+        if pool.is_closing() {
             return;
         }
         match start_worker(&pool, slot, true).await {
@@ -370,14 +259,9 @@ async fn restart_loop(pool: Arc<Pool>, slot: usize) {
             }
             Err(e) => tracing::warn!(error = %e, "worker restart failed"),
         }
-        if died_too_often(&pool, slot) {
-            let mut state = lock(&pool.slot(slot).state);
-            if !matches!(*state, SlotState::Stopped) {
-                *state = SlotState::GivenUp;
-            }
-            drop(state);
-            pool.changed.notify_waiters();
-            tracing::error!(policy = ?pool.options.restart, "worker given up: it keeps failing to start");
+        if pool.record_death(slot) {
+            pool.worker_down(slot, true);
+            tracing::error!(policy = ?pool.options().restart, "worker given up: it keeps failing to start");
             return;
         }
     }

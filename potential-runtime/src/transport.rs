@@ -4,7 +4,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use interprocess::local_socket::tokio::Stream;
@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 
 use crate::protocol::frame::{FrameDecoder, FrameError};
+use crate::sync::lock;
+use crate::tuning::{COALESCE_BELOW, KEEP_BYTES_BELOW, SPARE_BUFFERS};
 
 /// A shared handle to a stream: `&Stream` reads and writes, so both
 /// directions use one `Arc` (`Stream::split` is deprecated in interprocess 2.4).
@@ -67,17 +69,6 @@ fn shutdown_write(stream: &Stream) -> io::Result<()> {
     }
 }
 
-/// Frames below this size are copied into one write; larger ones are
-/// written as they are (a copy of 400 KB costs more than a syscall).
-pub(crate) const COALESCE_BELOW: usize = 16 * 1024;
-
-/// Buffers kept for reuse.
-const POOL_SIZE: usize = 64;
-
-/// The writer's byte buffer is dropped after a write larger than this, so
-/// that one huge call does not pin its memory for the connection's life.
-const KEEP_BYTES_BELOW: usize = 4 << 20;
-
 /// Frames waiting to be written, and spare buffers to build them in.
 ///
 /// Callers push whole frames from any task, or build them straight into
@@ -114,7 +105,7 @@ impl Outbox {
         &self,
         build: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = lock(&self.queue);
         let start = queue.bytes.len();
         if let Err(e) = build(&mut queue.bytes) {
             queue.bytes.truncate(start);
@@ -127,17 +118,13 @@ impl Outbox {
 
     /// An empty buffer, with capacity when one was recycled.
     pub(crate) fn buffer(&self) -> Vec<u8> {
-        self.spare
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_default()
+        lock(&self.spare).pop().unwrap_or_default()
     }
 
     /// Gives written buffers back, taking the lock once for all of them.
     fn recycle_all(&self, written: &mut Vec<Vec<u8>>) {
-        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-        let room = POOL_SIZE.saturating_sub(spare.len());
+        let mut spare = lock(&self.spare);
+        let room = SPARE_BUFFERS.saturating_sub(spare.len());
         spare.extend(written.drain(..).take(room).map(|mut buf| {
             buf.clear();
             buf
@@ -147,11 +134,7 @@ impl Outbox {
 
     /// Queues a whole frame.
     pub(crate) fn push(&self, frame: Vec<u8>) {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .frames
-            .push(frame);
+        lock(&self.queue).frames.push(frame);
         self.notify.notify_one();
     }
 
@@ -167,7 +150,7 @@ impl Outbox {
         let mut joined = Vec::new();
         loop {
             {
-                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut queue = lock(&self.queue);
                 // The bytes swap with the (empty) buffer written last time,
                 // so the two take turns and neither is allocated again.
                 std::mem::swap(&mut joined, &mut queue.bytes);
@@ -267,20 +250,16 @@ pub(crate) async fn read_one(
     }
 }
 
-/// Room for a whole `logw_next` reply over a large vocabulary in the
-/// socket: one `write` instead of a wait for the reader per 200 KB (the
-/// default), each wait a trip through both event loops. The kernel caps
-/// it at `net.core.wmem_max`.
-#[cfg(target_os = "linux")]
-const SEND_BUFFER: usize = 4 << 20;
-
 /// Enlarges the socket's send buffer; failure only costs speed.
 pub(crate) fn tune(stream: &Stream) {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsFd;
         let Stream::UdSocket(s) = stream;
-        let _ = rustix::net::sockopt::set_socket_send_buffer_size(s.as_fd(), SEND_BUFFER);
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(
+            s.as_fd(),
+            crate::tuning::SEND_BUFFER,
+        );
     }
     #[cfg(not(target_os = "linux"))]
     let _ = stream;

@@ -5,23 +5,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use interprocess::local_socket::tokio::{Stream, prelude::*};
-use potential_core::{PotentialError, wire};
+use potential_core::wire::{self, ServePotential};
+use potential_core::{PotentialError, Result};
 use tokio::io::AsyncWriteExt;
 
+use crate::protocol::env::{self, WorkerEnv, started_as_worker};
 use crate::protocol::frame::{FrameDecoder, MAX_FRAME_LEN, begin_frame, finish_frame};
-use crate::protocol::handshake::{Hello, Secret};
-use crate::protocol::message::{INIT_ID, decode_recipe, describe_call};
+use crate::protocol::handshake::Hello;
+use crate::protocol::message::{INIT_ID, decode_recipe};
 use crate::socket::SocketAddress;
-use crate::transport::{COALESCE_BELOW, Half, Outbox, ReadEnd, read_loop, read_one};
-
-/// The pool's socket, `ns:NAME` or `fs:PATH`.
-pub(crate) const ENV_SOCKET: &str = "POTENTIAL_RUNTIME_SOCKET";
-/// The pool's secret, hex.
-pub(crate) const ENV_SECRET: &str = "POTENTIAL_RUNTIME_SECRET";
-/// The spawn ticket, decimal.
-pub(crate) const ENV_TICKET: &str = "POTENTIAL_RUNTIME_TICKET";
-/// The parent's pid, decimal: a worker whose parent is already gone exits.
-pub(crate) const ENV_PARENT: &str = "POTENTIAL_RUNTIME_PARENT";
+use crate::transport::{Half, Outbox, ReadEnd, read_loop, read_one};
+use crate::tuning::COALESCE_BELOW;
 
 /// Exit codes of a worker, for the parent's log.
 const EXIT_OK: i32 = 0;
@@ -31,38 +25,27 @@ const EXIT_CONNECT: i32 = 72;
 const EXIT_RECIPE: i32 = 73;
 const EXIT_PROTOCOL: i32 = 74;
 
-/// What a worker reads from its environment.
-struct WorkerEnv {
-    socket: SocketAddress,
-    secret: Secret,
-    ticket: u64,
-}
-
-/// Whether this process was started as a worker (and has not yet run [`crate::init`]).
-pub(crate) fn started_as_worker() -> bool {
-    std::env::var_os(ENV_SOCKET).is_some()
-}
-
 /// Runs the worker and exits, when this process is one; returns otherwise.
 pub(crate) fn enter_if_worker() {
     if !started_as_worker() {
         return;
     }
-    let env = take_env();
+    let env = WorkerEnv::read();
     // SAFETY: `init` runs first in `main` (its documented contract), before
     // the program starts threads that could read the environment concurrently.
     // The variables are removed so that nothing the potential spawns inherits
     // the secret.
     unsafe {
-        for var in [ENV_SOCKET, ENV_SECRET, ENV_TICKET, ENV_PARENT] {
+        for var in env::ALL {
             std::env::remove_var(var);
         }
     }
     let code = match env {
-        Some((env, parent)) => run(env, parent),
+        Some(env) => run(env),
         None => {
             eprintln!(
-                "potential worker: malformed {ENV_SOCKET}/{ENV_SECRET}/{ENV_TICKET}/{ENV_PARENT}"
+                "potential worker: malformed environment ({})",
+                env::ALL.join(", ")
             );
             EXIT_BAD_ENV
         }
@@ -70,18 +53,8 @@ pub(crate) fn enter_if_worker() {
     std::process::exit(code);
 }
 
-fn take_env() -> Option<(WorkerEnv, u32)> {
-    let var = |k| std::env::var(k).ok();
-    let env = WorkerEnv {
-        socket: SocketAddress::from_env(&var(ENV_SOCKET)?)?,
-        secret: Secret::from_hex(&var(ENV_SECRET)?)?,
-        ticket: var(ENV_TICKET)?.parse().ok()?,
-    };
-    Some((env, var(ENV_PARENT)?.parse().ok()?))
-}
-
-fn run(env: WorkerEnv, parent: u32) -> i32 {
-    if !die_with_parent(parent) {
+fn run(env: WorkerEnv) -> i32 {
+    if !die_with_parent(env.parent) {
         return EXIT_NO_PARENT;
     }
     keep_freed_memory();
@@ -112,17 +85,8 @@ fn run(env: WorkerEnv, parent: u32) -> i32 {
     }
 }
 
-/// Below this size, glibc serves allocations from its heaps, not from
-/// fresh mappings: 32 MiB, its largest.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: i32 = 32 << 20;
-
-/// Free memory at the top of a heap that glibc keeps instead of handing it
-/// back to the kernel.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_THRESHOLD: i32 = 128 << 20;
-
-/// Makes glibc keep the memory a worker frees, up to [`TRIM_THRESHOLD`].
+/// Makes glibc keep the memory a worker frees, up to
+/// [`TRIM_THRESHOLD`](crate::tuning::TRIM_THRESHOLD).
 ///
 /// A worker allocates the same sizes call after call: a potential's weight
 /// vectors (66 KB each over a vocabulary of 8,257) and the reply frames
@@ -137,8 +101,8 @@ fn keep_freed_memory() {
     // SAFETY: `mallopt` only sets malloc's parameters; it runs before the
     // worker starts any thread.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, crate::tuning::MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, crate::tuning::TRIM_THRESHOLD);
     }
 }
 
@@ -164,12 +128,28 @@ fn die_with_parent(_parent: u32) -> bool {
     true
 }
 
+/// The worker's conversation with its pool, in the order of
+/// [`protocol`](crate::protocol): hello, recipe, calls.
 async fn serve(env: WorkerEnv) -> i32 {
+    let mut half = match connect_and_hello(&env).await {
+        Ok(half) => half,
+        Err(code) => return code,
+    };
+    let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+    let server = match receive_recipe(&mut half, &mut decoder).await {
+        Ok(server) => server,
+        Err(code) => return code,
+    };
+    serve_calls(half, decoder, server).await
+}
+
+/// Connects to the pool's socket and says hello.
+async fn connect_and_hello(env: &WorkerEnv) -> std::result::Result<Half, i32> {
     let stream = match connect(&env.socket).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("potential worker: cannot connect to {}: {e}", env.socket);
-            return EXIT_CONNECT;
+            return Err(EXIT_CONNECT);
         }
     };
     crate::transport::tune(&stream);
@@ -179,45 +159,62 @@ async fn serve(env: WorkerEnv) -> i32 {
         .await
     {
         eprintln!("potential worker: cannot send hello: {e}");
-        return EXIT_CONNECT;
+        return Err(EXIT_CONNECT);
     }
-    let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
-    let server = match read_one(&mut half, &mut decoder).await {
+    Ok(half)
+}
+
+/// Reads the recipe and rebuilds the potential; answers with its
+/// description, or with the error and an exit code.
+async fn receive_recipe(
+    half: &mut Half,
+    decoder: &mut FrameDecoder,
+) -> std::result::Result<Arc<dyn ServePotential>, i32> {
+    let server = match read_one(half, decoder).await {
         // The pool closes without a recipe when it refused us or shut down.
-        Err(ReadEnd::Eof) => return EXIT_OK,
+        Err(ReadEnd::Eof) => return Err(EXIT_OK),
         Err(e) => {
             eprintln!("potential worker: no recipe: {e}");
-            return EXIT_PROTOCOL;
+            return Err(EXIT_PROTOCOL);
         }
-        Ok((id, payload)) if id == INIT_ID => match decode_recipe(&payload).and_then(|r| r.build())
-        {
-            Ok(built) => built.into_server(),
-            Err(e) => Err(e),
-        },
+        Ok((id, payload)) if id == INIT_ID => rebuild(&payload),
         Ok((id, _)) => Err(PotentialError::InvalidInput(format!(
             "expected the recipe, got frame {id}"
         ))),
     };
-    let outbox = Outbox::new();
     let mut reply = Vec::new();
     let start = begin_frame(&mut reply, INIT_ID);
-    let server = match server {
-        Ok(server) => {
-            reply = server.serve(&describe_call(), reply).await;
-            server
-        }
-        Err(e) => {
-            wire::encode_error(&e, &mut reply);
-            let _ = finish_frame(&mut reply, start, MAX_FRAME_LEN);
-            let _ = half.write_all(&reply).await;
-            let _ = half.shutdown().await;
-            return EXIT_RECIPE;
-        }
-    };
-    if finish_frame(&mut reply, start, MAX_FRAME_LEN).is_err() {
-        return EXIT_PROTOCOL;
+    match &server {
+        Ok(server) => server.describe(&mut reply),
+        Err(e) => wire::encode_error(e, &mut reply),
     }
-    outbox.push(reply);
+    let framed = finish_frame(&mut reply, start, MAX_FRAME_LEN);
+    let sent = match framed {
+        Ok(()) => half.write_all(&reply).await.is_ok(),
+        Err(_) => false,
+    };
+    match server {
+        Ok(server) if sent => Ok(server),
+        Ok(_) => Err(EXIT_PROTOCOL),
+        Err(_) => {
+            let _ = half.shutdown().await;
+            Err(EXIT_RECIPE)
+        }
+    }
+}
+
+/// The potential a recipe describes, ready to answer encoded calls.
+fn rebuild(payload: &[u8]) -> Result<Arc<dyn ServePotential>> {
+    decode_recipe(payload)?.build()?.into_server()
+}
+
+/// Answers calls until the pool closes the connection.
+async fn serve_calls(
+    half: Half,
+    mut decoder: FrameDecoder,
+    server: Arc<dyn ServePotential>,
+) -> i32 {
+    let outbox = Outbox::new();
     let writer = tokio::spawn({
         let (outbox, half) = (outbox.clone(), half.clone());
         async move { outbox.write_loop(half).await }

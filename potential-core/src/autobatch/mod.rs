@@ -75,12 +75,12 @@
 //!
 //! # Spawning
 //!
-//! `AutoBatched<P>` is [`Spawnable`] when `P` is: its recipe is
-//! [`Recipe::AutoBatched`], the inner recipe plus the options, and a worker
-//! that builds it gets a fresh wrapper over its own copy of the inner
-//! potential, with a loop on the worker's runtime. [`AutoBatched::respawn`]
-//! does the same in this process: an independent wrapper, its own task,
-//! over a copy of the inner potential rebuilt from its recipe.
+//! `AutoBatched<P>` is [`Spawnable`](crate::Spawnable) when `P` is: its
+//! recipe is [`Recipe::AutoBatched`](crate::Recipe::AutoBatched), the inner
+//! recipe plus the options, and a worker that builds it gets a fresh
+//! wrapper over its own copy of the inner potential, with a loop on the
+//! worker's runtime. The recipe lives with the others in `spawn`, so
+//! batching knows nothing of processes.
 //!
 //! # Autobatched by default: opting in and out
 //!
@@ -119,11 +119,9 @@ pub use options::AutoBatchOptions;
 pub use stats::AutoBatchStats;
 
 use self::batch_loop::{Rejected, Request, Shared};
-use crate::dyn_potential::DynPotential;
-use crate::error::{PotentialError, Result};
+use crate::error::{PotentialError, Result, Wrapper};
 use crate::potential::{NativeBatch, Potential};
-use crate::spawn::{Built, Recipe, Spawnable};
-use crate::vocab::{Symbol, TokenType, Vocab};
+use crate::vocab::{Symbol, Vocab};
 use crate::weights::LogWeights;
 
 /// A potential whose concurrent single calls are gathered into batch calls
@@ -145,7 +143,7 @@ enum Submitted<R> {
 }
 
 fn closed() -> PotentialError {
-    PotentialError::Closed("autobatching wrapper")
+    Wrapper::AutoBatched.closed()
 }
 
 impl<P: Potential + 'static> AutoBatched<P> {
@@ -209,53 +207,6 @@ impl<P: Potential> AutoBatched<P> {
     pub fn stats(&self) -> AutoBatchStats {
         self.shared.stats()
     }
-}
-
-impl<P: Spawnable> AutoBatched<P> {
-    /// A new, independent wrapper with the same options, over a copy of the
-    /// inner potential rebuilt from its [recipe](Spawnable::recipe), with
-    /// its own loop: what a worker process builds from this wrapper's recipe.
-    pub fn respawn(&self) -> Result<AutoBatched<Arc<dyn DynPotential<P::Token>>>> {
-        let rebuilt = self
-            .inner
-            .recipe()?
-            .build()?
-            .downcast::<P::Token>()
-            .map_err(|built| {
-                PotentialError::InvalidInput(format!(
-                    "the recipe of a potential over {} rebuilt one over {}",
-                    std::any::type_name::<P::Token>(),
-                    built.token_type()
-                ))
-            })?;
-        Ok(AutoBatched::with_options(rebuilt, self.options().clone()))
-    }
-}
-
-impl<P: Spawnable> Spawnable for AutoBatched<P> {
-    fn recipe(&self) -> Result<Recipe> {
-        Ok(Recipe::AutoBatched {
-            inner: Box::new(self.inner.recipe()?),
-            options: self.options().clone(),
-        })
-    }
-}
-
-/// Wraps a rebuilt potential in an autobatching wrapper (for
-/// [`Recipe::AutoBatched`]).
-pub(crate) fn autobatch_built<T: TokenType>(
-    built: Built,
-    options: AutoBatchOptions,
-) -> Result<Built> {
-    let inner = built.downcast::<T>().map_err(|b| {
-        PotentialError::InvalidInput(format!(
-            "cannot autobatch a potential over {} as one over {}",
-            b.token_type(),
-            std::any::type_name::<T>()
-        ))
-    })?;
-    let wrapper = AutoBatched::with_options(inner, options);
-    Ok(Built::new(Arc::new(wrapper) as Arc<dyn DynPotential<T>>))
 }
 
 /// The answer of a queued call; a loop that vanished without answering

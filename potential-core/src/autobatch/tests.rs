@@ -14,7 +14,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::*;
 use crate::potential::non_empty;
-use crate::spawn::Registered;
+use crate::spawn::{Recipe, Registered, Spawnable};
 use crate::vocab::Symbol::{Eos, Token};
 use crate::{PotentialExt, Symbol};
 
@@ -489,27 +489,6 @@ fn dropping_the_wrapper_ends_its_task() {
         drop(p);
         // The potential is dropped only once the loop, which holds it, has ended.
         assert!(soon(dropped).await.is_err());
-    });
-}
-
-#[test]
-fn respawn_gives_an_independent_wrapper_with_its_own_task() {
-    on_both(|_| async {
-        let p = Tally::new().to_autobatched_with(AutoBatchOptions {
-            max_batch_size: 5,
-            ..AutoBatchOptions::default()
-        });
-        let q = p.respawn().unwrap();
-        assert_eq!(q.options(), p.options());
-        assert_eq!(eight_calls(&p).await.len(), 8);
-        let c = [1, 2, 3];
-        assert_eq!(q.complete(&c).await.unwrap(), p.complete(&c).await.unwrap());
-        assert_eq!(q.stats().requests, 1);
-        assert_eq!(p.stats().requests, 9);
-        p.shutdown().await;
-        assert!(q.is_running());
-        assert!(q.prefix(&c).await.is_ok());
-        assert!(p.prefix(&c).await.is_err());
     });
 }
 

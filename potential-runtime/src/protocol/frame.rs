@@ -14,6 +14,8 @@
 
 use std::fmt;
 
+use crate::tuning::{READ_CHUNK, SHRINK_ABOVE};
+
 /// Bytes before the payload: the length and the id.
 pub const HEADER_LEN: usize = 12;
 
@@ -21,13 +23,6 @@ pub const HEADER_LEN: usize = 12;
 /// 1 GiB, room for `batch_logw_next` over a large vocabulary and many
 /// contexts, and far from what a garbage length usually reads as.
 pub const MAX_FRAME_LEN: usize = 1 << 30;
-
-/// How much the decoder asks to read at once when it needs more bytes.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// A buffer this large is given back when the decoder empties, so that one
-/// huge frame does not pin its memory for the life of the connection.
-const SHRINK_ABOVE: usize = 16 << 20;
 
 /// A frame that breaks the protocol; the connection is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,8 +25,11 @@ use super::frame::{Frame, encode_frame};
 /// The first bytes of a hello.
 pub const MAGIC: [u8; 4] = *b"PTRW";
 
-/// The version of this protocol; both sides must have the same.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The version of this protocol; both sides must have the same. It covers
+/// the payloads of [`potential_core::wire`] too: version 2's description
+/// carries the vocabulary's length (1 sent the vocabulary back), and calls
+/// have no `Describe` variant.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The length of the secret in bytes.
 pub const SECRET_LEN: usize = 32;

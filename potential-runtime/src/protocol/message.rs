@@ -3,8 +3,9 @@
 //! 1. The pool sends the spawn recipe: a frame with id [`INIT_ID`] whose
 //!    payload is the [`Recipe`] in postcard.
 //! 2. The worker rebuilds the potential and answers with id [`INIT_ID`]: a
-//!    [`wire`](potential_core::wire) description (token type, vocabulary,
-//!    native batch forms) or an error, after which it exits.
+//!    [`wire`](potential_core::wire) description (what the parent cannot
+//!    know: the token type and the vocabulary's length it rebuilt) or an
+//!    error, after which it exits.
 //! 3. Calls: the pool sends frames with ids from [`FIRST_CALL_ID`] up, each
 //!    an encoded [`wire::CallRef`](potential_core::wire::CallRef); the
 //!    worker answers each with a frame of the same id, as soon as that call
@@ -30,13 +31,4 @@ pub fn encode_recipe(recipe: &Recipe) -> Result<Vec<u8>> {
 pub fn decode_recipe(payload: &[u8]) -> Result<Recipe> {
     postcard::from_bytes(payload)
         .map_err(|e| PotentialError::InvalidInput(format!("malformed spawn recipe: {e}")))
-}
-
-/// The payload of a `Describe` call, whatever the token type: postcard
-/// writes a unit variant as its index alone.
-pub fn describe_call() -> Vec<u8> {
-    let mut out = Vec::new();
-    potential_core::wire::encode_call(&potential_core::wire::CallRef::<()>::Describe, &mut out)
-        .expect("a unit variant always encodes");
-    out
 }

@@ -14,6 +14,7 @@
 //! The modules are public so that the protocol can be fuzzed and tested
 //! from outside; a program never needs them to use workers.
 
+pub(crate) mod env;
 pub mod frame;
 pub mod handshake;
 pub mod message;

@@ -20,7 +20,7 @@
 //! | tag | body |
 //! | --- | --- |
 //! | [`VALUES`] | `f64` values as raw little-endian bytes, 8 per value, nothing else |
-//! | [`DESCRIPTION`] | a [`Description`] in postcard |
+//! | [`DESCRIPTION`] | a [`Description`] in postcard (the answer to the recipe) |
 //! | [`ERROR`] | a [`WireError`] in postcard |
 //!
 //! Weight vectors are the bulk of the traffic (a vocabulary of 50,000 is a
@@ -46,9 +46,9 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::dyn_potential::DynPotential;
-use crate::error::{PotentialError, Result};
-use crate::potential::NativeBatch;
-use crate::vocab::{Symbol, TokenType, Vocab};
+use crate::error::{Method, PotentialError, Result, Wrapper};
+use crate::potential::check_len;
+use crate::vocab::{Symbol, TokenType};
 
 /// Reply tag: raw little-endian `f64` values follow.
 pub const VALUES: u8 = 0;
@@ -62,8 +62,6 @@ pub const ERROR: u8 = 2;
 /// Its postcard form is that of [`Call`] with the same variant.
 #[derive(Debug, Serialize)]
 pub enum CallRef<'a, T> {
-    /// Ask for a [`Description`] of the potential.
-    Describe,
     /// `complete(context)`.
     Complete(&'a [T]),
     /// `prefix(context)`.
@@ -86,8 +84,6 @@ pub enum CallRef<'a, T> {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(bound(deserialize = "T: TokenType"))]
 pub enum Call<T> {
-    /// See [`CallRef::Describe`].
-    Describe,
     /// See [`CallRef::Complete`].
     Complete(Vec<T>),
     /// See [`CallRef::Prefix`].
@@ -106,16 +102,15 @@ pub enum Call<T> {
     BatchLogwNext(Vec<Vec<T>>),
 }
 
-/// What the parent learns about a worker's potential before the first call.
+/// What a worker tells the parent about the potential it rebuilt: only
+/// what the parent cannot know, so that it can check that both sides agree.
+/// The parent holds the potential it sent, and so its vocabulary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: TokenType"))]
-pub struct Description<T> {
+pub struct Description {
     /// `std::any::type_name` of the token type, checked against the parent's.
     pub token_type: String,
-    /// The vocabulary (EOS is implicit).
-    pub vocab: Vocab<T>,
-    /// The native batch forms.
-    pub native_batch: NativeBatch,
+    /// The vocabulary's length (EOS excluded), checked against the parent's.
+    pub vocab_len: u64,
 }
 
 /// [`PotentialError`] on the wire: the same variants, owned strings.
@@ -146,27 +141,10 @@ pub enum WireError {
     Potential(String),
 }
 
-/// The `&'static str` names that errors carry, so that they survive the
-/// trip; an unknown name (a newer peer) keeps its meaning in words.
-const STATIC_NAMES: &[&str] = &[
-    "complete",
-    "prefix",
-    "score",
-    "logw_next",
-    "batch_complete",
-    "batch_prefix",
-    "batch_score",
-    "batch_logw_next",
-    "autobatching loop",
-    "worker pool",
-];
-
-fn static_name(name: &str, unknown: &'static str) -> &'static str {
-    STATIC_NAMES
-        .iter()
-        .find(|n| **n == name)
-        .copied()
-        .unwrap_or(unknown)
+/// The name of a method on the wire, back as the `&'static str` that
+/// errors carry; an unknown name (a newer peer) keeps its meaning in words.
+fn method_name(name: &str) -> &'static str {
+    Method::from_name(name).map_or("a batch method", Method::as_str)
 }
 
 impl From<&PotentialError> for WireError {
@@ -208,7 +186,7 @@ impl From<WireError> for PotentialError {
             WireError::DuplicateToken { token } => PotentialError::DuplicateToken { token },
             WireError::EmptyIntersection => PotentialError::EmptyIntersection,
             WireError::EmptyBatch { method } => PotentialError::EmptyBatch {
-                method: static_name(&method, "a batch method"),
+                method: method_name(&method),
             },
             WireError::ZeroWeightContext { context } => {
                 PotentialError::ZeroWeightContext { context }
@@ -218,12 +196,14 @@ impl From<WireError> for PotentialError {
                 expected,
                 got,
             } => PotentialError::BatchSizeMismatch {
-                method: static_name(&method, "a batch method"),
+                method: method_name(&method),
                 expected: usize::try_from(expected).unwrap_or(usize::MAX),
                 got: usize::try_from(got).unwrap_or(usize::MAX),
             },
             WireError::InvalidInput(s) => PotentialError::InvalidInput(s),
-            WireError::Closed(s) => PotentialError::Closed(static_name(&s, "wrapper")),
+            WireError::Closed(s) => {
+                PotentialError::Closed(Wrapper::from_name(&s).map_or("wrapper", Wrapper::as_str))
+            }
             WireError::WorkerFailure(s) => PotentialError::WorkerFailure(s),
             WireError::Panicked(s) => PotentialError::Panicked(s),
             WireError::Potential(s) => PotentialError::msg(s),
@@ -266,30 +246,23 @@ fn append_le(values: &[f64], out: &mut Vec<u8>) {
 /// Appends an error reply.
 pub fn encode_error(error: &PotentialError, out: &mut Vec<u8>) {
     out.push(ERROR);
-    // A `WireError` is strings and integers: postcard cannot fail on it
-    // when writing to a Vec, so a failure here is unreachable in practice.
-    if postcard::to_io(&WireError::from(error), &mut *out).is_err() {
-        out.truncate(out.len().saturating_sub(1));
-        out.push(ERROR);
-        out.push(0); // WireError::EmptyVocabulary; never reached
-    }
+    // Invariant: a `WireError` is strings and integers, and writing to a
+    // `Vec` cannot fail, so postcard has no error to return here.
+    postcard::to_io(&WireError::from(error), &mut *out)
+        .expect("postcard writes strings and integers to a Vec without failing");
 }
 
-/// Appends a description reply.
-pub fn encode_description<T: TokenType>(
-    vocab: &Vocab<T>,
-    native_batch: NativeBatch,
-    out: &mut Vec<u8>,
-) -> Result<()> {
+/// Appends a description reply for a potential over `T` with a
+/// vocabulary of `vocab_len` tokens.
+pub fn encode_description<T: TokenType>(vocab_len: usize, out: &mut Vec<u8>) {
     let description = Description {
         token_type: type_name::<T>().to_string(),
-        vocab: vocab.clone(),
-        native_batch,
+        vocab_len: vocab_len as u64,
     };
     out.push(DESCRIPTION);
+    // Invariant: a string and an integer written to a `Vec` (see `encode_error`).
     postcard::to_io(&description, &mut *out)
-        .map(|_| ())
-        .map_err(|e| PotentialError::InvalidInput(format!("cannot encode a vocabulary: {e}")))
+        .expect("postcard writes strings and integers to a Vec without failing");
 }
 
 /// A decoded reply: its body, or the error it carries.
@@ -297,7 +270,7 @@ pub fn encode_description<T: TokenType>(
 pub enum Reply<'a> {
     /// Raw little-endian `f64` values (a multiple of 8 bytes).
     Values(&'a [u8]),
-    /// A postcard [`Description`]; see [`decode_description`].
+    /// A postcard [`Description`]; see [`check_description`].
     Description(&'a [u8]),
 }
 
@@ -320,43 +293,86 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Reply<'_>> {
     }
 }
 
-/// The values of a reply that must hold exactly `expected` of them.
-pub fn decode_values(bytes: &[u8], method: &'static str, expected: usize) -> Result<Vec<f64>> {
-    match decode_reply(bytes)? {
-        Reply::Values(raw) => {
-            let got = raw.len() / 8;
-            if got != expected {
-                return Err(PotentialError::BatchSizeMismatch {
-                    method,
-                    expected,
-                    got,
-                });
-            }
-            Ok(raw
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
-                .collect())
+/// A decoded values reply: a single call's one value needs no allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The one value of a reply that holds one.
+    One(f64),
+    /// The values, cut into rows.
+    Rows(Vec<Vec<f64>>),
+}
+
+impl Answer {
+    /// The values as rows (one row of one value for [`Answer::One`]).
+    pub fn into_rows(self) -> Vec<Vec<f64>> {
+        match self {
+            Answer::One(value) => vec![vec![value]],
+            Answer::Rows(rows) => rows,
         }
-        Reply::Description(_) => Err(malformed("a description where values were expected")),
     }
 }
 
-/// The description in a reply, checked against the token type `T`.
-pub fn decode_description<T: TokenType>(bytes: &[u8]) -> Result<Description<T>> {
+/// Decodes the reply to a call of `method` that answers `rows` rows of
+/// `width` values each (one row for a scalar or a batch of scalars, one per
+/// context for `batch_logw_next`): the one reply decoder, used by the pool,
+/// the fuzz target and the benchmark alike.
+///
+/// A reply of another length is [`PotentialError::BatchSizeMismatch`]; an
+/// error reply is the worker's error. The values are copied once, out of
+/// the read buffer into the rows the caller keeps: no flat vector to cut
+/// again, whose megabytes would be fresh memory (page faults) at every
+/// batch.
+pub fn decode_rows(bytes: &[u8], method: Method, rows: usize, width: usize) -> Result<Answer> {
+    let raw = match decode_reply(bytes)? {
+        Reply::Values(raw) => raw,
+        Reply::Description(_) => {
+            return Err(malformed("a description where values were expected"));
+        }
+    };
+    let expected = rows * width;
+    if raw.len() / 8 != expected || width == 0 {
+        return Err(PotentialError::BatchSizeMismatch {
+            method: method.as_str(),
+            expected,
+            got: raw.len() / 8,
+        });
+    }
+    if let (1, Ok(one)) = (expected, <[u8; 8]>::try_from(raw)) {
+        return Ok(Answer::One(f64::from_le_bytes(one)));
+    }
+    Ok(Answer::Rows(
+        raw.chunks_exact(8 * width)
+            .map(|row| {
+                row.chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")))
+                    .collect()
+            })
+            .collect(),
+    ))
+}
+
+/// Checks a description reply against the parent's token type `T` and
+/// vocabulary length.
+pub fn check_description<T: TokenType>(bytes: &[u8], vocab_len: usize) -> Result<()> {
     let body = match decode_reply(bytes)? {
         Reply::Description(body) => body,
         Reply::Values(_) => return Err(malformed("values where a description was expected")),
     };
-    // The token type is the first field: check it before the vocabulary,
-    // whose tokens would not decode as `T`.
-    let (token_type, _) = postcard::take_from_bytes::<String>(body).map_err(malformed)?;
-    if token_type != type_name::<T>() {
+    let description: Description = postcard::from_bytes(body).map_err(malformed)?;
+    if description.token_type != type_name::<T>() {
         return Err(PotentialError::InvalidInput(format!(
-            "the worker's potential has tokens of type {token_type}, the caller expects {}",
+            "the worker's potential has tokens of type {}, the caller expects {}",
+            description.token_type,
             type_name::<T>()
         )));
     }
-    postcard::from_bytes(body).map_err(malformed)
+    if description.vocab_len != vocab_len as u64 {
+        return Err(PotentialError::InvalidInput(format!(
+            "the worker rebuilt a vocabulary of {} tokens from a potential with {vocab_len}",
+            description.vocab_len
+        )));
+    }
+    Ok(())
 }
 
 /// A rebuilt potential that answers encoded calls; what a worker serves.
@@ -370,6 +386,9 @@ pub trait ServePotential: Send + Sync {
     /// when this returns) and gives the future that appends the reply to
     /// `reply` and hands it back.
     fn serve(&self, request: &[u8], reply: Vec<u8>) -> BoxFuture<'static, Vec<u8>>;
+
+    /// Appends the [`Description`] reply: the answer to the recipe.
+    fn describe(&self, reply: &mut Vec<u8>);
 }
 
 /// Serves one potential over tokens of type `T`.
@@ -388,7 +407,6 @@ impl<T: TokenType> Server<T> {
 
     async fn answer(p: &dyn DynPotential<T>, call: Call<T>, reply: &mut Vec<u8>) -> Result<()> {
         match call {
-            Call::Describe => encode_description(p.dyn_vocab(), p.dyn_native_batch(), reply)?,
             Call::Complete(c) => encode_values(&[p.dyn_complete(&c).await?], reply),
             Call::Prefix(c) => encode_values(&[p.dyn_prefix(&c).await?], reply),
             Call::Score(c) => encode_values(&[p.dyn_score(&c).await?], reply),
@@ -398,7 +416,7 @@ impl<T: TokenType> Server<T> {
             Call::BatchScore(c) => encode_values(&p.dyn_batch_score(&c).await?, reply),
             Call::BatchLogwNext(c) => {
                 let all = p.dyn_batch_logw_next(&c).await?;
-                check_batch_len("batch_logw_next", c.len(), all.len())?;
+                check_len(Method::BatchLogwNext.as_str(), c.len(), all.len())?;
                 let width = p.dyn_vocab().len() + 1;
                 reply.reserve(1 + 8 * width * all.len());
                 reply.push(VALUES);
@@ -416,10 +434,6 @@ impl<T: TokenType> Server<T> {
         }
         Ok(())
     }
-}
-
-fn check_batch_len(method: &'static str, expected: usize, got: usize) -> Result<()> {
-    crate::potential::check_len(method, expected, got)
 }
 
 impl<T: TokenType> ServePotential for Server<T> {
@@ -442,6 +456,10 @@ impl<T: TokenType> ServePotential for Server<T> {
             reply
         })
     }
+
+    fn describe(&self, reply: &mut Vec<u8>) {
+        encode_description::<T>(self.potential.dyn_vocab().len(), reply);
+    }
 }
 
 #[cfg(test)]
@@ -449,6 +467,7 @@ mod tests {
     use super::*;
     use crate::potential::Potential;
     use crate::potential::tests::{Length, block_on};
+    use crate::vocab::Vocab;
     use std::sync::Arc;
 
     fn server() -> Server<char> {
@@ -461,19 +480,61 @@ mod tests {
         block_on(server().serve(&request, Vec::new()))
     }
 
+    /// The values of a reply that holds `n` of them, in one row.
+    fn values(reply: &[u8], method: Method, n: usize) -> Result<Vec<f64>> {
+        Ok(decode_rows(reply, method, 1, n)?.into_rows().concat())
+    }
+
     #[test]
     fn values_travel_as_raw_little_endian_bytes() {
         let reply = ask(CallRef::BatchComplete(&[vec!['a'], vec!['a', 'b']]));
         assert_eq!(reply.len(), 1 + 16);
         assert_eq!(reply[0], VALUES);
         assert_eq!(
-            decode_values(&reply, "batch_complete", 2).unwrap(),
+            values(&reply, Method::BatchComplete, 2).unwrap(),
             [-1.0, -2.0]
         );
-        let err = decode_values(&reply, "batch_complete", 3).unwrap_err();
+        let err = values(&reply, Method::BatchComplete, 3).unwrap_err();
         assert!(matches!(
             err,
-            PotentialError::BatchSizeMismatch { got: 2, .. }
+            PotentialError::BatchSizeMismatch {
+                method: "batch_complete",
+                got: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_reply_is_cut_into_rows_of_its_shape() {
+        let mut reply = Vec::new();
+        let all: Vec<f64> = (0..6).map(f64::from).collect();
+        encode_values(&all, &mut reply);
+        assert_eq!(
+            decode_rows(&reply, Method::BatchLogwNext, 3, 2)
+                .unwrap()
+                .into_rows(),
+            [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+        );
+        assert!(matches!(
+            decode_rows(&reply, Method::BatchLogwNext, 2, 4),
+            Err(PotentialError::BatchSizeMismatch {
+                method: "batch_logw_next",
+                expected: 8,
+                got: 6
+            })
+        ));
+        let mut one = Vec::new();
+        encode_values(&[2.5], &mut one);
+        assert_eq!(
+            decode_rows(&one, Method::Complete, 1, 1).unwrap(),
+            Answer::One(2.5)
+        );
+        let mut description = Vec::new();
+        encode_description::<char>(3, &mut description);
+        assert!(matches!(
+            decode_rows(&description, Method::Complete, 1, 1),
+            Err(PotentialError::WorkerFailure(_))
         ));
     }
 
@@ -482,18 +543,20 @@ mod tests {
         let reply = ask(CallRef::LogwNext(&['a']));
         let want = block_on(Length::abc().logw_next(&['a'])).unwrap();
         assert_eq!(
-            decode_values(&reply, "logw_next", 4).unwrap(),
+            values(&reply, Method::LogwNext, 4).unwrap(),
             want.as_slice()
         );
         let reply = ask(CallRef::BatchLogwNext(&[vec![], vec!['a']]));
-        let values = decode_values(&reply, "batch_logw_next", 8).unwrap();
-        assert_eq!(&values[4..], want.as_slice());
+        let rows = decode_rows(&reply, Method::BatchLogwNext, 2, 4)
+            .unwrap()
+            .into_rows();
+        assert_eq!(rows[1], want.as_slice());
     }
 
     #[test]
     fn errors_map_back_to_their_variants() {
         let reply = ask(CallRef::BatchPrefix(&[]));
-        let err = decode_values(&reply, "batch_prefix", 0).unwrap_err();
+        let err = values(&reply, Method::BatchPrefix, 0).unwrap_err();
         assert!(matches!(
             err,
             PotentialError::EmptyBatch {
@@ -501,12 +564,13 @@ mod tests {
             }
         ));
         let reply = ask(CallRef::Score(&[Symbol::Eos, Symbol::Token('a')]));
-        let err = decode_values(&reply, "score", 1).unwrap_err();
+        let err = values(&reply, Method::Score, 1).unwrap_err();
         assert!(matches!(err, PotentialError::InvalidInput(_)), "{err:?}");
         for e in [
             PotentialError::msg("model missing"),
             PotentialError::Panicked("boom".into()),
-            PotentialError::Closed("worker pool"),
+            Wrapper::WorkerPool.closed(),
+            Wrapper::AutoBatched.closed(),
             PotentialError::BatchSizeMismatch {
                 method: "batch_score",
                 expected: 3,
@@ -522,12 +586,14 @@ mod tests {
     }
 
     #[test]
-    fn a_description_carries_vocabulary_and_token_type() {
-        let reply = ask(CallRef::Describe);
-        let d = decode_description::<char>(&reply).unwrap();
-        assert_eq!(d.vocab.tokens(), ['a', 'b', 'c']);
-        let err = decode_description::<u32>(&reply).unwrap_err();
+    fn a_description_carries_the_token_type_and_the_vocabulary_length() {
+        let mut reply = Vec::new();
+        server().describe(&mut reply);
+        assert!(check_description::<char>(&reply, 3).is_ok());
+        let err = check_description::<u32>(&reply, 3).unwrap_err();
         assert!(err.to_string().contains("char"), "{err}");
+        let err = check_description::<char>(&reply, 4).unwrap_err();
+        assert!(err.to_string().contains("of 3 tokens"), "{err}");
     }
 
     #[test]

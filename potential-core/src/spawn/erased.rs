@@ -1,0 +1,109 @@
+//! A potential rebuilt from a recipe, its token type erased: what a worker
+//! holds before it knows the token type.
+
+use std::any::{Any, type_name};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::autobatch::{AutoBatchOptions, AutoBatched};
+use crate::dyn_potential::DynPotential;
+use crate::error::{PotentialError, Result};
+use crate::ops::Product;
+use crate::vocab::TokenType;
+use crate::wire::{self, ServePotential};
+
+/// A potential rebuilt from a recipe, with its token type erased, as a
+/// worker holds it before it knows the token type.
+pub struct Built(Box<dyn Erased>);
+
+/// What can be done with a rebuilt potential without naming its token type;
+/// implemented once, by [`Typed`], where the token type is known (at the
+/// leaf's registration), so the compiler writes the table.
+trait Erased: Send + Sync {
+    fn token_type(&self) -> &'static str;
+    fn as_any(&self) -> &dyn Any;
+    fn product(&self, second: Built) -> Result<Built>;
+    fn autobatch(&self, options: AutoBatchOptions) -> Built;
+    fn server(&self) -> Arc<dyn ServePotential>;
+}
+
+struct Typed<T: TokenType>(Arc<dyn DynPotential<T>>);
+
+impl<T: TokenType> Erased for Typed<T> {
+    fn token_type(&self) -> &'static str {
+        type_name::<T>()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn product(&self, second: Built) -> Result<Built> {
+        let second = second.expect_tokens::<T>("a product needs one token type")?;
+        let product = Product::new(self.0.clone(), second)?;
+        Ok(Built::new(Arc::new(product) as Arc<dyn DynPotential<T>>))
+    }
+
+    fn autobatch(&self, options: AutoBatchOptions) -> Built {
+        let wrapper = AutoBatched::with_options(self.0.clone(), options);
+        Built::new(Arc::new(wrapper) as Arc<dyn DynPotential<T>>)
+    }
+
+    fn server(&self) -> Arc<dyn ServePotential> {
+        Arc::new(wire::Server::new(self.0.clone()))
+    }
+}
+
+impl Built {
+    /// Erases the token type of a potential.
+    pub fn new<T: TokenType>(potential: Arc<dyn DynPotential<T>>) -> Self {
+        Built(Box::new(Typed(potential)))
+    }
+
+    /// The name of the token type.
+    pub fn token_type(&self) -> &'static str {
+        self.0.token_type()
+    }
+
+    /// The potential, when its tokens are of type `T`; `self` back otherwise.
+    pub fn downcast<T: TokenType>(self) -> std::result::Result<Arc<dyn DynPotential<T>>, Self> {
+        match self.0.as_any().downcast_ref::<Typed<T>>() {
+            Some(typed) => Ok(typed.0.clone()),
+            None => Err(self),
+        }
+    }
+
+    /// The potential over `T`, or an error that says `what` and names both
+    /// token types.
+    fn expect_tokens<T: TokenType>(self, what: &str) -> Result<Arc<dyn DynPotential<T>>> {
+        self.downcast::<T>().map_err(|other| {
+            PotentialError::InvalidInput(format!(
+                "{what}: a potential over {} where one over {} was expected",
+                other.token_type(),
+                type_name::<T>()
+            ))
+        })
+    }
+
+    /// The product of this potential and `second`, over the same tokens.
+    pub(super) fn product(self, second: Built) -> Result<Built> {
+        self.0.product(second)
+    }
+
+    /// A fresh autobatching wrapper over this potential.
+    pub(super) fn autobatch(self, options: AutoBatchOptions) -> Built {
+        self.0.autobatch(options)
+    }
+
+    /// The potential as a worker serves it: it answers encoded calls
+    /// ([`wire`]) whatever its token type.
+    pub fn into_server(self) -> Result<Arc<dyn ServePotential>> {
+        Ok(self.0.server())
+    }
+}
+
+impl fmt::Debug for Built {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Built(tokens of type {})", self.token_type())
+    }
+}

@@ -1,0 +1,446 @@
+//! The pool's state: its worker slots, its children, its spawn tickets and
+//! its refusals. Supervision and dispatch call its methods; nothing else
+//! reaches into it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::channel::oneshot;
+use potential_core::{PotentialError, Result, Wrapper};
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinHandle};
+
+use crate::conn::Conn;
+use crate::options::MultiprocessOptions;
+use crate::protocol::frame::FrameDecoder;
+use crate::protocol::handshake::{Refusal, Secret};
+use crate::socket::{SocketAddress, remove_private_dir};
+use crate::sync::lock;
+use crate::transport::Half;
+use crate::tuning::REFUSALS_KEPT;
+
+/// What a worker is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerState {
+    /// Starting or restarting; calls wait for it (up to the startup timeout)
+    /// when no other worker runs.
+    Starting,
+    /// Serving calls.
+    Running,
+    /// Died too often and was not restarted.
+    GivenUp,
+    /// The pool was shut down.
+    Stopped,
+}
+
+/// The counters of one worker slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// The slot's index.
+    pub slot: usize,
+    /// The pid of the running process, if one runs.
+    pub pid: Option<u32>,
+    /// What it is doing.
+    pub state: WorkerState,
+    /// Calls answered in this slot (over all its processes).
+    pub served: u64,
+    /// Calls sent and not yet answered.
+    pub in_flight: usize,
+    /// Times a process of this slot was restarted after dying.
+    pub restarts: u32,
+    /// How the slot's last process ended, once one has ended and been
+    /// reaped. After [`Multiprocess::shutdown`](crate::Multiprocess::shutdown),
+    /// a worker that exited by itself on seeing its socket close shows
+    /// success; one that had to be killed shows the signal.
+    pub last_exit: Option<ExitStatus>,
+}
+
+/// How a spawned worker's authenticated connection reaches its starter.
+pub(crate) type Arrival = oneshot::Sender<(Half, FrameDecoder)>;
+
+enum SlotState {
+    Starting,
+    Up(Arc<Conn>),
+    GivenUp,
+    Stopped,
+}
+
+/// One worker's place in the pool, over all the processes that fill it.
+struct Slot {
+    state: Mutex<SlotState>,
+    in_flight: AtomicUsize,
+    served: AtomicU64,
+    restarts: AtomicU32,
+    deaths: Mutex<Vec<Instant>>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+    last_exit: Mutex<Option<ExitStatus>>,
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            state: Mutex::new(SlotState::Starting),
+            in_flight: AtomicUsize::new(0),
+            served: AtomicU64::new(0),
+            restarts: AtomicU32::new(0),
+            deaths: Mutex::new(Vec::new()),
+            reader: Mutex::new(None),
+            last_exit: Mutex::new(None),
+        }
+    }
+}
+
+/// What a pool is made of before it starts: its potential, its socket and
+/// its secret.
+pub(crate) struct Setup {
+    pub(crate) name: String,
+    pub(crate) recipe: Vec<u8>,
+    pub(crate) options: MultiprocessOptions,
+    pub(crate) address: SocketAddress,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) secret: Secret,
+}
+
+/// The shared state of a pool: its workers, its socket, its secret.
+pub(crate) struct Pool {
+    setup: Setup,
+    slots: Vec<Slot>,
+    /// Signalled whenever a slot changes state.
+    changed: Notify,
+    closing: AtomicBool,
+    /// Spawned workers waiting for their connection, by ticket.
+    tickets: Mutex<HashMap<u64, Arrival>>,
+    next_ticket: AtomicU64,
+    /// Every child process not yet reaped, with its slot, by ticket.
+    children: Mutex<HashMap<u64, (usize, Child)>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+    refusals: Mutex<Vec<Refusal>>,
+    stopped: AtomicBool,
+}
+
+impl Pool {
+    pub(crate) fn new(setup: Setup) -> Pool {
+        Pool {
+            slots: (0..setup.options.workers).map(|_| Slot::new()).collect(),
+            setup,
+            changed: Notify::new(),
+            closing: AtomicBool::new(false),
+            tickets: Mutex::new(HashMap::new()),
+            next_ticket: AtomicU64::new(1),
+            children: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            refusals: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn options(&self) -> &MultiprocessOptions {
+        &self.setup.options
+    }
+
+    /// The encoded spawn recipe.
+    pub(crate) fn recipe(&self) -> &[u8] {
+        &self.setup.recipe
+    }
+
+    /// A short name of the potential, for `Debug` and the log.
+    pub(crate) fn name(&self) -> &str {
+        &self.setup.name
+    }
+
+    pub(crate) fn address(&self) -> &SocketAddress {
+        &self.setup.address
+    }
+
+    pub(crate) fn dir(&self) -> Option<&Path> {
+        self.setup.dir.as_deref()
+    }
+
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.setup.secret
+    }
+
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the pool is shutting down or stopped.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    // --- Spawn tickets and children ---
+
+    /// Draws a ticket for a worker about to be spawned; its connection
+    /// arrives on the receiver once its hello is checked.
+    pub(crate) fn add_ticket(&self) -> (u64, oneshot::Receiver<(Half, FrameDecoder)>) {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.tickets).insert(ticket, tx);
+        (ticket, rx)
+    }
+
+    /// Takes a ticket out: each is good for one connection.
+    pub(crate) fn take_ticket(&self, ticket: u64) -> Option<Arrival> {
+        lock(&self.tickets).remove(&ticket)
+    }
+
+    /// Registers a spawned child, to be reaped by its reader or by
+    /// [`stop_now`](Self::stop_now).
+    pub(crate) fn adopt_child(&self, ticket: u64, slot: usize, child: Child) {
+        lock(&self.children).insert(ticket, (slot, child));
+    }
+
+    /// The exit status of a child that has exited, if it has.
+    pub(crate) fn child_exited(&self, ticket: u64) -> Option<ExitStatus> {
+        lock(&self.children)
+            .get_mut(&ticket)
+            .and_then(|(_, c)| c.try_wait().ok().flatten())
+    }
+
+    /// Takes a child out of the registry, to reap it.
+    pub(crate) fn take_child(&self, ticket: u64) -> Option<Child> {
+        lock(&self.children).remove(&ticket).map(|(_, c)| c)
+    }
+
+    // --- Slots ---
+
+    /// Publishes a started worker in its slot (unless the pool stopped
+    /// meanwhile: then its outbox closes and its reader reaps it).
+    pub(crate) fn worker_up(
+        &self,
+        slot: usize,
+        conn: Arc<Conn>,
+        reader: JoinHandle<()>,
+        restart: bool,
+    ) {
+        let s = &self.slots[slot];
+        {
+            let mut state = lock(&s.state);
+            if matches!(*state, SlotState::Stopped) {
+                conn.outbox.close();
+            } else {
+                if restart {
+                    s.restarts.fetch_add(1, Ordering::Relaxed);
+                }
+                *state = SlotState::Up(conn);
+            }
+        }
+        *lock(&s.reader) = Some(reader);
+        self.changed.notify_waiters();
+    }
+
+    /// Marks a slot whose worker died as restarting, or as given up.
+    pub(crate) fn worker_down(&self, slot: usize, give_up: bool) {
+        {
+            let mut state = lock(&self.slots[slot].state);
+            if !matches!(*state, SlotState::Stopped) {
+                *state = if give_up {
+                    SlotState::GivenUp
+                } else {
+                    SlotState::Starting
+                };
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Records a death of the slot's worker; whether it has now died too often.
+    pub(crate) fn record_death(&self, slot: usize) -> bool {
+        let policy = self.setup.options.restart;
+        let mut deaths = lock(&self.slots[slot].deaths);
+        let now = Instant::now();
+        deaths.retain(|t| now.duration_since(*t) <= policy.window);
+        deaths.push(now);
+        deaths.len() >= policy.max_deaths as usize
+    }
+
+    pub(crate) fn set_last_exit(&self, slot: usize, status: ExitStatus) {
+        *lock(&self.slots[slot].last_exit) = Some(status);
+    }
+
+    /// Counts replies that a caller waited for.
+    pub(crate) fn add_served(&self, slot: usize, served: u64) {
+        self.slots[slot].served.fetch_add(served, Ordering::Relaxed);
+    }
+
+    /// Counts a call in flight on a slot for as long as the guard lives.
+    pub(crate) fn enter(&self, slot: usize) -> InFlight<'_> {
+        let count = &self.slots[slot].in_flight;
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count)
+    }
+
+    // --- Tasks and refusals ---
+
+    /// Keeps a task's handle so that stopping the pool aborts it.
+    pub(crate) fn track(&self, handle: AbortHandle) {
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    pub(crate) fn refuse(&self, refusal: Refusal) {
+        tracing::warn!(socket = %self.setup.address, reason = %refusal, "refused a connection");
+        let mut kept = lock(&self.refusals);
+        if kept.len() == REFUSALS_KEPT {
+            kept.remove(0);
+        }
+        kept.push(refusal);
+    }
+
+    pub(crate) fn refusals(&self) -> Vec<Refusal> {
+        lock(&self.refusals).clone()
+    }
+
+    // --- Dispatch ---
+
+    pub(crate) fn up_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(*lock(&s.state), SlotState::Up(_)))
+            .count()
+    }
+
+    /// The least-loaded running worker; waits while none runs but some
+    /// are starting; fails fast when none is left.
+    pub(crate) async fn pick(&self) -> Result<(usize, Arc<Conn>)> {
+        // The common case, a worker running, registers no waiter.
+        if let (Some(best), _) = self.least_loaded() {
+            return Ok(best);
+        }
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (best, starting) = self.least_loaded();
+            if let Some(best) = best {
+                return Ok(best);
+            }
+            if self.is_closing() {
+                return Err(Wrapper::WorkerPool.closed());
+            }
+            if !starting {
+                return Err(PotentialError::WorkerFailure(format!(
+                    "no worker is left: all {} were given up after dying too often (see the log)",
+                    self.slots.len()
+                )));
+            }
+            let startup = self.setup.options.startup_timeout;
+            if tokio::time::timeout(startup, changed).await.is_err() {
+                return Err(PotentialError::WorkerFailure(format!(
+                    "no worker came up within {startup:?}"
+                )));
+            }
+        }
+    }
+
+    /// The running worker with the fewest calls in flight, and whether
+    /// some worker is starting.
+    pub(crate) fn least_loaded(&self) -> (Option<(usize, Arc<Conn>)>, bool) {
+        let mut best: Option<(usize, usize, Arc<Conn>)> = None;
+        let mut starting = false;
+        for (i, slot) in self.slots.iter().enumerate() {
+            match &*lock(&slot.state) {
+                SlotState::Up(conn) => {
+                    let load = slot.in_flight.load(Ordering::Relaxed);
+                    if best.as_ref().is_none_or(|(_, l, _)| load < *l) {
+                        best = Some((i, load, conn.clone()));
+                    }
+                }
+                SlotState::Starting => starting = true,
+                SlotState::GivenUp | SlotState::Stopped => {}
+            }
+        }
+        (best.map(|(i, _, c)| (i, c)), starting)
+    }
+
+    // --- Stopping ---
+
+    /// Starts a shutdown: every slot stops (see `close_slots`); gives the
+    /// readers, which end when their workers exit, and reap them.
+    pub(crate) fn close(&self) -> Vec<JoinHandle<()>> {
+        self.closing.store(true, Ordering::Release);
+        self.close_slots();
+        self.slots
+            .iter()
+            .filter_map(|s| lock(&s.reader).take())
+            .collect()
+    }
+
+    /// Marks every slot stopped: its calls in flight fail with
+    /// [`PotentialError::Closed`] and its outbox closes, which shuts the
+    /// socket's write side so that the worker sees end of stream and exits.
+    fn close_slots(&self) {
+        for slot in &self.slots {
+            let old = std::mem::replace(&mut *lock(&slot.state), SlotState::Stopped);
+            if let SlotState::Up(conn) = old {
+                conn.fail_all(&Wrapper::WorkerPool.closed());
+                conn.outbox.close();
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Stops at once: aborts tasks, kills and reaps every child, removes
+    /// the socket. Synchronous, for `Drop`; idempotent.
+    pub(crate) fn stop_now(&self) {
+        self.closing.store(true, Ordering::Release);
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.close_slots();
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+        lock(&self.tickets).clear();
+        let children: Vec<_> = lock(&self.children).drain().collect();
+        for (_, (slot, mut child)) in children {
+            let _ = child.kill();
+            if let Ok(status) = child.wait() {
+                self.set_last_exit(slot, status);
+            }
+        }
+        remove_private_dir(&self.setup.address, self.setup.dir.as_deref());
+        tracing::info!(socket = %self.setup.address, "worker pool stopped");
+    }
+
+    /// The counters of every worker slot.
+    pub(crate) fn stats(&self) -> Vec<WorkerStats> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (state, pid) = match &*lock(&s.state) {
+                    SlotState::Starting => (WorkerState::Starting, None),
+                    SlotState::Up(c) => (WorkerState::Running, Some(c.pid)),
+                    SlotState::GivenUp => (WorkerState::GivenUp, None),
+                    SlotState::Stopped => (WorkerState::Stopped, None),
+                };
+                WorkerStats {
+                    slot: i,
+                    pid,
+                    state,
+                    served: s.served.load(Ordering::Relaxed),
+                    in_flight: s.in_flight.load(Ordering::Relaxed),
+                    restarts: s.restarts.load(Ordering::Relaxed),
+                    last_exit: *lock(&s.last_exit),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Counts a call in flight on a slot for as long as it lives.
+pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

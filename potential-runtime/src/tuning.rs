@@ -1,0 +1,73 @@
+//! The runtime's tuning constants side by side, each with the measurement
+//! or the reason that chose it: the performance model in one room.
+
+use std::time::Duration;
+
+// --- Writing: the outbox (`transport.rs`) and the worker's replies ---
+
+/// Frames below this size are copied into one write; larger ones are
+/// written as they are (a copy of 400 KB costs more than a syscall). The
+/// worker queues the small replies of one read together below it too.
+pub(crate) const COALESCE_BELOW: usize = 16 * 1024;
+
+/// Spare buffers an outbox keeps for reuse.
+pub(crate) const SPARE_BUFFERS: usize = 64;
+
+/// The writer's byte buffer is dropped after a write larger than this, so
+/// that one huge call does not pin its memory for the connection's life.
+pub(crate) const KEEP_BYTES_BELOW: usize = 4 << 20;
+
+/// Room for a whole `logw_next` reply over a large vocabulary in the
+/// socket: one `write` instead of a wait for the reader per 200 KB (the
+/// default), each wait a trip through both event loops. The kernel caps
+/// it at `net.core.wmem_max`.
+#[cfg(target_os = "linux")]
+pub(crate) const SEND_BUFFER: usize = 4 << 20;
+
+// --- Reading: the frame decoder (`protocol/frame.rs`) and the pool ---
+
+/// How much the frame decoder asks to read at once when it needs more bytes.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// A decoder buffer this large is given back when the decoder empties, so
+/// that one huge frame does not pin its memory for the connection's life.
+pub(crate) const SHRINK_ABOVE: usize = 16 << 20;
+
+/// A reply larger than this is decoded outside its connection's table
+/// lock, so that calls sent meanwhile do not wait for its copy; smaller
+/// ones are decoded under one lock per read (the lock, not the copy,
+/// dominates a trivial call).
+pub(crate) const DECODE_UNLOCKED_ABOVE: usize = 16 * 1024;
+
+// --- Worker memory (`worker.rs`) ---
+
+/// Below this size, glibc serves allocations from its heaps, not from
+/// fresh mappings: 32 MiB, its largest.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) const MMAP_THRESHOLD: i32 = 32 << 20;
+
+/// Free memory at the top of a heap that glibc keeps instead of handing it
+/// back to the kernel: half of a `batch_logw_next` of 32 contexts was page
+/// faults at glibc's default of 128 KB.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) const TRIM_THRESHOLD: i32 = 128 << 20;
+
+// --- Supervision and accepting (`supervise.rs`, `accept.rs`) ---
+
+/// How long a connection may take to say hello.
+pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often a starting worker is checked for an early exit: a worker that
+/// dies at once (no `init()` in `main`) is reported within this much.
+pub(crate) const EXIT_CHECK: Duration = Duration::from_millis(5);
+
+/// The pause after a failed `accept`, so that a persistent error (out of
+/// descriptors) does not spin.
+pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// How long [`Multiprocess::shutdown`](crate::Multiprocess::shutdown) lets
+/// workers exit by themselves before it kills them.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The most refusals kept for [`Multiprocess::refusals`](crate::Multiprocess::refusals).
+pub(crate) const REFUSALS_KEPT: usize = 64;
