@@ -8,10 +8,11 @@
 //! joining task into a pass over all of them (quadratic in the number of
 //! calls), so the reply channel is chosen here, not left to the caller.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -20,7 +21,7 @@ use tokio::sync::Notify;
 
 use super::{AutoBatchOptions, AutoBatchStats};
 use crate::error::{PotentialError, Result};
-use crate::potential::{Potential, check_len};
+use crate::potential::{Potential, check_len, check_weight, check_weights};
 use crate::vocab::{Symbol, TokenType};
 use crate::weights::LogWeights;
 
@@ -229,8 +230,12 @@ impl<T: TokenType> Shared<T> {
         }
     }
 
-    fn record(&self, size: usize, failed: bool) {
-        lock(&self.stats).record_batch(size, failed);
+    /// Records one batch; called before its callers are answered, so that
+    /// a caller that has its answer sees its batch counted.
+    fn record(&self, size: usize, failed: bool, split: bool) {
+        let mut stats = lock(&self.stats);
+        stats.record_batch(size, failed);
+        stats.split_batches += u64::from(split);
     }
 }
 
@@ -285,18 +290,38 @@ async fn batch_loop<P: Potential + 'static>(handles: LoopHandles<P>) {
     let inner = &*handles.inner;
     let multi_thread = Handle::current().runtime_flavor() != RuntimeFlavor::CurrentThread;
     let limit = shared.options.batch_limit();
+    let time_limit = time_limit(&shared.options);
     let mut batch = Vec::new();
     let mut groups = Groups::new();
     while shared.first(&mut batch, limit).await {
         shared.gather(&mut batch, limit, multi_thread).await;
-        run_window(inner, shared, &mut batch, &mut groups).await;
+        run_window(inner, shared, &time_limit, &mut batch, &mut groups).await;
+    }
+}
+
+/// The time limit of one batch, or the error every call gets when a limit
+/// is set but the runtime has no timer.
+fn time_limit(options: &AutoBatchOptions) -> Result<Option<Duration>> {
+    let Some(after) = options.call_timeout else {
+        return Ok(None);
+    };
+    // tokio has no way to ask whether its timer is enabled but to try:
+    // creating a sleep panics without one (once per loop, not per batch).
+    match std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO))) {
+        Ok(()) => Ok(Some(after)),
+        Err(_) => Err(PotentialError::InvalidInput(
+            "the autobatching call_timeout needs a tokio runtime with its timer enabled \
+             (enable_time or enable_all on the runtime builder)"
+                .into(),
+        )),
     }
 }
 
 /// The requests of one method in a window, in arrival order.
 struct Group<C, R> {
     contexts: Vec<C>,
-    replies: Vec<Reply<R>>,
+    /// Taken as each caller is answered.
+    replies: Vec<Option<Reply<R>>>,
 }
 
 impl<C, R> Group<C, R> {
@@ -313,7 +338,7 @@ impl<C, R> Group<C, R> {
             return false;
         }
         self.contexts.push(context);
-        self.replies.push(reply);
+        self.replies.push(Some(reply));
         true
     }
 }
@@ -339,23 +364,176 @@ impl<T> Groups<T> {
     }
 }
 
-/// Runs one batch of a group, if it holds any request, and answers it.
-macro_rules! run_group {
-    ($shared:expr, $group:expr, $method:literal, $call:expr) => {
-        if !$group.contexts.is_empty() {
-            let outcome = AssertUnwindSafe($call(&$group.contexts))
-                .catch_unwind()
-                .await;
-            answer($shared, $method, outcome, $group.replies.drain(..));
-            $group.contexts.clear();
+/// What a batch method gives each caller; checked before it is handed out.
+pub(crate) trait Answer {
+    /// `Ok` if it is a valid answer of `method`: no NaN and no `+inf`.
+    fn check(&self, method: &'static str) -> Result<()>;
+}
+
+impl Answer for f64 {
+    fn check(&self, method: &'static str) -> Result<()> {
+        check_weight(method, *self).map(drop)
+    }
+}
+
+impl<T> Answer for LogWeights<T> {
+    fn check(&self, method: &'static str) -> Result<()> {
+        check_weights(method, self.as_slice())
+    }
+}
+
+/// Whether a batch that failed with `error` is worth splitting to find the
+/// calls that caused it: not when the wrapper closed, nor after a timeout
+/// (each half could hang as long again).
+fn isolatable(error: &PotentialError) -> bool {
+    !matches!(
+        error,
+        PotentialError::Closed(_) | PotentialError::Timeout { .. }
+    )
+}
+
+/// One call of a batch method, with panics caught and the time limit of
+/// the options applied.
+async fn run_batch<R, Fut>(
+    method: &'static str,
+    batch: Fut,
+    limit: Option<Duration>,
+    expected: usize,
+) -> Result<Vec<R>>
+where
+    Fut: Future<Output = Result<Vec<R>>>,
+{
+    let guarded = AssertUnwindSafe(batch).catch_unwind();
+    let outcome = match limit {
+        None => guarded.await,
+        Some(after) => match tokio::time::timeout(after, guarded).await {
+            Ok(outcome) => outcome,
+            // Dropping the batch's future cancels it.
+            Err(_) => return Err(PotentialError::Timeout { method, after }),
+        },
+    };
+    let values = outcome.unwrap_or_else(|payload| Err(PotentialError::from_panic(payload)))?;
+    check_len(method, expected, values.len())?;
+    Ok(values)
+}
+
+/// One batch method of the inner potential, as the loop calls it. (A
+/// trait rather than a closure: the future of a closure that borrows its
+/// argument cannot be proven `Send` for every lifetime, which spawning the
+/// loop needs.)
+trait Method<P: Potential> {
+    /// The context type of its calls.
+    type Context;
+    /// What it gives each caller.
+    type Answer: Answer;
+    /// Its name, for errors.
+    const NAME: &'static str;
+    /// Calls it.
+    fn call<'a>(
+        inner: &'a P,
+        contexts: &'a [Self::Context],
+    ) -> impl Future<Output = Result<Vec<Self::Answer>>> + Send + 'a;
+}
+
+/// Implements [`Method`] for a marker type.
+macro_rules! method {
+    ($marker:ident, $name:ident, $context:ty, $answer:ty) => {
+        struct $marker;
+        impl<P: Potential> Method<P> for $marker {
+            type Context = $context;
+            type Answer = $answer;
+            const NAME: &'static str = stringify!($name);
+            fn call<'a>(
+                inner: &'a P,
+                contexts: &'a [Self::Context],
+            ) -> impl Future<Output = Result<Vec<Self::Answer>>> + Send + 'a {
+                inner.$name(contexts)
+            }
         }
     };
+}
+
+method!(BatchComplete, batch_complete, Vec<P::Token>, f64);
+method!(BatchPrefix, batch_prefix, Vec<P::Token>, f64);
+method!(BatchScore, batch_score, Vec<Symbol<P::Token>>, f64);
+method!(
+    BatchLogwNext,
+    batch_logw_next,
+    Vec<P::Token>,
+    LogWeights<P::Token>
+);
+
+/// Runs the batches of one group and answers its callers.
+///
+/// The group runs as one batch. If that batch fails as a whole (an error, a
+/// wrong number of results, a panic), it is split in halves and each half
+/// runs again, down to single calls, so that only the calls that fail on
+/// their own get an error. The halves run left to right, so the callers are
+/// answered in order.
+async fn run_group<P: Potential, M: Method<P>>(
+    inner: &P,
+    shared: &Shared<P::Token>,
+    time_limit: &Result<Option<Duration>>,
+    group: &mut Group<M::Context, M::Answer>,
+) {
+    let method = M::NAME;
+    let n = group.contexts.len();
+    if n == 0 {
+        return;
+    }
+    let limit = match time_limit {
+        Ok(limit) => *limit,
+        Err(error) => {
+            for reply in group.replies.drain(..).flatten() {
+                let _ = reply.send(Err(error.clone()));
+            }
+            group.contexts.clear();
+            return;
+        }
+    };
+    let isolate = shared.options.isolate_failures;
+    // Ranges still to run, the leftmost last.
+    let mut pending = vec![(0, n)];
+    while let Some((lo, hi)) = pending.pop() {
+        let outcome = run_batch(
+            method,
+            M::call(inner, &group.contexts[lo..hi]),
+            limit,
+            hi - lo,
+        )
+        .await;
+        let callers = group.replies[lo..hi].iter_mut().filter_map(Option::take);
+        match outcome {
+            Ok(values) => {
+                shared.record(hi - lo, false, false);
+                for (reply, value) in callers.zip(values) {
+                    // A caller that has gone meanwhile does not matter.
+                    let _ = reply.send(value.check(method).map(|()| value));
+                }
+            }
+            Err(error) if hi - lo > 1 && isolate && isolatable(&error) => {
+                shared.record(hi - lo, true, true);
+                let mid = lo + (hi - lo) / 2;
+                pending.push((mid, hi));
+                pending.push((lo, mid));
+            }
+            Err(error) => {
+                shared.record(hi - lo, true, false);
+                for reply in callers {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+    group.contexts.clear();
+    group.replies.clear();
 }
 
 /// Splits a window by method and runs one batch per method present.
 async fn run_window<P: Potential>(
     inner: &P,
     shared: &Shared<P::Token>,
+    time_limit: &Result<Option<Duration>>,
     batch: &mut Vec<Request<P::Token>>,
     groups: &mut Groups<P::Token>,
 ) {
@@ -372,45 +550,8 @@ async fn run_window<P: Potential>(
     if cancelled > 0 {
         lock(&shared.stats).cancelled += cancelled;
     }
-    run_group!(shared, groups.complete, "batch_complete", |c| inner
-        .batch_complete(c));
-    run_group!(shared, groups.prefix, "batch_prefix", |c| inner
-        .batch_prefix(c));
-    run_group!(shared, groups.score, "batch_score", |c| inner
-        .batch_score(c));
-    run_group!(shared, groups.logw_next, "batch_logw_next", |c| inner
-        .batch_logw_next(c));
-}
-
-/// Hands each caller its result, or every caller the batch's error.
-fn answer<T: TokenType, R>(
-    shared: &Shared<T>,
-    method: &'static str,
-    outcome: std::thread::Result<Result<Vec<R>>>,
-    replies: std::vec::Drain<'_, Reply<R>>,
-) {
-    let n = replies.len();
-    let results = match outcome {
-        Ok(results) => results.and_then(|values| {
-            check_len(method, n, values.len())?;
-            Ok(values)
-        }),
-        Err(payload) => Err(PotentialError::from_panic(payload)),
-    };
-    // Recorded before anyone is answered, so that a caller that has its
-    // answer sees its batch counted.
-    shared.record(n, results.is_err());
-    match results {
-        Ok(values) => {
-            for (reply, value) in replies.zip(values) {
-                // A caller that has gone meanwhile does not matter.
-                let _ = reply.send(Ok(value));
-            }
-        }
-        Err(error) => {
-            for reply in replies {
-                let _ = reply.send(Err(error.clone()));
-            }
-        }
-    }
+    run_group::<P, BatchComplete>(inner, shared, time_limit, &mut groups.complete).await;
+    run_group::<P, BatchPrefix>(inner, shared, time_limit, &mut groups.prefix).await;
+    run_group::<P, BatchScore>(inner, shared, time_limit, &mut groups.score).await;
+    run_group::<P, BatchLogwNext>(inner, shared, time_limit, &mut groups.logw_next).await;
 }

@@ -58,6 +58,23 @@ pub struct AutoBatchOptions {
     /// The longest the loop gathers one batch beyond `linger`.
     /// Default: 500 µs.
     pub max_window: Duration,
+    /// The longest one call of an inner batch method may run. A batch that
+    /// runs longer is dropped (which cancels it), its callers get
+    /// [`PotentialError::Timeout`](crate::PotentialError::Timeout), and the
+    /// loop goes on with the calls queued meanwhile: a hung batch delays
+    /// later calls by at most this long, never forever. Default: none.
+    ///
+    /// It needs the runtime's timer (`enable_time` or `enable_all` on the
+    /// runtime builder); without it, every call gets
+    /// [`PotentialError::InvalidInput`](crate::PotentialError::InvalidInput)
+    /// saying so. A batch method that blocks its thread without ever
+    /// yielding cannot be cut off from inside the process: run such a
+    /// potential in worker processes, whose pool has its own timeout.
+    pub call_timeout: Option<Duration>,
+    /// Whether a batch that fails as a whole is split to find the calls
+    /// that fail on their own (see the [module docs](crate::autobatch)).
+    /// Default: on.
+    pub isolate_failures: bool,
 }
 
 impl Default for AutoBatchOptions {
@@ -67,6 +84,8 @@ impl Default for AutoBatchOptions {
             linger: Duration::ZERO,
             burst_settle: Duration::from_micros(20),
             max_window: Duration::from_micros(500),
+            call_timeout: None,
+            isolate_failures: true,
         }
     }
 }
