@@ -173,6 +173,12 @@ impl<T: TokenType> Shared<T> {
         lock(&self.stats).clone()
     }
 
+    /// How many requests wait in the queue, not yet taken by the loop.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.queue).requests.len()
+    }
+
     /// Takes queued requests into `batch`, up to `limit` in all; returns how
     /// many it took and whether the wrapper is closed.
     fn take(&self, batch: &mut Vec<Request<T>>, limit: usize) -> (usize, bool) {
@@ -201,8 +207,14 @@ impl<T: TokenType> Shared<T> {
     }
 
     /// Gathers more requests after the first ones (the rules are in
-    /// [`AutoBatchOptions`]).
-    async fn gather(&self, batch: &mut Vec<Request<T>>, limit: usize, multi_thread: bool) {
+    /// [`AutoBatchOptions`]); `expected` is the burst size learned so far.
+    async fn gather(
+        &self,
+        batch: &mut Vec<Request<T>>,
+        limit: usize,
+        multi_thread: bool,
+        expected: usize,
+    ) {
         let options = &self.options;
         let start = Instant::now();
         let mut last_arrival = start;
@@ -215,8 +227,16 @@ impl<T: TokenType> Shared<T> {
             // A burst on a multi-threaded runtime settles for a quiet spell.
             let settling =
                 multi_thread && batch.len() >= 2 && now - last_arrival < options.burst_settle;
-            if !(lingering || in_window && (fresh || settling)) {
+            // A burst smaller than the ones before is missing callers whose
+            // thread has not run yet.
+            let expecting = multi_thread && batch.len() < expected;
+            if !(lingering || in_window && (fresh || settling || expecting)) {
                 break;
+            }
+            if expecting && !fresh && !settling {
+                // The missing callers' thread may be waiting for this CPU
+                // (two cores, other processes): give it up for a moment.
+                std::thread::yield_now();
             }
             tokio::task::yield_now().await;
             let (n, closed) = self.take(batch, limit);
@@ -293,9 +313,25 @@ async fn batch_loop<P: Potential + 'static>(handles: LoopHandles<P>) {
     let time_limit = time_limit(&shared.options);
     let mut batch = Vec::new();
     let mut groups = Groups::new();
+    let mut expected = 1;
     while shared.first(&mut batch, limit).await {
-        shared.gather(&mut batch, limit, multi_thread).await;
+        shared
+            .gather(&mut batch, limit, multi_thread, expected)
+            .await;
+        expected = learn_burst(expected, batch.len());
         run_window(inner, shared, &time_limit, &mut batch, &mut groups).await;
+    }
+}
+
+/// The burst size expected after a window of `n` requests: a larger burst
+/// is learned at once; a smaller window halves the expectation (not below
+/// `n`), so that after a run of bursts, lone calls stop waiting for company
+/// within a few calls.
+fn learn_burst(expected: usize, n: usize) -> usize {
+    if n >= expected {
+        n
+    } else {
+        n.max(expected / 2)
     }
 }
 
@@ -554,4 +590,23 @@ async fn run_window<P: Potential>(
     run_group::<P, BatchPrefix>(inner, shared, time_limit, &mut groups.prefix).await;
     run_group::<P, BatchScore>(inner, shared, time_limit, &mut groups.score).await;
     run_group::<P, BatchLogwNext>(inner, shared, time_limit, &mut groups.logw_next).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::learn_burst;
+
+    #[test]
+    fn bursts_are_learned_at_once_and_forgotten_by_halves() {
+        assert_eq!(learn_burst(1, 32), 32);
+        assert_eq!(learn_burst(32, 30), 30);
+        let mut expected = 32;
+        let mut lone = Vec::new();
+        for _ in 0..6 {
+            expected = learn_burst(expected, 1);
+            lone.push(expected);
+        }
+        assert_eq!(lone, [16, 8, 4, 2, 1, 1]);
+        assert_eq!(learn_burst(32, 20), 20);
+    }
 }

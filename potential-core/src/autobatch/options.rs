@@ -25,8 +25,17 @@ use serde::{Deserialize, Serialize};
 ///    burst spawned from another worker thread arrive spread out over a few
 ///    microseconds, and a drain-only loop would split them.
 ///
-/// Steps 2 and 4 end at [`max_window`](Self::max_window) after the first
-/// request, so that a steady stream of arrivals cannot hold a batch back.
+/// 5. On a multi-threaded runtime only, while the window holds fewer
+///    requests than the bursts before it, it keeps waiting for the rest,
+///    and gives its thread up to the operating system between looks: on a
+///    busy machine the caller's thread may have been preempted in the
+///    middle of a burst, or be waiting for this very CPU. The expected
+///    burst size is learned: a larger window raises it at once, a smaller
+///    one halves it. A wrapper that only ever sees lone calls never waits.
+///
+/// Steps 2, 4 and 5 end at [`max_window`](Self::max_window) after the
+/// first request, so that a steady stream of arrivals cannot hold a batch
+/// back, and a burst smaller than the ones before waits at most that long.
 /// The loop waits by yielding to the runtime, not with a timer (tokio's
 /// timer has millisecond granularity and may be disabled), so it keeps one
 /// worker busy while it waits: keep `linger` short.

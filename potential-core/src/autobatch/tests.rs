@@ -927,3 +927,48 @@ fn a_timeout_without_the_runtimes_timer_is_a_clear_error() {
         assert!(err.to_string().contains("enable_time"), "{err}");
     });
 }
+
+#[test]
+fn a_burst_whose_first_caller_is_taken_alone_is_still_one_batch() {
+    // On a multi-threaded runtime the loop may take the first call of a
+    // burst before the caller's thread has queued the others (it was
+    // preempted, or busy waking the loop). After bursts of 8, the loop
+    // waits for the rest (the window is long here so that this holds on
+    // any machine).
+    multi_thread().block_on(async {
+        let p = Arc::new(Tally::new().to_autobatched_with(AutoBatchOptions {
+            max_window: Duration::from_secs(30),
+            ..AutoBatchOptions::default()
+        }));
+        let cs = contexts(8);
+        let task = {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                let cs = contexts(8);
+                assert!(
+                    join_all(cs.iter().map(|c| p.complete(c)))
+                        .await
+                        .iter()
+                        .all(Result::is_ok)
+                );
+            })
+        };
+        soon(task).await.unwrap();
+        let warm = p.inner().sizes().len();
+        let mut first = Box::pin(p.complete(&cs[0]));
+        assert!(futures::poll!(first.as_mut()).is_pending());
+        // Wait until the loop has taken it.
+        soon(async {
+            while p.shared.queued() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        let rest = join_all(cs[1..].iter().map(|c| p.complete(c)));
+        let (first, rest) = futures::join!(soon(first), soon(rest));
+        assert_eq!(first.unwrap(), Tally::value(&cs[0], 1.0));
+        assert!(rest.iter().all(Result::is_ok));
+        let sizes = p.inner().sizes();
+        assert!(sizes[warm] > 1, "the first call ran alone: {sizes:?}");
+    });
+}
