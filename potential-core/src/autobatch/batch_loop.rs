@@ -216,20 +216,29 @@ impl<T: TokenType> Shared<T> {
         expected: usize,
     ) {
         let options = &self.options;
-        let start = Instant::now();
-        let mut last_arrival = start;
+        let lingers = !options.linger.is_zero();
+        // The clock is read only while a rule that needs it could keep the
+        // window open: a lone call's window never reads it.
+        let mut start = None;
+        let mut last_arrival = None;
         let mut fresh = true;
         while batch.len() < limit {
-            let now = Instant::now();
-            let elapsed = now - start;
-            let lingering = elapsed < options.linger;
-            let in_window = elapsed < options.max_window;
             // A burst on a multi-threaded runtime settles for a quiet spell.
-            let settling =
-                multi_thread && batch.len() >= 2 && now - last_arrival < options.burst_settle;
+            let bursting = multi_thread && batch.len() >= 2;
             // A burst smaller than the ones before is missing callers whose
             // thread has not run yet.
             let expecting = multi_thread && batch.len() < expected;
+            if !(fresh || bursting || expecting || lingers) {
+                break;
+            }
+            let now = Instant::now();
+            if fresh {
+                last_arrival = Some(now);
+            }
+            let elapsed = now - *start.get_or_insert(now);
+            let lingering = elapsed < options.linger;
+            let in_window = elapsed < options.max_window;
+            let settling = bursting && last_arrival.is_some_and(|t| now - t < options.burst_settle);
             if !(lingering || in_window && (fresh || settling || expecting)) {
                 break;
             }
@@ -244,9 +253,6 @@ impl<T: TokenType> Shared<T> {
                 break;
             }
             fresh = n > 0;
-            if fresh {
-                last_arrival = Instant::now();
-            }
         }
     }
 
@@ -528,9 +534,11 @@ async fn run_group<P: Potential, M: Method<P>>(
         }
     };
     let isolate = shared.options.isolate_failures;
-    // Ranges still to run, the leftmost last.
-    let mut pending = vec![(0, n)];
-    while let Some((lo, hi)) = pending.pop() {
+    // Ranges still to run, the leftmost last; allocated only when a batch
+    // has failed and is split.
+    let mut pending = Vec::new();
+    let mut next = Some((0, n));
+    while let Some((lo, hi)) = next.take().or_else(|| pending.pop()) {
         let outcome = run_batch(
             method,
             M::call(inner, &group.contexts[lo..hi]),
@@ -551,7 +559,7 @@ async fn run_group<P: Potential, M: Method<P>>(
                 shared.record(hi - lo, true, true);
                 let mid = lo + (hi - lo) / 2;
                 pending.push((mid, hi));
-                pending.push((lo, mid));
+                next = Some((lo, mid));
             }
             Err(error) => {
                 shared.record(hi - lo, true, false);
