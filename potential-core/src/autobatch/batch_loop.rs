@@ -207,21 +207,24 @@ impl<T: TokenType> Shared<T> {
     }
 
     /// Gathers more requests after the first ones (the rules are in
-    /// [`AutoBatchOptions`]); `expected` is the burst size learned so far.
+    /// [`AutoBatchOptions`]): `learned` is what the loop has learned of
+    /// the calls so far.
     async fn gather(
         &self,
         batch: &mut Vec<Request<T>>,
         limit: usize,
         multi_thread: bool,
-        expected: usize,
+        learned: &Learned,
     ) {
+        let expected = learned.burst;
         let options = &self.options;
         let lingers = !options.linger.is_zero();
         // The clock is read only while a rule that needs it could keep the
         // window open: a lone call's window never reads it.
         let mut start = None;
         let mut last_arrival = None;
-        let mut fresh = true;
+        // The first pass is skipped for a wrapper whose calls come alone.
+        let mut fresh = learned.lone < LONE_STREAK;
         while batch.len() < limit {
             // A burst on a multi-threaded runtime settles for a quiet spell.
             let bursting = multi_thread && batch.len() >= 2;
@@ -319,25 +322,46 @@ async fn batch_loop<P: Potential + 'static>(handles: LoopHandles<P>) {
     let time_limit = time_limit(&shared.options);
     let mut batch = Vec::new();
     let mut groups = Groups::new();
-    let mut expected = 1;
+    let mut learned = Learned { burst: 1, lone: 0 };
     while shared.first(&mut batch, limit).await {
         shared
-            .gather(&mut batch, limit, multi_thread, expected)
+            .gather(&mut batch, limit, multi_thread, &learned)
             .await;
-        expected = learn_burst(expected, batch.len());
+        learned.window(batch.len());
         run_window(inner, shared, &time_limit, &mut batch, &mut groups).await;
     }
 }
 
-/// The burst size expected after a window of `n` requests: a larger burst
-/// is learned at once; a smaller window halves the expectation (not below
-/// `n`), so that after a run of bursts, lone calls stop waiting for company
-/// within a few calls.
-fn learn_burst(expected: usize, n: usize) -> usize {
-    if n >= expected {
-        n
-    } else {
-        n.max(expected / 2)
+/// After this many windows of one call in a row, the loop no longer makes
+/// the one pass through the scheduler that lets other callers of the same
+/// thread join (it costs a lone call a trip through the runtime, about a
+/// third of its overhead); a window of several calls turns it on again.
+const LONE_STREAK: u32 = 4;
+
+/// What the loop has learned of the calls it serves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Learned {
+    /// The burst size expected: a larger window raises it at once; a
+    /// smaller one halves it (not below its own size), so that after a run
+    /// of bursts, lone calls stop waiting for company within a few calls.
+    burst: usize,
+    /// Windows of one call in a row.
+    lone: u32,
+}
+
+impl Learned {
+    /// Learns from a window of `n` requests.
+    fn window(&mut self, n: usize) {
+        self.burst = if n >= self.burst {
+            n
+        } else {
+            n.max(self.burst / 2)
+        };
+        self.lone = if n == 1 {
+            self.lone.saturating_add(1)
+        } else {
+            0
+        };
     }
 }
 
@@ -602,19 +626,23 @@ async fn run_window<P: Potential>(
 
 #[cfg(test)]
 mod tests {
-    use super::learn_burst;
+    use super::{LONE_STREAK, Learned};
 
     #[test]
     fn bursts_are_learned_at_once_and_forgotten_by_halves() {
-        assert_eq!(learn_burst(1, 32), 32);
-        assert_eq!(learn_burst(32, 30), 30);
-        let mut expected = 32;
+        let mut learned = Learned { burst: 1, lone: 0 };
+        learned.window(32);
+        assert_eq!(learned.burst, 32);
+        learned.window(30);
+        assert_eq!(learned.burst, 30);
         let mut lone = Vec::new();
         for _ in 0..6 {
-            expected = learn_burst(expected, 1);
-            lone.push(expected);
+            learned.window(1);
+            lone.push(learned.burst);
         }
-        assert_eq!(lone, [16, 8, 4, 2, 1, 1]);
-        assert_eq!(learn_burst(32, 20), 20);
+        assert_eq!(lone, [15, 7, 3, 1, 1, 1]);
+        assert!(learned.lone >= LONE_STREAK);
+        learned.window(20);
+        assert_eq!(learned, Learned { burst: 20, lone: 0 });
     }
 }

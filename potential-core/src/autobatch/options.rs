@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 ///    [`max_batch_size`](Self::max_batch_size).
 /// 2. The loop yields to the runtime once and takes what arrived meanwhile;
 ///    it keeps doing so while each pass brings new requests (genlm-control's
-///    "until an event-loop pass adds nothing"). A lone call costs one pass.
+///    "until an event-loop pass adds nothing"). A lone call costs one pass,
+///    except on a wrapper whose last few windows each held one call: there
+///    the first pass is skipped (a lone call then costs no wait at all),
+///    until a window of several calls turns it on again.
 /// 3. It keeps gathering, whatever arrives, until [`linger`](Self::linger)
 ///    has passed since the first request.
 /// 4. On a multi-threaded runtime only, once a burst is seen (at least two
