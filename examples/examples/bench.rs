@@ -8,9 +8,10 @@
 use potential_examples::bench::{Row, print_json, print_table};
 
 fn main() {
-    // Workers and the raw reference server are this program started again:
-    // these two lines come first, before anything else runs.
+    // Workers, the raw reference server and the spinning competitors are
+    // this program started again: these lines come first, before anything else runs.
     potential_runtime::init();
+    potential_examples::bench::autobatch::spin_if_asked();
     #[cfg(unix)]
     potential_examples::bench::worker::serve_reference_if_asked();
     potential_examples::memory::keep_freed_memory();

@@ -64,6 +64,35 @@ pub enum PotentialError {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// A context holds a token that is not in the potential's vocabulary.
+    #[error("token {token} at position {position} of the context is not in the vocabulary")]
+    UnknownToken {
+        /// The `Debug` form of the token.
+        token: String,
+        /// Its position in the context.
+        position: usize,
+    },
+
+    /// A potential returned a value that is not a log weight: NaN, or
+    /// `+inf` (an infinite weight, which no distribution normalizes).
+    #[error("`{method}` returned {value}, which is not a log weight")]
+    InvalidWeight {
+        /// The method that returned it.
+        method: &'static str,
+        /// The value.
+        value: f64,
+    },
+
+    /// A call did not finish within its time limit (the autobatching
+    /// wrapper's [`call_timeout`](crate::AutoBatchOptions::call_timeout)).
+    #[error("`{method}` did not finish within {after:?}")]
+    Timeout {
+        /// The method that was cut off.
+        method: &'static str,
+        /// The time limit.
+        after: std::time::Duration,
+    },
+
     /// The wrapper (an autobatching loop, a worker pool) was shut down.
     #[error("the {0} was shut down")]
     Closed(&'static str),
@@ -266,6 +295,34 @@ mod tests {
         assert_eq!(
             Wrapper::AutoBatched.closed().to_string(),
             "the autobatching wrapper was shut down"
+        );
+    }
+
+    #[test]
+    fn new_errors_name_the_token_the_method_and_the_limit() {
+        let err = PotentialError::UnknownToken {
+            token: "'z'".into(),
+            position: 2,
+        };
+        assert_eq!(
+            err.to_string(),
+            "token 'z' at position 2 of the context is not in the vocabulary"
+        );
+        let err = PotentialError::InvalidWeight {
+            method: "prefix",
+            value: f64::NAN,
+        };
+        assert_eq!(
+            err.to_string(),
+            "`prefix` returned NaN, which is not a log weight"
+        );
+        let err = PotentialError::Timeout {
+            method: "batch_logw_next",
+            after: std::time::Duration::from_millis(20),
+        };
+        assert_eq!(
+            err.to_string(),
+            "`batch_logw_next` did not finish within 20ms"
         );
     }
 

@@ -60,7 +60,10 @@ pub use autobatch::{AutoBatchOptions, AutoBatchStats, AutoBatched};
 pub use dyn_potential::DynPotential;
 pub use error::{Method, PotentialError, Result, Wrapper};
 pub use ext::PotentialExt;
-pub use potential::{NativeBatch, Potential, check_len, non_empty, zero_weight};
+pub use potential::{
+    NativeBatch, Potential, check_len, check_symbols, check_tokens, check_weight, check_weights,
+    non_empty, zero_weight,
+};
 pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_tags};
 pub use vocab::{Symbol, TokenType, Vocab, split_eos};
 pub use weights::{LogWeights, Weights, logsumexp};

@@ -140,23 +140,28 @@ pub trait Potential: Send + Sync {
     fn score(&self, context: &[Symbol<Self::Token>]) -> impl Future<Output = Result<f64>> + Send {
         async move {
             let (tokens, ended) = split_eos(context)?;
+            check_tokens(self.vocab(), &tokens)?;
             if ended {
-                self.complete(&tokens).await
+                check_weight("complete", self.complete(&tokens).await?)
             } else {
-                self.prefix(&tokens).await
+                check_weight("prefix", self.prefix(&tokens).await?)
             }
         }
     }
 
     /// Log weights of every next token and EOS: `score(ctx + x) - prefix(ctx)`.
     ///
-    /// Errors with [`PotentialError::ZeroWeightContext`] when `prefix(ctx)` is `-inf`.
+    /// Errors with [`PotentialError::ZeroWeightContext`] when `prefix(ctx)`
+    /// is `-inf`, with [`PotentialError::UnknownToken`] for a context token
+    /// outside the vocabulary, and with [`PotentialError::InvalidWeight`]
+    /// when a weight it is computed from is NaN or `+inf`.
     fn logw_next(
         &self,
         context: &[Self::Token],
     ) -> impl Future<Output = Result<LogWeights<Self::Token>>> + Send {
         async move {
-            let here = self.prefix(context).await?;
+            check_tokens(self.vocab(), context)?;
+            let here = check_weight("prefix", self.prefix(context).await?)?;
             if here == f64::NEG_INFINITY {
                 return Err(zero_weight(context));
             }
@@ -174,7 +179,8 @@ pub trait Potential: Send + Sync {
             let (mut values, eos) =
                 try_join(self.batch_prefix(&extended), self.complete(context)).await?;
             check_len("batch_prefix", extended.len(), values.len())?;
-            values.push(eos);
+            check_weights("batch_prefix", &values)?;
+            values.push(check_weight("complete", eos)?);
             for v in &mut values {
                 *v -= here;
             }
@@ -206,6 +212,9 @@ pub trait Potential: Send + Sync {
 
     /// `score` of every context: one `batch_complete` call for the
     /// EOS-terminated contexts and one `batch_prefix` call for the others.
+    ///
+    /// Like `score`, it checks the contexts (EOS placement, tokens in the
+    /// vocabulary) and the weights it gets back.
     fn batch_score(
         &self,
         contexts: &[Vec<Symbol<Self::Token>>],
@@ -217,6 +226,7 @@ pub trait Potential: Send + Sync {
             let mut is_ended = Vec::with_capacity(contexts.len());
             for c in contexts {
                 let (tokens, e) = split_eos(c)?;
+                check_tokens(self.vocab(), &tokens)?;
                 is_ended.push(e);
                 if e {
                     ended.push(tokens)
@@ -241,6 +251,8 @@ pub trait Potential: Send + Sync {
             let (complete, prefix) = try_join(complete, prefix).await?;
             check_len("batch_complete", ended.len(), complete.len())?;
             check_len("batch_prefix", open.len(), prefix.len())?;
+            check_weights("batch_complete", &complete)?;
+            check_weights("batch_prefix", &prefix)?;
             let (mut complete, mut prefix) = (complete.into_iter(), prefix.into_iter());
             Ok(is_ended
                 .into_iter()
@@ -284,6 +296,89 @@ pub fn check_len(method: &'static str, expected: usize, got: usize) -> Result<()
             method,
             expected,
             got,
+        })
+    }
+}
+
+/// The unknown-token error for the first token of `context` that is not
+/// in `vocab`, or `Ok` when every token is.
+///
+/// The default `score` and `logw_next` forms and the autobatching wrapper
+/// check their contexts with it; `complete` and `prefix` are yours to check
+/// (call it first, as the default forms do) when a token outside the
+/// vocabulary could reach them.
+///
+/// ```
+/// use potential_core::{check_tokens, PotentialError, Vocab};
+/// let vocab = Vocab::new(*b"ab")?;
+/// assert!(check_tokens(&vocab, b"abba").is_ok());
+/// let err = check_tokens(&vocab, b"abz").unwrap_err();
+/// assert_eq!(err.to_string(), "token 122 at position 2 of the context is not in the vocabulary");
+/// # Ok::<(), PotentialError>(())
+/// ```
+pub fn check_tokens<T: TokenType>(vocab: &Vocab<T>, context: &[T]) -> Result<()> {
+    match context.iter().position(|t| !vocab.contains(t)) {
+        None => Ok(()),
+        Some(position) => Err(PotentialError::UnknownToken {
+            token: format!("{:?}", context[position]),
+            position,
+        }),
+    }
+}
+
+/// [`check_tokens`] for a context of symbols, which also rejects an end of
+/// sequence anywhere but last (as [`split_eos`] does).
+pub fn check_symbols<T: TokenType>(vocab: &Vocab<T>, context: &[Symbol<T>]) -> Result<()> {
+    let last = context.len().saturating_sub(1);
+    for (position, symbol) in context.iter().enumerate() {
+        match symbol {
+            Symbol::Token(t) if !vocab.contains(t) => {
+                return Err(PotentialError::UnknownToken {
+                    token: format!("{t:?}"),
+                    position,
+                });
+            }
+            Symbol::Eos if position != last => {
+                // The same words as `split_eos`.
+                return split_eos(context).map(drop);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `value` if it is a log weight (finite or `-inf`), else the
+/// [`PotentialError::InvalidWeight`] error naming `method`.
+///
+/// ```
+/// use potential_core::check_weight;
+/// assert_eq!(check_weight("prefix", f64::NEG_INFINITY).unwrap(), f64::NEG_INFINITY);
+/// let err = check_weight("prefix", f64::NAN).unwrap_err();
+/// assert_eq!(err.to_string(), "`prefix` returned NaN, which is not a log weight");
+/// assert!(check_weight("complete", f64::INFINITY).is_err());
+/// ```
+pub fn check_weight(method: &'static str, value: f64) -> Result<f64> {
+    // NaN and +inf are exactly the values not below +inf.
+    if value < f64::INFINITY {
+        Ok(value)
+    } else {
+        Err(PotentialError::InvalidWeight { method, value })
+    }
+}
+
+/// [`check_weight`] for every value of a slice: the error for the first
+/// value that is not a log weight.
+pub fn check_weights(method: &'static str, values: &[f64]) -> Result<()> {
+    // A branch-free scan first (it vectorizes); the culprit is looked up
+    // only on failure.
+    if values.iter().fold(true, |ok, v| ok & (*v < f64::INFINITY)) {
+        Ok(())
+    } else {
+        let bad = values.iter().find(|v| v.is_nan() || **v == f64::INFINITY);
+        Err(PotentialError::InvalidWeight {
+            method,
+            value: bad.copied().unwrap_or(f64::NAN),
         })
     }
 }
@@ -426,6 +521,83 @@ pub(crate) mod tests {
             let w = p.logw_next(&['a']).await.unwrap();
             assert_eq!(w.get(&'c'), f64::NEG_INFINITY);
             assert!(p.batch_logw_next(&[vec!['a'], vec!['c']]).await.is_err());
+        });
+    }
+
+    /// NaN as a prefix weight once the context holds a `b`, `+inf` as a
+    /// complete weight once it holds a `c`.
+    struct Broken(Length);
+
+    impl Potential for Broken {
+        type Token = char;
+        fn vocab(&self) -> &Vocab<char> {
+            &self.0.vocab
+        }
+        async fn complete(&self, context: &[char]) -> Result<f64> {
+            if context.contains(&'c') {
+                Ok(f64::INFINITY)
+            } else {
+                self.0.complete(context).await
+            }
+        }
+        async fn prefix(&self, context: &[char]) -> Result<f64> {
+            if context.contains(&'b') {
+                Ok(f64::NAN)
+            } else {
+                self.0.prefix(context).await
+            }
+        }
+    }
+
+    #[test]
+    fn nan_and_infinite_weights_are_errors_naming_the_method() {
+        block_on(async {
+            let p = Broken(Length::abc());
+            let invalid = |e: PotentialError, m: &str| matches!(e, PotentialError::InvalidWeight { method, .. } if method == m);
+            // The context's own prefix weight is NaN.
+            assert!(invalid(p.logw_next(&['b']).await.unwrap_err(), "prefix"));
+            // An extension's prefix weight is NaN (`b` follows).
+            assert!(invalid(
+                p.logw_next(&['a']).await.unwrap_err(),
+                "batch_prefix"
+            ));
+            assert!(invalid(
+                p.score(&[Token('a'), Token('c'), Eos]).await.unwrap_err(),
+                "complete"
+            ));
+            assert!(invalid(
+                p.batch_score(&[vec![Token('a')], vec![Token('c'), Eos]])
+                    .await
+                    .unwrap_err(),
+                "batch_complete"
+            ));
+            assert_eq!(p.score(&[Token('a'), Eos]).await.unwrap(), -1.0);
+        });
+    }
+
+    #[test]
+    fn default_forms_name_a_token_outside_the_vocabulary() {
+        block_on(async {
+            let p = Length::abc();
+            let message = "token 'z' at position 1 of the context is not in the vocabulary";
+            assert_eq!(
+                p.logw_next(&['a', 'z']).await.unwrap_err().to_string(),
+                message
+            );
+            assert_eq!(
+                p.score(&[Token('a'), Token('z')])
+                    .await
+                    .unwrap_err()
+                    .to_string(),
+                message
+            );
+            let err = p
+                .batch_score(&[vec![Token('a')], vec![Token('b'), Token('z'), Eos]])
+                .await
+                .unwrap_err();
+            assert_eq!(err.to_string(), message);
+            let err = check_symbols(p.vocab(), &[Token('a'), Eos, Token('z')]).unwrap_err();
+            assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
         });
     }
 

@@ -139,6 +139,19 @@ pub enum WireError {
     Panicked(String),
     /// A potential's own error, by its message.
     Potential(String),
+    // Later variants go last, so that older peers decode the ones above.
+    UnknownToken {
+        token: String,
+        position: u64,
+    },
+    InvalidWeight {
+        method: String,
+        value: f64,
+    },
+    Timeout {
+        method: String,
+        after: std::time::Duration,
+    },
 }
 
 /// The name of a method on the wire, back as the `&'static str` that
@@ -175,6 +188,18 @@ impl From<&PotentialError> for WireError {
             PotentialError::WorkerFailure(s) => WireError::WorkerFailure(s.clone()),
             PotentialError::Panicked(s) => WireError::Panicked(s.clone()),
             PotentialError::Potential(e) => WireError::Potential(e.to_string()),
+            PotentialError::UnknownToken { token, position } => WireError::UnknownToken {
+                token: token.clone(),
+                position: *position as u64,
+            },
+            PotentialError::InvalidWeight { method, value } => WireError::InvalidWeight {
+                method: method.to_string(),
+                value: *value,
+            },
+            PotentialError::Timeout { method, after } => WireError::Timeout {
+                method: method.to_string(),
+                after: *after,
+            },
         }
     }
 }
@@ -207,6 +232,18 @@ impl From<WireError> for PotentialError {
             WireError::WorkerFailure(s) => PotentialError::WorkerFailure(s),
             WireError::Panicked(s) => PotentialError::Panicked(s),
             WireError::Potential(s) => PotentialError::msg(s),
+            WireError::UnknownToken { token, position } => PotentialError::UnknownToken {
+                token,
+                position: usize::try_from(position).unwrap_or(usize::MAX),
+            },
+            WireError::InvalidWeight { method, value } => PotentialError::InvalidWeight {
+                method: method_name(&method),
+                value,
+            },
+            WireError::Timeout { method, after } => PotentialError::Timeout {
+                method: method_name(&method),
+                after,
+            },
         }
     }
 }
@@ -575,6 +612,18 @@ mod tests {
                 method: "batch_score",
                 expected: 3,
                 got: 1,
+            },
+            PotentialError::UnknownToken {
+                token: "'z'".into(),
+                position: 4,
+            },
+            PotentialError::InvalidWeight {
+                method: "logw_next",
+                value: f64::INFINITY,
+            },
+            PotentialError::Timeout {
+                method: "batch_prefix",
+                after: std::time::Duration::from_millis(3),
             },
         ] {
             let mut reply = Vec::new();

@@ -1,15 +1,20 @@
 //! The autobatching rows of §7: per-call overhead under 10,000 concurrent
-//! calls, the cost of a lone call, and the gain on a CPU-bound potential on
-//! both runtime flavours. Each figure is measured against its reference in
-//! the same run, interleaved repetition by repetition; the first repetition
-//! is a warm-up and is thrown away.
+//! calls, the cost of a lone call, the gain on a CPU-bound potential on
+//! both runtime flavours, and how well bursts hold together on a loaded
+//! machine. Each figure is measured against its reference in the same run,
+//! interleaved repetition by repetition; the first repetition is a warm-up
+//! and is thrown away.
+//!
+//! The loaded row starts competing processes: this program started again
+//! with [`ENV_SPIN`] set, so the bench's `main` calls [`spin_if_asked`]
+//! first.
 
 use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
+use futures::future::{join_all, try_join_all};
 use potential_core::{AutoBatched, Potential, PotentialError, PotentialExt, Vocab, non_empty};
 use tokio::runtime::{Builder, Runtime};
 
@@ -310,7 +315,112 @@ fn gain_row(id: &'static str, rt: &Runtime, flavour: &str, target: f64, ideal: f
     }
 }
 
-/// The four autobatching rows (those that [`wanted`] selects).
+/// Set in the environment of a competing process of the loaded row.
+pub const ENV_SPIN: &str = "POTENTIAL_BENCH_SPIN";
+
+/// In a process started by the loaded row, spins on the CPU until the
+/// bench that started it goes away, then exits; elsewhere returns at once.
+pub fn spin_if_asked() {
+    if std::env::var_os(ENV_SPIN).is_none() {
+        return;
+    }
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let parent = unsafe { libc::getppid() };
+    // The bench kills this process; checking the parent as well means that
+    // a bench that died some other way leaves no spinner behind.
+    loop {
+        let until = Instant::now() + Duration::from_millis(10);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        // SAFETY: as above.
+        if unsafe { libc::getppid() } != parent {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Competing processes spinning on the CPU, killed and reaped on drop.
+struct Spinners(Vec<std::process::Child>);
+
+impl Spinners {
+    fn start(n: usize) -> Self {
+        let exe = std::env::current_exe().expect("the path of the bench program");
+        Spinners(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new(&exe)
+                        .env(ENV_SPIN, "1")
+                        .stdin(std::process::Stdio::null())
+                        .stdout(std::process::Stdio::null())
+                        .spawn()
+                        .expect("a spinning process")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            // One that has already exited is reaped all the same.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+const BURSTS: usize = 100;
+const BURST: usize = 32;
+const FRESH_EVERY: usize = 10;
+const SPINNERS: usize = 4;
+
+/// Batches per burst of [`BURST`] concurrent `logw_next` calls awaited with
+/// `try_join_all` from `block_on`, a new wrapper every [`FRESH_EVERY`]
+/// bursts, as a new user would write it.
+fn loaded_bursts(rt: &Runtime) -> Vec<u64> {
+    let contexts: Vec<Vec<u8>> = (0..BURST).map(|i| vec![(i % 4) as u8; i % 5]).collect();
+    let mut batches = Vec::with_capacity(BURSTS);
+    let mut wrapper = None;
+    for burst in 0..BURSTS {
+        if burst % FRESH_EVERY == 0 {
+            // Built outside the runtime: the loop starts at the first call.
+            wrapper = Some(Trivial::new().to_autobatched());
+        }
+        let p = wrapper.as_ref().expect("a wrapper");
+        let before = p.stats().batches;
+        let got = rt
+            .block_on(try_join_all(contexts.iter().map(|c| p.logw_next(c))))
+            .expect("every call succeeds");
+        assert_eq!(got.len(), BURST);
+        batches.push(p.stats().batches - before);
+    }
+    batches
+}
+
+fn loaded_row() -> Row {
+    let rt = multi_thread(2);
+    let spinners = Spinners::start(SPINNERS);
+    let batches = loaded_bursts(&rt);
+    drop(spinners);
+    let mean = batches.iter().sum::<u64>() as f64 / batches.len() as f64;
+    let worst = batches.iter().copied().max().unwrap_or(0);
+    let firsts: Vec<u64> = batches.iter().step_by(FRESH_EVERY).copied().collect();
+    Row {
+        id: "autobatch_loaded",
+        figure: format!(
+            "autobatching under load, batches per burst: {BURSTS} bursts of {BURST} concurrent logw_next calls awaited with try_join_all from block_on, multi-thread runtime (2 workers), a fresh wrapper every {FRESH_EVERY} bursts, {SPINNERS} competing processes spinning; worst {worst}, first bursts of fresh wrappers {firsts:?}"
+        ),
+        value: mean,
+        unit: "batches",
+        reference: None,
+        target: "mean at most 1.2, none over 3".into(),
+        met: mean <= 1.2 && worst <= 3,
+    }
+}
+
+/// The five autobatching rows (those that [`wanted`] selects).
 pub fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
     if wanted("autobatch_overhead") {
@@ -336,6 +446,9 @@ pub fn rows() -> Vec<Row> {
             18.0,
             19.8,
         ));
+    }
+    if wanted("autobatch_loaded") {
+        rows.push(loaded_row());
     }
     rows
 }

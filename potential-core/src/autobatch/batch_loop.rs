@@ -8,10 +8,11 @@
 //! joining task into a pass over all of them (quadratic in the number of
 //! calls), so the reply channel is chosen here, not left to the caller.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -20,7 +21,7 @@ use tokio::sync::Notify;
 
 use super::{AutoBatchOptions, AutoBatchStats};
 use crate::error::{PotentialError, Result};
-use crate::potential::{Potential, check_len};
+use crate::potential::{Potential, check_len, check_weight, check_weights};
 use crate::vocab::{Symbol, TokenType};
 use crate::weights::LogWeights;
 
@@ -172,6 +173,12 @@ impl<T: TokenType> Shared<T> {
         lock(&self.stats).clone()
     }
 
+    /// How many requests wait in the queue, not yet taken by the loop.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.queue).requests.len()
+    }
+
     /// Takes queued requests into `batch`, up to `limit` in all; returns how
     /// many it took and whether the wrapper is closed.
     fn take(&self, batch: &mut Vec<Request<T>>, limit: usize) -> (usize, bool) {
@@ -200,22 +207,48 @@ impl<T: TokenType> Shared<T> {
     }
 
     /// Gathers more requests after the first ones (the rules are in
-    /// [`AutoBatchOptions`]).
-    async fn gather(&self, batch: &mut Vec<Request<T>>, limit: usize, multi_thread: bool) {
+    /// [`AutoBatchOptions`]): `learned` is what the loop has learned of
+    /// the calls so far.
+    async fn gather(
+        &self,
+        batch: &mut Vec<Request<T>>,
+        limit: usize,
+        multi_thread: bool,
+        learned: &Learned,
+    ) {
+        let expected = learned.burst;
         let options = &self.options;
-        let start = Instant::now();
-        let mut last_arrival = start;
-        let mut fresh = true;
+        let lingers = !options.linger.is_zero();
+        // The clock is read only while a rule that needs it could keep the
+        // window open: a lone call's window never reads it.
+        let mut start = None;
+        let mut last_arrival = None;
+        // The first pass is skipped for a wrapper whose calls come alone.
+        let mut fresh = learned.lone < LONE_STREAK;
         while batch.len() < limit {
+            // A burst on a multi-threaded runtime settles for a quiet spell.
+            let bursting = multi_thread && batch.len() >= 2;
+            // A burst smaller than the ones before is missing callers whose
+            // thread has not run yet.
+            let expecting = multi_thread && batch.len() < expected;
+            if !(fresh || bursting || expecting || lingers) {
+                break;
+            }
             let now = Instant::now();
-            let elapsed = now - start;
+            if fresh {
+                last_arrival = Some(now);
+            }
+            let elapsed = now - *start.get_or_insert(now);
             let lingering = elapsed < options.linger;
             let in_window = elapsed < options.max_window;
-            // A burst on a multi-threaded runtime settles for a quiet spell.
-            let settling =
-                multi_thread && batch.len() >= 2 && now - last_arrival < options.burst_settle;
-            if !(lingering || in_window && (fresh || settling)) {
+            let settling = bursting && last_arrival.is_some_and(|t| now - t < options.burst_settle);
+            if !(lingering || in_window && (fresh || settling || expecting)) {
                 break;
+            }
+            if expecting && !fresh && !settling {
+                // The missing callers' thread may be waiting for this CPU
+                // (two cores, other processes): give it up for a moment.
+                std::thread::yield_now();
             }
             tokio::task::yield_now().await;
             let (n, closed) = self.take(batch, limit);
@@ -223,14 +256,15 @@ impl<T: TokenType> Shared<T> {
                 break;
             }
             fresh = n > 0;
-            if fresh {
-                last_arrival = Instant::now();
-            }
         }
     }
 
-    fn record(&self, size: usize, failed: bool) {
-        lock(&self.stats).record_batch(size, failed);
+    /// Records one batch; called before its callers are answered, so that
+    /// a caller that has its answer sees its batch counted.
+    fn record(&self, size: usize, failed: bool, split: bool) {
+        let mut stats = lock(&self.stats);
+        stats.record_batch(size, failed);
+        stats.split_batches += u64::from(split);
     }
 }
 
@@ -285,18 +319,75 @@ async fn batch_loop<P: Potential + 'static>(handles: LoopHandles<P>) {
     let inner = &*handles.inner;
     let multi_thread = Handle::current().runtime_flavor() != RuntimeFlavor::CurrentThread;
     let limit = shared.options.batch_limit();
+    let time_limit = time_limit(&shared.options);
     let mut batch = Vec::new();
     let mut groups = Groups::new();
+    let mut learned = Learned { burst: 1, lone: 0 };
     while shared.first(&mut batch, limit).await {
-        shared.gather(&mut batch, limit, multi_thread).await;
-        run_window(inner, shared, &mut batch, &mut groups).await;
+        shared
+            .gather(&mut batch, limit, multi_thread, &learned)
+            .await;
+        learned.window(batch.len());
+        run_window(inner, shared, &time_limit, &mut batch, &mut groups).await;
+    }
+}
+
+/// After this many windows of one call in a row, the loop no longer makes
+/// the one pass through the scheduler that lets other callers of the same
+/// thread join (it costs a lone call a trip through the runtime, about a
+/// third of its overhead); a window of several calls turns it on again.
+const LONE_STREAK: u32 = 4;
+
+/// What the loop has learned of the calls it serves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Learned {
+    /// The burst size expected: a larger window raises it at once; a
+    /// smaller one halves it (not below its own size), so that after a run
+    /// of bursts, lone calls stop waiting for company within a few calls.
+    burst: usize,
+    /// Windows of one call in a row.
+    lone: u32,
+}
+
+impl Learned {
+    /// Learns from a window of `n` requests.
+    fn window(&mut self, n: usize) {
+        self.burst = if n >= self.burst {
+            n
+        } else {
+            n.max(self.burst / 2)
+        };
+        self.lone = if n == 1 {
+            self.lone.saturating_add(1)
+        } else {
+            0
+        };
+    }
+}
+
+/// The time limit of one batch, or the error every call gets when a limit
+/// is set but the runtime has no timer.
+fn time_limit(options: &AutoBatchOptions) -> Result<Option<Duration>> {
+    let Some(after) = options.call_timeout else {
+        return Ok(None);
+    };
+    // tokio has no way to ask whether its timer is enabled but to try:
+    // creating a sleep panics without one (once per loop, not per batch).
+    match std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO))) {
+        Ok(()) => Ok(Some(after)),
+        Err(_) => Err(PotentialError::InvalidInput(
+            "the autobatching call_timeout needs a tokio runtime with its timer enabled \
+             (enable_time or enable_all on the runtime builder)"
+                .into(),
+        )),
     }
 }
 
 /// The requests of one method in a window, in arrival order.
 struct Group<C, R> {
     contexts: Vec<C>,
-    replies: Vec<Reply<R>>,
+    /// Taken as each caller is answered.
+    replies: Vec<Option<Reply<R>>>,
 }
 
 impl<C, R> Group<C, R> {
@@ -313,7 +404,7 @@ impl<C, R> Group<C, R> {
             return false;
         }
         self.contexts.push(context);
-        self.replies.push(reply);
+        self.replies.push(Some(reply));
         true
     }
 }
@@ -339,23 +430,178 @@ impl<T> Groups<T> {
     }
 }
 
-/// Runs one batch of a group, if it holds any request, and answers it.
-macro_rules! run_group {
-    ($shared:expr, $group:expr, $method:literal, $call:expr) => {
-        if !$group.contexts.is_empty() {
-            let outcome = AssertUnwindSafe($call(&$group.contexts))
-                .catch_unwind()
-                .await;
-            answer($shared, $method, outcome, $group.replies.drain(..));
-            $group.contexts.clear();
+/// What a batch method gives each caller; checked before it is handed out.
+pub(crate) trait Answer {
+    /// `Ok` if it is a valid answer of `method`: no NaN and no `+inf`.
+    fn check(&self, method: &'static str) -> Result<()>;
+}
+
+impl Answer for f64 {
+    fn check(&self, method: &'static str) -> Result<()> {
+        check_weight(method, *self).map(drop)
+    }
+}
+
+impl<T> Answer for LogWeights<T> {
+    fn check(&self, method: &'static str) -> Result<()> {
+        check_weights(method, self.as_slice())
+    }
+}
+
+/// Whether a batch that failed with `error` is worth splitting to find the
+/// calls that caused it: not when the wrapper closed, nor after a timeout
+/// (each half could hang as long again).
+fn isolatable(error: &PotentialError) -> bool {
+    !matches!(
+        error,
+        PotentialError::Closed(_) | PotentialError::Timeout { .. }
+    )
+}
+
+/// One call of a batch method, with panics caught and the time limit of
+/// the options applied.
+async fn run_batch<R, Fut>(
+    method: &'static str,
+    batch: Fut,
+    limit: Option<Duration>,
+    expected: usize,
+) -> Result<Vec<R>>
+where
+    Fut: Future<Output = Result<Vec<R>>>,
+{
+    let guarded = AssertUnwindSafe(batch).catch_unwind();
+    let outcome = match limit {
+        None => guarded.await,
+        Some(after) => match tokio::time::timeout(after, guarded).await {
+            Ok(outcome) => outcome,
+            // Dropping the batch's future cancels it.
+            Err(_) => return Err(PotentialError::Timeout { method, after }),
+        },
+    };
+    let values = outcome.unwrap_or_else(|payload| Err(PotentialError::from_panic(payload)))?;
+    check_len(method, expected, values.len())?;
+    Ok(values)
+}
+
+/// One batch method of the inner potential, as the loop calls it. (A
+/// trait rather than a closure: the future of a closure that borrows its
+/// argument cannot be proven `Send` for every lifetime, which spawning the
+/// loop needs.)
+trait Method<P: Potential> {
+    /// The context type of its calls.
+    type Context;
+    /// What it gives each caller.
+    type Answer: Answer;
+    /// Its name, for errors.
+    const NAME: &'static str;
+    /// Calls it.
+    fn call<'a>(
+        inner: &'a P,
+        contexts: &'a [Self::Context],
+    ) -> impl Future<Output = Result<Vec<Self::Answer>>> + Send + 'a;
+}
+
+/// Implements [`Method`] for a marker type.
+macro_rules! method {
+    ($marker:ident, $name:ident, $context:ty, $answer:ty) => {
+        struct $marker;
+        impl<P: Potential> Method<P> for $marker {
+            type Context = $context;
+            type Answer = $answer;
+            const NAME: &'static str = stringify!($name);
+            fn call<'a>(
+                inner: &'a P,
+                contexts: &'a [Self::Context],
+            ) -> impl Future<Output = Result<Vec<Self::Answer>>> + Send + 'a {
+                inner.$name(contexts)
+            }
         }
     };
+}
+
+method!(BatchComplete, batch_complete, Vec<P::Token>, f64);
+method!(BatchPrefix, batch_prefix, Vec<P::Token>, f64);
+method!(BatchScore, batch_score, Vec<Symbol<P::Token>>, f64);
+method!(
+    BatchLogwNext,
+    batch_logw_next,
+    Vec<P::Token>,
+    LogWeights<P::Token>
+);
+
+/// Runs the batches of one group and answers its callers.
+///
+/// The group runs as one batch. If that batch fails as a whole (an error, a
+/// wrong number of results, a panic), it is split in halves and each half
+/// runs again, down to single calls, so that only the calls that fail on
+/// their own get an error. The halves run left to right, so the callers are
+/// answered in order.
+async fn run_group<P: Potential, M: Method<P>>(
+    inner: &P,
+    shared: &Shared<P::Token>,
+    time_limit: &Result<Option<Duration>>,
+    group: &mut Group<M::Context, M::Answer>,
+) {
+    let method = M::NAME;
+    let n = group.contexts.len();
+    if n == 0 {
+        return;
+    }
+    let limit = match time_limit {
+        Ok(limit) => *limit,
+        Err(error) => {
+            for reply in group.replies.drain(..).flatten() {
+                let _ = reply.send(Err(error.clone()));
+            }
+            group.contexts.clear();
+            return;
+        }
+    };
+    let isolate = shared.options.isolate_failures;
+    // Ranges still to run, the leftmost last; allocated only when a batch
+    // has failed and is split.
+    let mut pending = Vec::new();
+    let mut next = Some((0, n));
+    while let Some((lo, hi)) = next.take().or_else(|| pending.pop()) {
+        let outcome = run_batch(
+            method,
+            M::call(inner, &group.contexts[lo..hi]),
+            limit,
+            hi - lo,
+        )
+        .await;
+        let callers = group.replies[lo..hi].iter_mut().filter_map(Option::take);
+        match outcome {
+            Ok(values) => {
+                shared.record(hi - lo, false, false);
+                for (reply, value) in callers.zip(values) {
+                    // A caller that has gone meanwhile does not matter.
+                    let _ = reply.send(value.check(method).map(|()| value));
+                }
+            }
+            Err(error) if hi - lo > 1 && isolate && isolatable(&error) => {
+                shared.record(hi - lo, true, true);
+                let mid = lo + (hi - lo) / 2;
+                pending.push((mid, hi));
+                next = Some((lo, mid));
+            }
+            Err(error) => {
+                shared.record(hi - lo, true, false);
+                for reply in callers {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+    group.contexts.clear();
+    group.replies.clear();
 }
 
 /// Splits a window by method and runs one batch per method present.
 async fn run_window<P: Potential>(
     inner: &P,
     shared: &Shared<P::Token>,
+    time_limit: &Result<Option<Duration>>,
     batch: &mut Vec<Request<P::Token>>,
     groups: &mut Groups<P::Token>,
 ) {
@@ -372,45 +618,31 @@ async fn run_window<P: Potential>(
     if cancelled > 0 {
         lock(&shared.stats).cancelled += cancelled;
     }
-    run_group!(shared, groups.complete, "batch_complete", |c| inner
-        .batch_complete(c));
-    run_group!(shared, groups.prefix, "batch_prefix", |c| inner
-        .batch_prefix(c));
-    run_group!(shared, groups.score, "batch_score", |c| inner
-        .batch_score(c));
-    run_group!(shared, groups.logw_next, "batch_logw_next", |c| inner
-        .batch_logw_next(c));
+    run_group::<P, BatchComplete>(inner, shared, time_limit, &mut groups.complete).await;
+    run_group::<P, BatchPrefix>(inner, shared, time_limit, &mut groups.prefix).await;
+    run_group::<P, BatchScore>(inner, shared, time_limit, &mut groups.score).await;
+    run_group::<P, BatchLogwNext>(inner, shared, time_limit, &mut groups.logw_next).await;
 }
 
-/// Hands each caller its result, or every caller the batch's error.
-fn answer<T: TokenType, R>(
-    shared: &Shared<T>,
-    method: &'static str,
-    outcome: std::thread::Result<Result<Vec<R>>>,
-    replies: std::vec::Drain<'_, Reply<R>>,
-) {
-    let n = replies.len();
-    let results = match outcome {
-        Ok(results) => results.and_then(|values| {
-            check_len(method, n, values.len())?;
-            Ok(values)
-        }),
-        Err(payload) => Err(PotentialError::from_panic(payload)),
-    };
-    // Recorded before anyone is answered, so that a caller that has its
-    // answer sees its batch counted.
-    shared.record(n, results.is_err());
-    match results {
-        Ok(values) => {
-            for (reply, value) in replies.zip(values) {
-                // A caller that has gone meanwhile does not matter.
-                let _ = reply.send(Ok(value));
-            }
+#[cfg(test)]
+mod tests {
+    use super::{LONE_STREAK, Learned};
+
+    #[test]
+    fn bursts_are_learned_at_once_and_forgotten_by_halves() {
+        let mut learned = Learned { burst: 1, lone: 0 };
+        learned.window(32);
+        assert_eq!(learned.burst, 32);
+        learned.window(30);
+        assert_eq!(learned.burst, 30);
+        let mut lone = Vec::new();
+        for _ in 0..6 {
+            learned.window(1);
+            lone.push(learned.burst);
         }
-        Err(error) => {
-            for reply in replies {
-                let _ = reply.send(Err(error.clone()));
-            }
-        }
+        assert_eq!(lone, [15, 7, 3, 1, 1, 1]);
+        assert!(learned.lone >= LONE_STREAK);
+        learned.window(20);
+        assert_eq!(learned, Learned { burst: 20, lone: 0 });
     }
 }

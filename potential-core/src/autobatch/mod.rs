@@ -43,17 +43,38 @@
 //!
 //! - Each caller gets its own answer, equal to what the inner potential's
 //!   batch method gave for its context, whatever the interleaving.
-//! - A batch method that fails fails every caller of that batch with (a
-//!   clone of) its error; one that returns the wrong number of results
-//!   gives every caller [`PotentialError::BatchSizeMismatch`]; one that
-//!   panics gives every caller [`PotentialError::Panicked`]. The loop lives
-//!   on in all three cases.
+//! - **Per-call isolation**: one bad call fails alone.
+//!   - A context is checked before it is queued: a token outside the
+//!     vocabulary gets [`PotentialError::UnknownToken`] naming the token,
+//!     and an end of sequence before the last position (in `score`)
+//!     [`PotentialError::InvalidInput`], at once and without a batch.
+//!   - A batch that fails as a whole (the batch method's error, a wrong
+//!     number of results, a panic) is split in halves, and each half runs
+//!     again, down to single calls: a zero-weight context among 99 good
+//!     ones in a `batch_logw_next` fails alone, with its own error, after
+//!     about 2 log2(100) ≈ 14 batch calls, and the 99 get their answers.
+//!     A batch method that fails every call (the model is gone) costs up to
+//!     2n - 1 calls that way, each failing its half quickly; turn it off
+//!     with [`AutoBatchOptions::isolate_failures`], and the whole batch
+//!     shares the error (a clone of it: the batch method's own error,
+//!     [`PotentialError::BatchSizeMismatch`], or [`PotentialError::Panicked`]).
+//!   - An answer that is not a log weight (NaN or `+inf`, anywhere in a
+//!     `logw_next` vector) gives its caller
+//!     [`PotentialError::InvalidWeight`] naming the batch method; the other
+//!     callers of the batch get theirs.
+//!
+//!   The loop lives on in every case.
+//! - With [`AutoBatchOptions::call_timeout`] set, a batch that runs longer
+//!   is cancelled and its callers get [`PotentialError::Timeout`]; the loop
+//!   goes on with the calls queued behind it.
 //! - A caller that goes away (its future dropped) before its batch runs is
 //!   left out of it; one that goes away later is skipped when the answers
 //!   go out. Neither disturbs the other callers.
 //! - The batch methods of the wrapper go straight to the inner potential,
-//!   unchanged, as do [`vocab`](Potential::vocab) and
-//!   [`native_batch`](Potential::native_batch).
+//!   as do [`vocab`](Potential::vocab) and
+//!   [`native_batch`](Potential::native_batch); their contexts and results
+//!   get the same checks as the single calls' (tokens, number of results,
+//!   weights), but the batch is not split.
 //! - Windows run one after another: the loop never runs two batches of one
 //!   wrapper at once.
 //!
@@ -118,9 +139,9 @@ use futures::channel::oneshot;
 pub use options::AutoBatchOptions;
 pub use stats::AutoBatchStats;
 
-use self::batch_loop::{Rejected, Request, Shared};
+use self::batch_loop::{Answer, Rejected, Request, Shared};
 use crate::error::{PotentialError, Result, Wrapper};
-use crate::potential::{NativeBatch, Potential};
+use crate::potential::{NativeBatch, Potential, check_len, check_symbols, check_tokens};
 use crate::vocab::{Symbol, Vocab};
 use crate::weights::LogWeights;
 
@@ -229,6 +250,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
     }
 
     async fn complete(&self, context: &[P::Token]) -> Result<f64> {
+        check_tokens(self.vocab(), context)?;
         match self.submit(|reply| Request::Complete(context.to_vec(), reply)) {
             Submitted::Queued(answer) => received(answer.await),
             Submitted::Closed => Err(closed()),
@@ -237,6 +259,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
     }
 
     async fn prefix(&self, context: &[P::Token]) -> Result<f64> {
+        check_tokens(self.vocab(), context)?;
         match self.submit(|reply| Request::Prefix(context.to_vec(), reply)) {
             Submitted::Queued(answer) => received(answer.await),
             Submitted::Closed => Err(closed()),
@@ -245,6 +268,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
     }
 
     async fn score(&self, context: &[Symbol<P::Token>]) -> Result<f64> {
+        check_symbols(self.vocab(), context)?;
         match self.submit(|reply| Request::Score(context.to_vec(), reply)) {
             Submitted::Queued(answer) => received(answer.await),
             Submitted::Closed => Err(closed()),
@@ -253,6 +277,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
     }
 
     async fn logw_next(&self, context: &[P::Token]) -> Result<LogWeights<P::Token>> {
+        check_tokens(self.vocab(), context)?;
         match self.submit(|reply| Request::LogwNext(context.to_vec(), reply)) {
             Submitted::Queued(answer) => received(answer.await),
             Submitted::Closed => Err(closed()),
@@ -261,23 +286,60 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
     }
 
     async fn batch_complete(&self, contexts: &[Vec<P::Token>]) -> Result<Vec<f64>> {
-        self.inner.batch_complete(contexts).await
+        let vocab = self.vocab();
+        contexts.iter().try_for_each(|c| check_tokens(vocab, c))?;
+        checked(
+            "batch_complete",
+            contexts.len(),
+            self.inner.batch_complete(contexts).await,
+        )
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<P::Token>]) -> Result<Vec<f64>> {
-        self.inner.batch_prefix(contexts).await
+        let vocab = self.vocab();
+        contexts.iter().try_for_each(|c| check_tokens(vocab, c))?;
+        checked(
+            "batch_prefix",
+            contexts.len(),
+            self.inner.batch_prefix(contexts).await,
+        )
     }
 
     async fn batch_score(&self, contexts: &[Vec<Symbol<P::Token>>]) -> Result<Vec<f64>> {
-        self.inner.batch_score(contexts).await
+        let vocab = self.vocab();
+        contexts.iter().try_for_each(|c| check_symbols(vocab, c))?;
+        checked(
+            "batch_score",
+            contexts.len(),
+            self.inner.batch_score(contexts).await,
+        )
     }
 
     async fn batch_logw_next(
         &self,
         contexts: &[Vec<P::Token>],
     ) -> Result<Vec<LogWeights<P::Token>>> {
-        self.inner.batch_logw_next(contexts).await
+        let vocab = self.vocab();
+        contexts.iter().try_for_each(|c| check_tokens(vocab, c))?;
+        checked(
+            "batch_logw_next",
+            contexts.len(),
+            self.inner.batch_logw_next(contexts).await,
+        )
     }
+}
+
+/// The result of a batch method called directly, with its length and its
+/// weights checked as the loop checks them.
+fn checked<R: Answer>(
+    method: &'static str,
+    expected: usize,
+    got: Result<Vec<R>>,
+) -> Result<Vec<R>> {
+    let values = got?;
+    check_len(method, expected, values.len())?;
+    values.iter().try_for_each(|v| v.check(method))?;
+    Ok(values)
 }
 
 impl<P: Potential + fmt::Debug> fmt::Debug for AutoBatched<P> {

@@ -31,8 +31,12 @@ pub struct AutoBatchStats {
     /// ran; they were left out of the batch.
     pub cancelled: u64,
     /// Batches that failed: the batch method's error, a wrong number of
-    /// results, or a panic.
+    /// results, a panic, or a timeout (the halves of a split batch count
+    /// as batches of their own).
     pub failed_batches: u64,
+    /// Failed batches of several calls that the loop split in halves and
+    /// ran again, to find the calls that fail on their own.
+    pub split_batches: u64,
     /// The most contexts in one batch.
     pub largest_batch: usize,
     buckets: [u64; BUCKETS],

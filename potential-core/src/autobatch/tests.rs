@@ -668,3 +668,286 @@ proptest! {
         });
     }
 }
+
+/// Zero weight as a prefix once a context holds a 9, NaN as a complete
+/// weight once it holds an 8; default batch forms, which fail a whole
+/// batch on the first error.
+struct Picky {
+    vocab: Vocab<u8>,
+}
+
+impl Picky {
+    fn new() -> Self {
+        Picky {
+            vocab: Vocab::new(0..10).unwrap(),
+        }
+    }
+}
+
+impl Potential for Picky {
+    type Token = u8;
+    fn vocab(&self) -> &Vocab<u8> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[u8]) -> Result<f64> {
+        Ok(if context.contains(&8) {
+            f64::NAN
+        } else {
+            Tally::value(context, 1.0)
+        })
+    }
+    async fn prefix(&self, context: &[u8]) -> Result<f64> {
+        Ok(if context.contains(&9) {
+            f64::NEG_INFINITY
+        } else {
+            Tally::value(context, 2.0)
+        })
+    }
+}
+
+/// 100 contexts without 8 or 9, with `bad` put at position 37.
+fn ninety_nine_good_and(bad: Vec<u8>) -> Vec<Vec<u8>> {
+    let mut cs: Vec<Vec<u8>> = contexts(100)
+        .into_iter()
+        .map(|c| c.into_iter().map(|t| t % 8).collect())
+        .collect();
+    cs[37] = bad;
+    cs
+}
+
+#[test]
+fn a_zero_weight_context_among_99_good_ones_fails_alone() {
+    on_both(|_| async {
+        let plain = Picky::new();
+        let p = Picky::new().to_autobatched();
+        let cs = ninety_nine_good_and(vec![1, 9]);
+        let got = join_all(cs.iter().map(|c| p.logw_next(c))).await;
+        for (i, (c, result)) in cs.iter().zip(got).enumerate() {
+            if i == 37 {
+                let err = result.unwrap_err();
+                assert!(
+                    matches!(err, PotentialError::ZeroWeightContext { .. }),
+                    "{err}"
+                );
+                assert!(err.to_string().contains("[1, 9]"), "{err}");
+            } else {
+                assert_eq!(result.unwrap(), plain.logw_next(c).await.unwrap());
+            }
+        }
+        let stats = p.stats();
+        // Bisection, not one retry per call: only the ranges that hold the
+        // bad call fail and split, at most ceil(log2(100)) = 7 of them.
+        assert!((1..=7).contains(&stats.split_batches), "{stats:?}");
+    });
+}
+
+#[test]
+fn a_nan_answer_fails_its_caller_alone_naming_the_method() {
+    on_both(|_| async {
+        let p = Picky::new().to_autobatched();
+        let cs = ninety_nine_good_and(vec![8, 2]);
+        let got = join_all(cs.iter().map(|c| p.complete(c))).await;
+        for (i, (c, result)) in cs.iter().zip(got).enumerate() {
+            if i == 37 {
+                let err = result.unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    "`batch_complete` returned NaN, which is not a log weight"
+                );
+            } else {
+                assert_eq!(result.unwrap(), Tally::value(c, 1.0));
+            }
+        }
+        // The NaN in a default `logw_next` (its EOS weight) is caught too.
+        let err = p.logw_next(&[8]).await.unwrap_err();
+        assert!(
+            matches!(err, PotentialError::InvalidWeight { method: "complete", value } if value.is_nan()),
+            "{err}"
+        );
+        assert!(p.logw_next(&[1]).await.is_ok());
+    });
+}
+
+#[test]
+fn bad_contexts_are_refused_before_they_are_queued() {
+    on_both(|_| async {
+        let p = Tally::new().to_autobatched();
+        let cs = contexts(99);
+        let bad_tokens = [42, 1];
+        let scored: Vec<_> = cs.iter().map(|c| with_eos(c, false)).collect();
+        let eos_first = vec![Eos, Token(1)];
+        let (good, unknown, misplaced) = futures::join!(
+            join_all(scored.iter().map(|c| p.score(c))),
+            p.prefix(&bad_tokens),
+            p.score(&eos_first),
+        );
+        assert!(good.iter().all(Result::is_ok));
+        match unknown.unwrap_err() {
+            PotentialError::UnknownToken { token, position } => {
+                assert_eq!((token.as_str(), position), ("42", 0));
+            }
+            other => panic!("expected an unknown token, got {other}"),
+        }
+        let err = misplaced.unwrap_err();
+        assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        assert!(err.to_string().contains("end of sequence at position 0"));
+        // Neither bad call reached a batch.
+        assert_eq!(p.stats().requests, 99);
+        assert_eq!(p.stats().failed_batches, 0);
+        let unknown_eos = vec![Token(3), Token(10), Eos];
+        for err in [
+            p.complete(&[3, 10]).await.unwrap_err(),
+            p.logw_next(&[3, 10]).await.unwrap_err(),
+            p.score(&unknown_eos).await.unwrap_err(),
+            p.batch_prefix(&[vec![1], vec![3, 10]]).await.unwrap_err(),
+        ] {
+            assert_eq!(
+                err.to_string(),
+                "token 10 at position 1 of the context is not in the vocabulary"
+            );
+        }
+    });
+}
+
+#[test]
+fn the_wrappers_batch_methods_check_lengths_and_weights() {
+    on_both(|_| async {
+        let p = Tally::new().to_autobatched();
+        p.inner().set_mode(MISMATCH);
+        let err = p.batch_complete(&contexts(5)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PotentialError::BatchSizeMismatch {
+                    method: "batch_complete",
+                    expected: 5,
+                    got: 4
+                }
+            ),
+            "{err}"
+        );
+        let q = Picky::new().to_autobatched();
+        let err = q.batch_complete(&[vec![1], vec![8]]).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PotentialError::InvalidWeight {
+                    method: "batch_complete",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn without_isolation_a_failing_batch_is_one_batch() {
+    on_both(|_| async {
+        let p = Tally::new().to_autobatched_with(AutoBatchOptions {
+            isolate_failures: false,
+            ..AutoBatchOptions::default()
+        });
+        p.inner().set_mode(FAIL);
+        let cs = contexts(8);
+        let got = futures::future::join_all(cs.iter().map(|c| p.complete(c))).await;
+        assert!(got.iter().all(Result::is_err));
+        let stats = p.stats();
+        assert_eq!(stats.split_batches, 0);
+        assert_eq!(stats.failed_batches, stats.batches);
+        assert_eq!(stats.requests, 8);
+    });
+}
+
+#[test]
+fn a_hung_batch_times_out_and_the_loop_serves_the_calls_behind_it() {
+    on_both(|_| async {
+        let (watched, _dropped) = Watched::new(false);
+        let p = watched.to_autobatched_with(AutoBatchOptions {
+            call_timeout: Some(Duration::from_millis(20)),
+            ..AutoBatchOptions::default()
+        });
+        // `batch_complete` waits at a closed gate for ever; `batch_prefix`
+        // answers at once.
+        let hung = [vec![1], vec![2, 2]];
+        let mut stuck: Vec<_> = hung.iter().map(|c| Box::pin(p.complete(c))).collect();
+        for call in &mut stuck {
+            assert!(futures::poll!(call.as_mut()).is_pending());
+        }
+        soon(p.inner().started.notified()).await;
+        // Queued behind the hung batch.
+        let behind = p.prefix(&[1, 2, 1]);
+        let (stuck, behind) = futures::join!(soon(join_all(stuck)), soon(behind));
+        for result in stuck {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(err, PotentialError::Timeout { method: "batch_complete", after }
+                    if after == Duration::from_millis(20)),
+                "{err}"
+            );
+        }
+        assert_eq!(behind.unwrap(), -3.0);
+        // A timeout is not split: one failed batch.
+        let stats = p.stats();
+        assert_eq!((stats.failed_batches, stats.split_batches), (1, 0));
+    });
+}
+
+#[test]
+fn a_timeout_without_the_runtimes_timer_is_a_clear_error() {
+    let rt = Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let p = Tally::new().to_autobatched_with(AutoBatchOptions {
+            call_timeout: Some(Duration::from_secs(1)),
+            ..AutoBatchOptions::default()
+        });
+        let err = p.complete(&[1]).await.unwrap_err();
+        assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        assert!(err.to_string().contains("enable_time"), "{err}");
+    });
+}
+
+#[test]
+fn a_burst_whose_first_caller_is_taken_alone_is_still_one_batch() {
+    // On a multi-threaded runtime the loop may take the first call of a
+    // burst before the caller's thread has queued the others (it was
+    // preempted, or busy waking the loop). After bursts of 8, the loop
+    // waits for the rest (the window is long here so that this holds on
+    // any machine).
+    multi_thread().block_on(async {
+        let p = Arc::new(Tally::new().to_autobatched_with(AutoBatchOptions {
+            max_window: Duration::from_secs(30),
+            ..AutoBatchOptions::default()
+        }));
+        let cs = contexts(8);
+        let task = {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                let cs = contexts(8);
+                assert!(
+                    join_all(cs.iter().map(|c| p.complete(c)))
+                        .await
+                        .iter()
+                        .all(Result::is_ok)
+                );
+            })
+        };
+        soon(task).await.unwrap();
+        let warm = p.inner().sizes().len();
+        let mut first = Box::pin(p.complete(&cs[0]));
+        assert!(futures::poll!(first.as_mut()).is_pending());
+        // Wait until the loop has taken it.
+        soon(async {
+            while p.shared.queued() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        let rest = join_all(cs[1..].iter().map(|c| p.complete(c)));
+        let (first, rest) = futures::join!(soon(first), soon(rest));
+        assert_eq!(first.unwrap(), Tally::value(&cs[0], 1.0));
+        assert!(rest.iter().all(Result::is_ok));
+        let sizes = p.inner().sizes();
+        assert!(sizes[warm] > 1, "the first call ran alone: {sizes:?}");
+    });
+}

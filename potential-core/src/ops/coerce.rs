@@ -139,12 +139,16 @@ where
 
     async fn batch_complete(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
         crate::non_empty("batch_complete", contexts)?;
-        self.inner.batch_complete(&self.map_all(contexts)).await
+        let values = self.inner.batch_complete(&self.map_all(contexts)).await?;
+        crate::check_len("batch_complete", contexts.len(), values.len())?;
+        Ok(values)
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
         crate::non_empty("batch_prefix", contexts)?;
-        self.inner.batch_prefix(&self.map_all(contexts)).await
+        let values = self.inner.batch_prefix(&self.map_all(contexts)).await?;
+        crate::check_len("batch_prefix", contexts.len(), values.len())?;
+        Ok(values)
     }
 }
 
