@@ -279,7 +279,8 @@ impl<T: ByteToken> Regex<T> {
         for token in context {
             if !self.vocab.contains(token) {
                 return Err(PotentialError::InvalidInput(format!(
-                    "token {token:?} is not in the vocabulary of the regular expression {:?}",
+                    "token {:?} is not in the vocabulary of the regular expression {:?}",
+                    potential_core::Shown(token),
                     a.pattern
                 )));
             }

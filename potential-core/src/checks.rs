@@ -34,7 +34,7 @@ use std::fmt::{self, Debug};
 
 use crate::error::PotentialError;
 use crate::potential::Potential;
-use crate::vocab::Symbol;
+use crate::vocab::{Shown, Symbol, TokenType};
 
 /// How close two log weights must be: genlm-control's rule,
 /// `abs_diff <= atol && rel_diff <= rtol` (both must hold), where
@@ -229,16 +229,17 @@ impl fmt::Display for MismatchReport<'_> {
 }
 
 /// Collects mismatches for one check.
-struct Report<'a> {
+struct Report {
     check: &'static str,
     tol: Tolerance,
-    context: &'a dyn Debug,
+    /// The context as the messages show it.
+    context: String,
     mismatches: Vec<Mismatch>,
     zero_weight: Vec<String>,
 }
 
-impl<'a> Report<'a> {
-    fn new(check: &'static str, tol: Tolerance, context: &'a dyn Debug) -> Self {
+impl Report {
+    fn new(check: &'static str, tol: Tolerance, context: String) -> Self {
         Report {
             check,
             tol,
@@ -251,7 +252,7 @@ impl<'a> Report<'a> {
     fn compare(&mut self, item: &dyn Debug, expected: f64, actual: f64) {
         if !self.tol.close(expected, actual) {
             self.mismatches.push(Mismatch {
-                context: format!("{:?}", self.context),
+                context: self.context.clone(),
                 item: format!("{item:?}"),
                 expected,
                 actual,
@@ -260,18 +261,18 @@ impl<'a> Report<'a> {
     }
 
     fn zero_weight(&mut self) {
-        self.zero_weight.push(format!("{:?}", self.context));
+        self.zero_weight.push(self.context.clone());
     }
 
     fn fail<T>(&self, error: PotentialError) -> Result<T, CheckError> {
         Err(CheckError::Potential {
             check: self.check,
-            context: format!("{:?}", self.context),
+            context: self.context.clone(),
             error,
         })
     }
 
-    fn merge(&mut self, other: Report<'_>) {
+    fn merge(&mut self, other: Report) {
         self.mismatches.extend(other.mismatches);
         self.zero_weight.extend(other.zero_weight);
     }
@@ -287,6 +288,11 @@ impl<'a> Report<'a> {
             })
         }
     }
+}
+
+/// A context as the messages show it.
+fn shown<T: TokenType>(context: &[T]) -> String {
+    format!("{:?}", Shown(context))
 }
 
 fn symbols<T: Clone>(context: &[T], last: Symbol<&T>) -> Vec<Symbol<T>> {
@@ -318,9 +324,9 @@ pub async fn assert_logw_next_consistency<P: Potential>(
             message: "top must be at least 1 (None checks every symbol)",
         });
     }
-    let mut all = Report::new(CHECK, tol, &"");
+    let mut all = Report::new(CHECK, tol, String::new());
     for context in contexts {
-        let mut report = Report::new(CHECK, tol, context);
+        let mut report = Report::new(CHECK, tol, shown(context));
         let here = match potential.prefix(context).await {
             Ok(w) if w == f64::NEG_INFINITY => {
                 report.zero_weight();
@@ -341,7 +347,7 @@ pub async fn assert_logw_next_consistency<P: Potential>(
         for (symbol, actual) in checked {
             let extended = symbols(context, symbol);
             match potential.score(&extended).await {
-                Ok(score) => report.compare(&symbol, score - here, actual),
+                Ok(score) => report.compare(&symbol.map(Shown), score - here, actual),
                 Err(e) => return report.fail(e),
             }
         }
@@ -361,9 +367,9 @@ pub async fn assert_autoreg_fact<P: Potential>(
     tol: Tolerance,
 ) -> Result<(), CheckError> {
     const CHECK: &str = "autoregressive factorization";
-    let mut all = Report::new(CHECK, tol, &"");
+    let mut all = Report::new(CHECK, tol, String::new());
     for context in contexts {
-        let mut report = Report::new(CHECK, tol, context);
+        let mut report = Report::new(CHECK, tol, shown(context));
         let expected = match potential.complete(context).await {
             Ok(w) => w,
             Err(e) => return report.fail(e),
@@ -403,7 +409,7 @@ pub async fn assert_batch_consistency<P: Potential>(
     tol: Tolerance,
 ) -> Result<(), CheckError> {
     const CHECK: &str = "batch consistency";
-    let mut report = Report::new(CHECK, tol, &"the batch");
+    let mut report = Report::new(CHECK, tol, "the batch".to_string());
     // Each context with EOS, then without.
     let scored: Vec<Vec<Symbol<P::Token>>> = contexts
         .iter()
@@ -462,7 +468,7 @@ pub async fn assert_batch_consistency<P: Potential>(
     }
     .into_iter();
     for (i, context) in contexts.iter().enumerate() {
-        let mut one = Report::new(CHECK, tol, context);
+        let mut one = Report::new(CHECK, tol, shown(context));
         let single = async {
             let c = potential.complete(context).await?;
             let p = potential.prefix(context).await?;
@@ -489,7 +495,8 @@ pub async fn assert_batch_consistency<P: Potential>(
                 .expect("one batch result per live context");
             if let Some(next) = next {
                 for ((symbol, want), have) in next.iter().zip(batch.as_slice()) {
-                    one.compare(&format_args!("batch_logw_next {symbol:?}"), want, *have);
+                    let item = format_args!("batch_logw_next {:?}", symbol.map(Shown));
+                    one.compare(&item, want, *have);
                 }
             }
         }

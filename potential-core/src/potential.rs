@@ -310,10 +310,11 @@ pub fn check_len(method: &'static str, expected: usize, got: usize) -> Result<()
     }
 }
 
-/// The zero-weight error for a context.
-pub fn zero_weight<T: std::fmt::Debug>(context: &[T]) -> PotentialError {
+/// The zero-weight error for a context (byte-string tokens shown as text,
+/// see [`Shown`](crate::Shown)).
+pub fn zero_weight<T: TokenType>(context: &[T]) -> PotentialError {
     PotentialError::ZeroWeightContext {
-        context: format!("{context:?}"),
+        context: format!("{:?}", crate::vocab::Shown(context)),
     }
 }
 
@@ -502,6 +503,15 @@ pub(crate) mod tests {
             assert_eq!(w.get(&'c'), f64::NEG_INFINITY);
             assert!(p.batch_logw_next(&[vec!['a'], vec!['c']]).await.is_err());
         });
+    }
+
+    #[test]
+    fn zero_weight_errors_show_byte_strings_as_text() {
+        let err = zero_weight(&[b"the".to_vec(), b" cat".to_vec(), vec![0xff]]);
+        assert_eq!(
+            err.to_string(),
+            r#"context ["the", " cat", "\xFF"] has zero weight as a prefix; its next-token weights are undefined"#
+        );
     }
 
     #[test]

@@ -29,8 +29,9 @@
 //!     potential_runtime::init(); // first: in a worker, this serves and exits
 //!     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
 //!     rt.block_on(async {
-//!         let p = Length { vocab: Vocab::new(['a', 'b'])? };
-//!         let workers = p.to_multiprocess(2).await?;
+//!         // Shared, so that this process keeps the plain potential too.
+//!         let p = std::sync::Arc::new(Length { vocab: Vocab::new(['a', 'b'])? });
+//!         let workers = p.clone().to_multiprocess(2).await?;
 //!         assert_eq!(workers.batch_complete(&[vec!['a'], vec!['a', 'b']]).await?, [-1.0, -2.0]);
 //!         assert_eq!(workers.logw_next(&['a']).await?, p.logw_next(&['a']).await?);
 //!         workers.shutdown().await;
@@ -152,12 +153,18 @@ pub trait MultiprocessExt: Potential {
     /// Starts `workers` worker processes that each rebuild this potential,
     /// and returns the potential that answers through them.
     ///
+    /// Takes the potential by value, as
+    /// [`to_autobatched`](potential_core::PotentialExt::to_autobatched)
+    /// does: the workers hold its copies from now on. To keep the plain
+    /// potential too, share it (`Arc<P>` is spawnable when `P` is):
+    /// `shared.clone().to_multiprocess(n)`.
+    ///
     /// The future is boxed (once per pool) rather than an `impl Future`:
     /// an opaque return type would carry the `Spawnable` bound with it, and
     /// a potential that cannot travel would get three errors instead of
     /// one.
     fn to_multiprocess(
-        &self,
+        self,
         workers: usize,
     ) -> BoxFuture<'static, Result<Multiprocess<Self::Token>>>
     where
@@ -175,7 +182,7 @@ pub trait MultiprocessExt: Potential {
     /// let workers = p.multiprocess().workers(4).restart(RestartPolicy::NEVER).start().await?;
     /// # Ok(()) }
     /// ```
-    fn multiprocess(&self) -> MultiprocessBuilder<Self::Token>
+    fn multiprocess(self) -> MultiprocessBuilder<Self::Token>
     where
         Self: Spawnable,
     {
