@@ -49,11 +49,16 @@
 //! `main` again, so starting a pool refuses to run in such a process
 //! and the parent reports that `init` is missing.
 //!
-//! - **Integration tests**: give the test target `harness = false` and a
-//!   `main` that calls `init()` first and then runs the tests (this crate's
-//!   own tests in `tests/tests/` do so), or point
-//!   [`MultiprocessOptions::program`] at a binary built for the purpose
-//!   (`env!("CARGO_BIN_EXE_<name>")`) whose `main` is [`worker_main`].
+//! - **Tests**: a `#[test]` or `#[tokio::test]` cannot start workers, as
+//!   libtest owns `main` and each worker would run the whole test binary
+//!   again. Write the tests as `async fn`s in a target with
+//!   `harness = false` and end the file with
+//!   `potential_runtime::worker_tests!(test_a, test_b);` (the `harness`
+//!   feature; see the `harness` module), which writes a `main`
+//!   that calls `init()` first and keeps libtest's command line and
+//!   output. Or point [`MultiprocessOptions::program`] at a binary built
+//!   for the purpose (`env!("CARGO_BIN_EXE_<name>")`) whose `main` is
+//!   [`worker_main`].
 //! - **Doctests**: write a `fn main` that calls `init()` first, and mark the
 //!   block `standalone_crate` so that rustdoc does not merge it with other
 //!   doctests into one executable (as in the example above).
@@ -105,6 +110,8 @@
 
 mod accept;
 mod conn;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod options;
 mod pool;
 pub mod protocol;
