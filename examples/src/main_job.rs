@@ -150,7 +150,7 @@ where
         (Mode::Workers, InWorkers::Constraint) => {
             // A product that cannot be built drops its pool, which reaps it.
             let product = Product::new(
-                constraint.to_multiprocess(options.workers).await?,
+                constraint.clone().to_multiprocess(options.workers).await?,
                 lm.clone(),
             )?;
             let setup = started.elapsed();
@@ -172,7 +172,7 @@ where
         }
         (Mode::Both, InWorkers::Constraint) => {
             let product = Product::new(
-                constraint.to_multiprocess(options.workers).await?,
+                constraint.clone().to_multiprocess(options.workers).await?,
                 lm.clone(),
             )?;
             let setup = started.elapsed();

@@ -107,7 +107,8 @@ mod tests {
                 .map(|t| lm.tokenize(t.as_bytes()))
                 .collect();
             let tol = Tolerance::default();
-            assert_logw_next_consistency(&product, &contexts, tol)
+            // "a cat" is dead under the regex: logw_next is undefined there.
+            assert_logw_next_consistency(&product, &contexts[..4], tol)
                 .await
                 .unwrap();
             assert_autoreg_fact(&product, &contexts, tol).await.unwrap();

@@ -279,7 +279,8 @@ impl<T: ByteToken> Regex<T> {
         for token in context {
             if !self.vocab.contains(token) {
                 return Err(PotentialError::InvalidInput(format!(
-                    "token {token:?} is not in the vocabulary of the regular expression {:?}",
+                    "token {:?} is not in the vocabulary of the regular expression {:?}",
+                    potential_core::Shown(token),
                     a.pattern
                 )));
             }
@@ -496,16 +497,15 @@ mod tests {
                         contexts.push(ctx);
                     }
                 }
-                assert_logw_next_consistency(&re, &contexts, tol)
-                    .await
-                    .unwrap();
                 assert_autoreg_fact(&re, &contexts, tol).await.unwrap();
+                // logw_next is undefined on dead contexts: the check reports them.
                 let live: Vec<Vec<Vec<u8>>> = contexts
                     .iter()
                     .filter(|c| re.is_live_prefix(&c.concat()))
                     .cloned()
                     .collect();
                 assert!(!live.is_empty(), "{pattern}");
+                assert_logw_next_consistency(&re, &live, tol).await.unwrap();
                 assert_batch_consistency(&re, &live, tol).await.unwrap();
             }
         });

@@ -65,7 +65,7 @@ pub use potential::{
     non_empty, zero_weight,
 };
 pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_tags};
-pub use vocab::{Symbol, TokenType, Vocab, split_eos};
+pub use vocab::{Shown, Symbol, TokenType, Vocab, split_eos};
 pub use weights::{LogWeights, Weights, logsumexp};
 
 /// The macros: `#[derive(Potential)]` on the struct, `#[batched]` on its

@@ -155,6 +155,12 @@ pub trait Potential: Send + Sync {
     /// is `-inf`, with [`PotentialError::UnknownToken`] for a context token
     /// outside the vocabulary, and with [`PotentialError::InvalidWeight`]
     /// when a weight it is computed from is NaN or `+inf`.
+    ///
+    /// The extensions go to one batch call: `batch_prefix` of `ctx + x`
+    /// beside `complete(ctx)`, or, when `batch_score` is native and
+    /// `batch_prefix` is not, one `batch_score` of every `ctx + x` and
+    /// `ctx + EOS` (genlm-control's form), so that either native form
+    /// batches the vocabulary.
     fn logw_next(
         &self,
         context: &[Self::Token],
@@ -165,22 +171,31 @@ pub trait Potential: Send + Sync {
             if here == f64::NEG_INFINITY {
                 return Err(zero_weight(context));
             }
-            let extended: Vec<Vec<Self::Token>> = self
-                .vocab()
-                .tokens()
-                .iter()
-                .map(|t| {
-                    let mut c = Vec::with_capacity(context.len() + 1);
-                    c.extend_from_slice(context);
-                    c.push(t.clone());
-                    c
-                })
-                .collect();
-            let (mut values, eos) =
-                try_join(self.batch_prefix(&extended), self.complete(context)).await?;
-            check_len("batch_prefix", extended.len(), values.len())?;
-            check_weights("batch_prefix", &values)?;
-            values.push(check_weight("complete", eos)?);
+            let native = self.native_batch();
+            let mut values = if native.score && !native.prefix {
+                let extended: Vec<Vec<Symbol<Self::Token>>> = self
+                    .vocab()
+                    .symbols()
+                    .map(|x| extend(context, x.cloned()))
+                    .collect();
+                let values = self.batch_score(&extended).await?;
+                check_len("batch_score", extended.len(), values.len())?;
+                check_weights("batch_score", &values)?;
+                values
+            } else {
+                let extended: Vec<Vec<Self::Token>> = self
+                    .vocab()
+                    .tokens()
+                    .iter()
+                    .map(|t| extend(context, t.clone()))
+                    .collect();
+                let (mut values, eos) =
+                    try_join(self.batch_prefix(&extended), self.complete(context)).await?;
+                check_len("batch_prefix", extended.len(), values.len())?;
+                check_weights("batch_prefix", &values)?;
+                values.push(check_weight("complete", eos)?);
+                values
+            };
             for v in &mut values {
                 *v -= here;
             }
@@ -274,6 +289,14 @@ pub trait Potential: Send + Sync {
     }
 }
 
+/// `context` followed by `last`, as tokens or as symbols.
+fn extend<T: Clone, U: From<T>>(context: &[T], last: U) -> Vec<U> {
+    let mut c = Vec::with_capacity(context.len() + 1);
+    c.extend(context.iter().cloned().map(U::from));
+    c.push(last);
+    c
+}
+
 /// The empty-batch error for `method`, or `Ok` for a non-empty batch.
 ///
 /// Native batch forms call this first so that they reject empty batches
@@ -320,7 +343,7 @@ pub fn check_tokens<T: TokenType>(vocab: &Vocab<T>, context: &[T]) -> Result<()>
     match context.iter().position(|t| !vocab.contains(t)) {
         None => Ok(()),
         Some(position) => Err(PotentialError::UnknownToken {
-            token: format!("{:?}", context[position]),
+            token: format!("{:?}", crate::vocab::Shown(&context[position])),
             position,
         }),
     }
@@ -334,7 +357,7 @@ pub fn check_symbols<T: TokenType>(vocab: &Vocab<T>, context: &[Symbol<T>]) -> R
         match symbol {
             Symbol::Token(t) if !vocab.contains(t) => {
                 return Err(PotentialError::UnknownToken {
-                    token: format!("{t:?}"),
+                    token: format!("{:?}", crate::vocab::Shown(t)),
                     position,
                 });
             }
@@ -383,10 +406,11 @@ pub fn check_weights(method: &'static str, values: &[f64]) -> Result<()> {
     }
 }
 
-/// The zero-weight error for a context.
-pub fn zero_weight<T: std::fmt::Debug>(context: &[T]) -> PotentialError {
+/// The zero-weight error for a context (byte-string tokens shown as text,
+/// see [`Shown`](crate::Shown)).
+pub fn zero_weight<T: TokenType>(context: &[T]) -> PotentialError {
     PotentialError::ZeroWeightContext {
-        context: format!("{context:?}"),
+        context: format!("{:?}", crate::vocab::Shown(context)),
     }
 }
 
@@ -480,6 +504,59 @@ pub(crate) mod tests {
                     assert_eq!(value, p.score(&ext).await.unwrap() - here);
                 }
             }
+        });
+    }
+
+    #[test]
+    fn logw_next_batches_through_a_native_batch_score() {
+        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+        /// Length whose only native batch form is `batch_score`; counts the
+        /// single `prefix` calls and the batch calls.
+        struct ScoreOnly {
+            inner: Length,
+            prefixes: AtomicUsize,
+            batches: AtomicUsize,
+        }
+        impl Potential for ScoreOnly {
+            type Token = char;
+            fn vocab(&self) -> &Vocab<char> {
+                &self.inner.vocab
+            }
+            fn native_batch(&self) -> NativeBatch {
+                NativeBatch {
+                    score: true,
+                    ..NativeBatch::NONE
+                }
+            }
+            async fn complete(&self, c: &[char]) -> Result<f64> {
+                self.inner.complete(c).await
+            }
+            async fn prefix(&self, c: &[char]) -> Result<f64> {
+                self.prefixes.fetch_add(1, Relaxed);
+                self.inner.prefix(c).await
+            }
+            async fn batch_score(&self, cs: &[Vec<Symbol<char>>]) -> Result<Vec<f64>> {
+                self.batches.fetch_add(1, Relaxed);
+                let mut out = Vec::with_capacity(cs.len());
+                for c in cs {
+                    out.push(self.inner.score(c).await?);
+                }
+                Ok(out)
+            }
+        }
+        block_on(async {
+            let p = ScoreOnly {
+                inner: Length::abc(),
+                prefixes: AtomicUsize::new(0),
+                batches: AtomicUsize::new(0),
+            };
+            let got = p.logw_next(&['a']).await.unwrap();
+            let want = p.inner.logw_next(&['a']).await.unwrap();
+            assert_eq!(got.as_slice(), want.as_slice());
+            // One prefix (the context's own) and one batch for the rest.
+            assert_eq!(p.prefixes.load(Relaxed), 1);
+            assert_eq!(p.batches.load(Relaxed), 1);
         });
     }
 
@@ -599,6 +676,15 @@ pub(crate) mod tests {
             let err = check_symbols(p.vocab(), &[Token('a'), Eos, Token('z')]).unwrap_err();
             assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
         });
+    }
+
+    #[test]
+    fn zero_weight_errors_show_byte_strings_as_text() {
+        let err = zero_weight(&[b"the".to_vec(), b" cat".to_vec(), vec![0xff]]);
+        assert_eq!(
+            err.to_string(),
+            r#"context ["the", " cat", "\xFF"] has zero weight as a prefix; its next-token weights are undefined"#
+        );
     }
 
     #[test]

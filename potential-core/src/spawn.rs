@@ -31,6 +31,8 @@ mod registry;
 pub use erased::Built;
 pub use registry::{Registration, registered_tags};
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +126,15 @@ impl<P: Spawnable> Spawnable for AutoBatched<P> {
             inner: Box::new(self.inner().recipe()?),
             options: self.options().clone(),
         })
+    }
+}
+
+/// A shared potential travels as the potential it shares: each worker
+/// rebuilds its own `P`. So a program can keep the plain potential and
+/// send it to workers too (`shared.clone().to_multiprocess(n)`).
+impl<P: Spawnable> Spawnable for Arc<P> {
+    fn recipe(&self) -> Result<Recipe> {
+        (**self).recipe()
     }
 }
 
@@ -240,6 +251,17 @@ mod tests {
             assert_eq!(rebuilt.token_type(), "u32");
             let rebuilt = rebuilt.downcast::<u32>().unwrap();
             assert_eq!(rebuilt.complete(&[1, 2]).await.unwrap(), 3.0 - 9.0);
+        });
+    }
+
+    #[test]
+    fn a_shared_potential_travels_as_what_it_shares() {
+        block_on(async {
+            let shared = Arc::new(scaled(2.0));
+            let recipe = shared.recipe().unwrap();
+            assert_eq!(recipe, scaled(2.0).recipe().unwrap());
+            let rebuilt = recipe.build().unwrap().downcast::<u32>().unwrap();
+            assert_eq!(rebuilt.complete(&[1, 2]).await.unwrap(), 6.0);
         });
     }
 

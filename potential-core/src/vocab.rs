@@ -1,7 +1,8 @@
 //! Tokens, end of sequence, and the vocabulary with its index.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::fmt::Debug;
+use std::fmt::{self, Debug, Write as _};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
@@ -25,9 +26,67 @@ impl<T> TokenType for T where
 {
 }
 
+/// A token, a context or a symbol as people read it, in errors and in the
+/// `Debug` output of this library: byte-string tokens (`Vec<u8>`,
+/// `Box<[u8]>`) as quoted text with the bytes that are not UTF-8 escaped
+/// (`"the"`, `"caf\xC3"`), every other token by its own `Debug` form.
+///
+/// Byte strings are the usual tokens of language models, and their
+/// standard `Debug` form (`[116, 104, 101]`) cannot be read; wrapping a
+/// token in `Shown` changes how it prints and nothing else. Your own token
+/// types print as their `Debug` says.
+///
+/// ```
+/// use potential_core::{Shown, Symbol};
+///
+/// assert_eq!(format!("{:?}", Shown(&b"the".to_vec())), r#""the""#);
+/// let context = [b"caf".to_vec(), b"\xC3".to_vec()];
+/// assert_eq!(format!("{:?}", Shown(&context[..])), r#"["caf", "\xC3"]"#);
+/// let next = Symbol::Token(b"cat".to_vec());
+/// assert_eq!(format!("{:?}", next.as_ref().map(Shown)), r#"Token("cat")"#);
+/// assert_eq!(format!("{:?}", Shown(&['a', 'b'][..])), "['a', 'b']");
+/// ```
+#[derive(Clone, Copy)]
+pub struct Shown<'a, T: ?Sized>(pub &'a T);
+
+/// Quoted text, with the bytes that are not UTF-8 as `\xNN`.
+fn fmt_bytes(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_char('"')?;
+    for chunk in bytes.utf8_chunks() {
+        // `str`'s Debug escapes quotes, backslashes and control characters.
+        let valid = format!("{:?}", chunk.valid());
+        f.write_str(&valid[1..valid.len() - 1])?;
+        for b in chunk.invalid() {
+            write!(f, "\\x{b:02X}")?;
+        }
+    }
+    f.write_char('"')
+}
+
+impl<T: TokenType> Debug for Shown<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token: &dyn Any = self.0;
+        if let Some(bytes) = token.downcast_ref::<Vec<u8>>() {
+            fmt_bytes(bytes, f)
+        } else if let Some(bytes) = token.downcast_ref::<Box<[u8]>>() {
+            fmt_bytes(bytes, f)
+        } else {
+            Debug::fmt(self.0, f)
+        }
+    }
+}
+
+impl<T: TokenType> Debug for Shown<'_, [T]> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(Shown)).finish()
+    }
+}
+
 /// A token of the vocabulary or the end of sequence.
 ///
 /// End of sequence is a value of its own, never a reserved value of `T`.
+/// Its `Debug` form is the token's own; `symbol.as_ref().map(Shown)`
+/// prints byte strings as text (see [`Shown`]).
 ///
 /// ```
 /// use potential_core::Symbol;
@@ -54,6 +113,20 @@ impl<T> Symbol<T> {
         match self {
             Symbol::Token(t) => Some(t),
             Symbol::Eos => None,
+        }
+    }
+
+    /// Applies `f` to the token; EOS stays EOS.
+    ///
+    /// ```
+    /// use potential_core::Symbol;
+    /// assert_eq!(Symbol::Token(2).map(|t| t * 10), Symbol::Token(20));
+    /// assert_eq!(Symbol::<u8>::Eos.map(|t| t * 10), Symbol::Eos);
+    /// ```
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Symbol<U> {
+        match self {
+            Symbol::Token(t) => Symbol::Token(f(t)),
+            Symbol::Eos => Symbol::Eos,
         }
     }
 
@@ -132,6 +205,27 @@ pub struct Vocab<T> {
 struct VocabInner<T> {
     tokens: Vec<T>,
     index: HashMap<T, usize, BuildHasherDefault<TokenHasher>>,
+    /// Writes a token as [`Shown`] does. Stored here, where `T` is known to
+    /// be a [`TokenType`], so that the `Debug` forms of the vocabulary and
+    /// of the weights over it need no more than `T: Debug`.
+    show: fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result,
+}
+
+/// A token written by its vocabulary's `show`.
+struct ShownBy<'a, T>(&'a Vocab<T>, &'a T);
+
+impl<T> Debug for ShownBy<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0.inner.show)(self.1, f)
+    }
+}
+
+impl<T> Vocab<T> {
+    /// `symbol` as [`Shown`] writes it (for the `Debug` forms of the
+    /// weights over this vocabulary).
+    pub(crate) fn show_symbol<'a>(&'a self, symbol: Symbol<&'a T>) -> impl Debug + 'a {
+        symbol.map(|t| ShownBy(self, t))
+    }
 }
 
 /// The hasher of the token index: FxHash (as rustc's own maps use), a
@@ -196,12 +290,16 @@ impl<T: TokenType> Vocab<T> {
         for (i, token) in tokens.iter().enumerate() {
             if index.insert(token.clone(), i).is_some() {
                 return Err(PotentialError::DuplicateToken {
-                    token: format!("{token:?}"),
+                    token: format!("{:?}", Shown(token)),
                 });
             }
         }
         Ok(Vocab {
-            inner: Arc::new(VocabInner { tokens, index }),
+            inner: Arc::new(VocabInner {
+                tokens,
+                index,
+                show: |t, f| Debug::fmt(&Shown(t), f),
+            }),
         })
     }
 
@@ -291,12 +389,12 @@ impl<T: PartialEq> PartialEq for Vocab<T> {
 
 impl<T: Eq> Eq for Vocab<T> {}
 
-impl<T: Debug> Debug for Vocab<T> {
+impl<T> Debug for Vocab<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         const SHOWN: usize = 8;
         let tokens = &self.inner.tokens;
         let mut list = f.debug_list();
-        list.entries(tokens.iter().take(SHOWN));
+        list.entries(tokens.iter().take(SHOWN).map(|t| ShownBy(self, t)));
         if tokens.len() > SHOWN {
             list.entry(&format_args!("… {} tokens in all", tokens.len()));
         }
@@ -342,7 +440,7 @@ mod tests {
         ));
         let err = Vocab::new(vec![b"ab".to_vec(), b"c".to_vec(), b"ab".to_vec()]).unwrap_err();
         match err {
-            PotentialError::DuplicateToken { token } => assert_eq!(token, "[97, 98]"),
+            PotentialError::DuplicateToken { token } => assert_eq!(token, r#""ab""#),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -382,6 +480,25 @@ mod tests {
         assert_eq!(split_eos(&[Symbol::<u8>::Eos]).unwrap(), (vec![], true));
         let err = split_eos(&[Symbol::Token(1_u8), Symbol::Eos, Symbol::Token(2)]).unwrap_err();
         assert!(matches!(err, PotentialError::InvalidInput(_)));
+    }
+
+    #[test]
+    fn byte_strings_show_as_text_escaped_where_not_utf8() {
+        let v = Vocab::new([
+            b"the".to_vec(),
+            b" \"cat\"\n".to_vec(),
+            vec![0xff, b'a', 0xc3],
+        ])
+        .unwrap();
+        assert_eq!(format!("{v:?}"), r#"["the", " \"cat\"\n", "\xFFa\xC3"]"#);
+        let boxed: Box<[u8]> = Box::from(&b"caf\xc3\xa9"[..]);
+        assert_eq!(format!("{:?}", Shown(&boxed)), r#""café""#);
+        assert_eq!(format!("{:?}", Shown(&vec![1_u32, 2])), "[1, 2]");
+        let w = crate::LogWeights::new(v, vec![0.0, -1.0, -2.0, -3.0]).unwrap();
+        assert_eq!(
+            format!("{w:?}"),
+            r#"LogWeights { len: 4, top: [(Token("the"), 0.0), (Token(" \"cat\"\n"), -1.0), (Token("\xFFa\xC3"), -2.0), (Eos, -3.0)] }"#
+        );
     }
 
     #[test]

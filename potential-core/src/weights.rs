@@ -143,12 +143,16 @@ macro_rules! weight_vector_common {
             }
         }
 
-        impl<T: Debug> Debug for $ty<T> {
+        impl<T> Debug for $ty<T> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let shown = top_k(&self.vocab, &self.values, 5);
+                let top = top_k(&self.vocab, &self.values, 5);
+                let top: Vec<_> = top
+                    .into_iter()
+                    .map(|(s, v)| (self.vocab.show_symbol(s), v))
+                    .collect();
                 f.debug_struct(stringify!($ty))
                     .field("len", &self.values.len())
-                    .field("top", &shown)
+                    .field("top", &top)
                     .finish()
             }
         }

@@ -29,8 +29,9 @@
 //!     potential_runtime::init(); // first: in a worker, this serves and exits
 //!     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
 //!     rt.block_on(async {
-//!         let p = Length { vocab: Vocab::new(['a', 'b'])? };
-//!         let workers = p.to_multiprocess(2).await?;
+//!         // Shared, so that this process keeps the plain potential too.
+//!         let p = std::sync::Arc::new(Length { vocab: Vocab::new(['a', 'b'])? });
+//!         let workers = p.clone().to_multiprocess(2).await?;
 //!         assert_eq!(workers.batch_complete(&[vec!['a'], vec!['a', 'b']]).await?, [-1.0, -2.0]);
 //!         assert_eq!(workers.logw_next(&['a']).await?, p.logw_next(&['a']).await?);
 //!         workers.shutdown().await;
@@ -48,11 +49,16 @@
 //! `main` again, so starting a pool refuses to run in such a process
 //! and the parent reports that `init` is missing.
 //!
-//! - **Integration tests**: give the test target `harness = false` and a
-//!   `main` that calls `init()` first and then runs the tests (this crate's
-//!   own tests in `tests/tests/` do so), or point
-//!   [`MultiprocessOptions::program`] at a binary built for the purpose
-//!   (`env!("CARGO_BIN_EXE_<name>")`) whose `main` is [`worker_main`].
+//! - **Tests**: a `#[test]` or `#[tokio::test]` cannot start workers, as
+//!   libtest owns `main` and each worker would run the whole test binary
+//!   again. Write the tests as `async fn`s in a target with
+//!   `harness = false` and end the file with
+//!   `potential_runtime::worker_tests!(test_a, test_b);` (the `harness`
+//!   feature; see the `harness` module), which writes a `main`
+//!   that calls `init()` first and keeps libtest's command line and
+//!   output. Or point [`MultiprocessOptions::program`] at a binary built
+//!   for the purpose (`env!("CARGO_BIN_EXE_<name>")`) whose `main` is
+//!   [`worker_main`].
 //! - **Doctests**: write a `fn main` that calls `init()` first, and mark the
 //!   block `standalone_crate` so that rustdoc does not merge it with other
 //!   doctests into one executable (as in the example above).
@@ -104,6 +110,8 @@
 
 mod accept;
 mod conn;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod options;
 mod pool;
 pub mod protocol;
@@ -152,12 +160,18 @@ pub trait MultiprocessExt: Potential {
     /// Starts `workers` worker processes that each rebuild this potential,
     /// and returns the potential that answers through them.
     ///
+    /// Takes the potential by value, as
+    /// [`to_autobatched`](potential_core::PotentialExt::to_autobatched)
+    /// does: the workers hold its copies from now on. To keep the plain
+    /// potential too, share it (`Arc<P>` is spawnable when `P` is):
+    /// `shared.clone().to_multiprocess(n)`.
+    ///
     /// The future is boxed (once per pool) rather than an `impl Future`:
     /// an opaque return type would carry the `Spawnable` bound with it, and
     /// a potential that cannot travel would get three errors instead of
     /// one.
     fn to_multiprocess(
-        &self,
+        self,
         workers: usize,
     ) -> BoxFuture<'static, Result<Multiprocess<Self::Token>>>
     where
@@ -175,7 +189,7 @@ pub trait MultiprocessExt: Potential {
     /// let workers = p.multiprocess().workers(4).restart(RestartPolicy::NEVER).start().await?;
     /// # Ok(()) }
     /// ```
-    fn multiprocess(&self) -> MultiprocessBuilder<Self::Token>
+    fn multiprocess(self) -> MultiprocessBuilder<Self::Token>
     where
         Self: Spawnable,
     {

@@ -140,9 +140,14 @@ fn length_contexts() -> Vec<Vec<char>> {
 }
 
 async fn genlm_results_are_equal_through_workers() {
-    let local = Length::abc();
-    let workers = local.to_multiprocess(2).await.expect("workers start");
-    assert_same_answers(&local, &workers).await;
+    // Shared: the plain potential stays here while the workers rebuild it.
+    let local = std::sync::Arc::new(Length::abc());
+    let workers = local
+        .clone()
+        .to_multiprocess(2)
+        .await
+        .expect("workers start");
+    assert_same_answers(&*local, &workers).await;
     // A batch is split across both workers.
     let stats = workers.stats();
     assert!(
@@ -248,7 +253,6 @@ async fn autobatching_inside_each_worker_gives_the_same_answers() {
     );
     assert_same_answers(&local, &workers).await;
     workers.shutdown().await;
-    batched.shutdown().await;
 }
 
 async fn autobatching_in_front_of_workers_gives_the_same_answers() {

@@ -5,11 +5,13 @@
 //! that measures its figures; `examples/bench.rs` prints them all.
 
 pub mod autobatch;
+mod cli;
 pub mod main_job;
 pub mod stats;
 #[cfg(unix)]
 pub mod worker;
 
+pub use cli::{MISSED_TARGET, check_selection, select, wanted};
 use serde::Serialize;
 
 /// One figure of the §7 table, as printed and as written to JSON.
@@ -27,15 +29,8 @@ pub struct Row {
     pub reference: Option<f64>,
     /// The target, in words.
     pub target: String,
-    /// Whether the target is met.
+    /// Whether the target is met in this run (see [`MISSED_TARGET`]).
     pub met: bool,
-}
-
-/// Whether the row `id` is to be measured: all rows, unless the
-/// environment variable `POTENTIAL_BENCH_ROWS` lists the ids to run
-/// (comma-separated), which helps when profiling one figure.
-pub fn wanted(id: &str) -> bool {
-    std::env::var("POTENTIAL_BENCH_ROWS").map_or(true, |ids| ids.split(',').any(|i| i == id))
 }
 
 /// Prints rows as an aligned table.

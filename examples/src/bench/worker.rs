@@ -420,8 +420,9 @@ const BATCH_VOCAB: u32 = 8_257;
 const BATCH_CONTEXTS: usize = 64;
 
 async fn batch_logw_next(reference: &mut Reference) -> Result<Row> {
-    let local = Trivial::new(BATCH_VOCAB);
-    let pool = local.to_multiprocess(2).await?;
+    // Shared: the reference calls the same potential in this process.
+    let local = Arc::new(Trivial::new(BATCH_VOCAB));
+    let pool = local.clone().to_multiprocess(2).await?;
     let contexts: Vec<Vec<u32>> = (0..BATCH_CONTEXTS).map(|i| vec![i as u32]).collect();
     let width = BATCH_VOCAB as usize + 1;
     let calls = 20;
@@ -475,11 +476,11 @@ fn calibrate(target: Duration) -> u64 {
 }
 
 async fn scaling(workers: usize, iters: u64) -> Result<Row> {
-    let busy = Busy {
+    let busy = Arc::new(Busy {
         vocab: Vocab::new([0u32])?,
         iters,
-    };
-    let pool = Arc::new(busy.to_multiprocess(workers).await?);
+    });
+    let pool = Arc::new(busy.clone().to_multiprocess(workers).await?);
     let calls = 32 * workers;
     let mut samples = Vec::new();
     for _ in 0..REPS.min(6) {
@@ -520,9 +521,9 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
 }
 
 async fn startup() -> Result<Row> {
-    let p = Trivial::new(4);
     let mut times = Vec::new();
     for _ in 0..REPS + 2 {
+        let p = Trivial::new(4);
         let t = Instant::now();
         let pool = p.to_multiprocess(2).await?;
         black_box(pool.complete(&[1]).await?);

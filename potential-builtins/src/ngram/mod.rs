@@ -196,7 +196,7 @@ impl NgramLm {
                 self.inner.tokenizer.id(t).ok_or_else(|| {
                     PotentialError::InvalidInput(format!(
                         "token {:?} is not in the n-gram model's vocabulary",
-                        String::from_utf8_lossy(t)
+                        potential_core::Shown(t)
                     ))
                 })
             })

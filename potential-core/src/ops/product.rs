@@ -76,6 +76,7 @@ where
         if shared.is_empty() {
             return Err(PotentialError::EmptyIntersection);
         }
+        warn_on_small_overlap(shared.len(), [v1.len(), v2.len()]);
         let vocab = Vocab::new(shared)?;
         let index_in = |v: &Vocab<A::Token>| -> Vec<usize> {
             vocab
@@ -146,6 +147,25 @@ where
             }
         };
         LogWeights::new(self.vocab.clone(), values)
+    }
+}
+
+/// Below this share of either side's vocabulary, a product warns (as
+/// genlm-control does): it can only ever produce the shared tokens.
+const OVERLAP_WARNING: f64 = 0.1;
+
+fn warn_on_small_overlap(shared: usize, sides: [usize; 2]) {
+    for (side, len) in ["first", "second"].into_iter().zip(sides) {
+        if (shared as f64) < OVERLAP_WARNING * len as f64 {
+            tracing::warn!(
+                shared,
+                side_tokens = len,
+                "the product's vocabulary ({shared} tokens) is less than {}% of the {side} \
+                 potential's ({len} tokens): the product only ever produces tokens that both \
+                 vocabularies hold",
+                OVERLAP_WARNING * 100.0
+            );
+        }
     }
 }
 
@@ -336,6 +356,64 @@ mod tests {
             assert_eq!(p.prefix(&['x']).await.unwrap(), f64::NEG_INFINITY);
             assert!(p.prefix(&['a']).await.is_err());
         });
+    }
+
+    /// Collects the messages of the warnings emitted while it is the
+    /// thread's subscriber.
+    #[derive(Clone, Default)]
+    struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl tracing::field::Visit for Warnings {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+            if field.name() == "message" {
+                self.0.lock().unwrap().push(format!("{value:?}"));
+            }
+        }
+    }
+
+    impl tracing::Subscriber for Warnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                event.record(&mut self.clone());
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn a_small_overlap_warns() {
+        let warnings = Warnings::default();
+        tracing::subscriber::with_default(warnings.clone(), || {
+            let wide = |n: u32| Count {
+                vocab: Vocab::new((0..n).map(|i| char::from_u32(0x100 + i).unwrap())).unwrap(),
+                target: 'a',
+            };
+            // 1 shared token of 3 and of 20 (5%): the second side warns.
+            let narrow = Count {
+                vocab: Vocab::new(['a', 'b', '\u{100}']).unwrap(),
+                target: 'a',
+            };
+            Product::new(narrow, wide(20)).unwrap();
+            // 2 shared tokens of 20 (10%): no warning.
+            Product::new(wide(2), wide(20)).unwrap();
+        });
+        let warnings = warnings.0.lock().unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "the product's vocabulary (1 tokens) is less than 10% of the second potential's (20 tokens)"
+            ),
+            "{warnings:?}"
+        );
     }
 
     #[test]
