@@ -169,7 +169,19 @@ async fn assert_same_answers(
 ) {
     let workers = remote;
     assert_eq!(workers.vocab(), local.vocab());
-    let contexts = length_contexts();
+    // A context with a token outside the vocabulary (a product's is the
+    // intersection) has no next-token weights, here or in a worker.
+    let (contexts, outside): (Vec<_>, Vec<_>) = length_contexts()
+        .into_iter()
+        .partition(|c| c.iter().all(|t| local.vocab().contains(t)));
+    for c in &outside {
+        for err in [
+            local.logw_next(c).await.unwrap_err(),
+            workers.logw_next(c).await.unwrap_err(),
+        ] {
+            assert!(matches!(err, PotentialError::UnknownToken { .. }), "{err}");
+        }
+    }
     for c in &contexts {
         assert_eq!(
             workers.complete(c).await.unwrap(),
