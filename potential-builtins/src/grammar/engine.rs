@@ -51,7 +51,10 @@ pub(super) fn compile(source: &GrammarSource, vocab: &Vocab<Vec<u8>>) -> Result<
                 vocab.len()
             ))
         })?;
-    let grammar = source.to_llguidance()?;
+    // Building the grammar value already parses the schema text and
+    // rewrites a regular expression; neither may unwind into the caller.
+    let grammar = catch_unwind(AssertUnwindSafe(|| Ok(source.to_llguidance())))
+        .map_err(|e| invalid(source, &format!("{e:#}")))??;
     let mut words: Vec<Vec<u8>> = Vec::with_capacity(vocab.len() + 1);
     words.extend(vocab.tokens().iter().cloned());
     words.push(eos_marker(vocab));

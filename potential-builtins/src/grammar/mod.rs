@@ -22,8 +22,9 @@ pub use cache::CacheStats;
 use cache::{StateCache, prefix_hashes};
 
 /// How many parser states a [`Grammar`] keeps by default: enough for the
-/// particles of a sampler and their parents.
-pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+/// particles of a sampler and their parents. A state holds llguidance's
+/// parse of the whole context, so long contexts make large states.
+pub const DEFAULT_CACHE_CAPACITY: usize = 256;
 
 /// What a [`Grammar`] is compiled from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! A potential seen through a mapping to another vocabulary.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -234,15 +235,22 @@ impl<S: TokenType> ImageTrie<S> {
             ends: vec![Vec::new()],
             paths: vec![Vec::new()],
         };
+        let mut edges: HashMap<(usize, usize), usize> = HashMap::new();
         for (j, token) in target.tokens().iter().enumerate() {
+            // Pruning kept only images inside the source vocabulary; a
+            // token outside it would keep weight zero.
+            let Some(indices) = token
+                .as_ref()
+                .iter()
+                .map(|s| source.index_of(s))
+                .collect::<Option<Vec<usize>>>()
+            else {
+                continue;
+            };
             let mut node = 0;
-            for s in token.as_ref() {
-                // Pruning kept only images inside the source vocabulary.
-                let Some(index) = source.index_of(s) else {
-                    continue;
-                };
-                node = match trie.children[node].iter().find(|(i, _)| *i == index) {
-                    Some(&(_, child)) => child,
+            for (s, index) in token.as_ref().iter().zip(indices) {
+                node = match edges.get(&(node, index)) {
+                    Some(&child) => child,
                     None => {
                         let child = trie.children.len();
                         let mut path = trie.paths[node].clone();
@@ -251,6 +259,7 @@ impl<S: TokenType> ImageTrie<S> {
                         trie.ends.push(Vec::new());
                         trie.paths.push(path);
                         trie.children[node].push((index, child));
+                        edges.insert((node, index), child);
                         child
                     }
                 };
