@@ -38,9 +38,11 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+mod grammar;
 mod ngram;
 mod regex;
 
+pub use grammar::{CacheStats, DEFAULT_CACHE_CAPACITY, Grammar, GrammarSource};
 pub use ngram::{NgramConfig, NgramLm};
 pub use regex::Regex;
 
@@ -81,8 +83,8 @@ mod tests {
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
     };
-    use potential_core::ops::Product;
-    use potential_core::{Potential, Spawnable};
+    use potential_core::ops::{CoerceConcat, Product};
+    use potential_core::{Potential, Spawnable, Vocab};
     use proptest::prelude::*;
 
     fn small_lm() -> NgramLm {
@@ -121,6 +123,34 @@ mod tests {
                 rebuilt.logw_next(&contexts[2]).await.unwrap().as_slice(),
                 product.logw_next(&contexts[2]).await.unwrap().as_slice()
             );
+        });
+    }
+
+    #[test]
+    fn a_byte_level_regex_lifted_to_byte_strings_equals_the_byte_string_regex() {
+        block_on(async {
+            let lm = small_lm();
+            let pattern = "the (cat|dog) sat( on the (mat|log))?\\.";
+            let bytes = Regex::new_plain(pattern, Vocab::new(0..=255u8).unwrap()).unwrap();
+            let lifted = CoerceConcat::new(bytes, lm.vocab().clone()).unwrap();
+            let direct = Regex::new_plain(pattern, lm.vocab().clone()).unwrap();
+            assert_eq!(lifted.vocab(), direct.vocab());
+            let contexts: Vec<Vec<Vec<u8>>> = ["", "the", "the cat s", "the dog sat on the"]
+                .iter()
+                .map(|t| lm.tokenize(t.as_bytes()))
+                .collect();
+            let lifted_next = lifted.batch_logw_next(&contexts).await.unwrap();
+            for (c, l) in contexts.iter().zip(&lifted_next) {
+                assert_eq!(
+                    l.as_slice(),
+                    direct.logw_next(c).await.unwrap().as_slice(),
+                    "{c:?}"
+                );
+                assert_eq!(
+                    lifted.complete(c).await.unwrap(),
+                    direct.complete(c).await.unwrap()
+                );
+            }
         });
     }
 

@@ -1,0 +1,123 @@
+//! The main job on a real language model: SmolLM2-135M-Instruct, prompted
+//! to describe a book as JSON, under a grammar built from the JSON schema
+//! of the answer. Every finished text is checked against the schema by an
+//! independent validator ([`boon`]), not by the grammar that steered it.
+
+use std::path::Path;
+
+use potential_builtins::Grammar;
+use potential_core::{Potential, PotentialError, Result};
+use potential_llm::{Llm, LlmOptions, chat_prompt};
+use serde_json::{Value, json};
+
+use crate::main_job::{InWorkers, JobOptions};
+use crate::sampler::SamplerOptions;
+
+/// The schema of the answer: a book, with a year in a range and at most
+/// three genres from a list.
+pub fn book_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "title": { "type": "string", "minLength": 1, "maxLength": 40 },
+            "author": { "type": "string", "minLength": 1, "maxLength": 30 },
+            "year": { "type": "integer", "minimum": 1600, "maximum": 2025 },
+            "genres": {
+                "type": "array",
+                "items": {
+                    "enum": ["fiction", "romance", "mystery", "fantasy", "science fiction", "history", "poetry", "adventure"]
+                },
+                "maxItems": 3
+            }
+        },
+        "required": ["title", "author", "year", "genres"],
+        "additionalProperties": false
+    })
+}
+
+/// The prompt: SmolLM2's chat template, asking for the object.
+pub fn book_prompt() -> String {
+    chat_prompt(
+        "You are a helpful librarian. You answer with one JSON object and nothing else.",
+        "Name a famous novel. Answer as a JSON object with the keys \"title\", \"author\", \"year\" (an integer) and \"genres\" (a list of at most three of: fiction, romance, mystery, fantasy, science fiction, history, poetry, adventure).",
+    )
+}
+
+/// The job's defaults for a language model: 16 particles of at most 60
+/// tokens in one group (the model's batched forward pass gains with every
+/// row, and drawing is cheap next to it), and only the grammar in the
+/// workers (the model's weights stay in this process).
+pub fn job_options() -> JobOptions {
+    JobOptions {
+        sampler: SamplerOptions {
+            groups: 1,
+            ..SamplerOptions::new(16, 60, 2026)
+        },
+        workers: 2,
+        in_workers: InWorkers::Constraint,
+    }
+}
+
+/// Opens the model at `path` behind the book prompt, and the grammar of
+/// [`book_schema`] over its vocabulary, both plain (the main job wraps
+/// them per mode).
+pub fn build(path: &Path) -> Result<(Llm, Grammar)> {
+    let lm = Llm::open_plain(
+        path,
+        LlmOptions {
+            prompt: book_prompt(),
+            ..LlmOptions::default()
+        },
+    )?;
+    let grammar = Grammar::json_schema_plain(&book_schema(), lm.vocab().clone())?;
+    Ok((lm, grammar))
+}
+
+/// Checks texts against a JSON schema with an independent validator.
+pub struct SchemaCheck {
+    schemas: boon::Schemas,
+    index: boon::SchemaIndex,
+}
+
+impl SchemaCheck {
+    /// Compiles `schema`; an invalid schema is an
+    /// [`PotentialError::InvalidInput`].
+    pub fn new(schema: &Value) -> Result<Self> {
+        let mut schemas = boon::Schemas::new();
+        let mut compiler = boon::Compiler::new();
+        let invalid = |e: boon::CompileError| PotentialError::InvalidInput(format!("{e:#}"));
+        compiler
+            .add_resource("urn:potential-rs:schema", schema.clone())
+            .map_err(invalid)?;
+        let index = compiler
+            .compile("urn:potential-rs:schema", &mut schemas)
+            .map_err(invalid)?;
+        Ok(SchemaCheck { schemas, index })
+    }
+
+    /// `Ok` when `text` parses as JSON and satisfies the schema; else why not.
+    pub fn check(&self, text: &[u8]) -> std::result::Result<(), String> {
+        let value: Value =
+            serde_json::from_slice(text).map_err(|e| format!("not JSON: {e}"))?;
+        self.schemas
+            .validate(&value, self.index)
+            .map_err(|e| format!("JSON, but not valid under the schema: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_check_accepts_books_and_names_what_is_wrong() {
+        let check = SchemaCheck::new(&book_schema()).unwrap();
+        let good = br#"{"title": "Emma", "author": "Jane Austen", "year": 1815, "genres": ["romance"]}"#;
+        assert_eq!(check.check(good), Ok(()));
+        let late = br#"{"title": "Emma", "author": "Jane Austen", "year": 2815, "genres": []}"#;
+        assert!(check.check(late).unwrap_err().contains("not valid"));
+        assert!(check.check(b"{\"title\": ").unwrap_err().starts_with("not JSON"));
+        let bad_schema = json!({ "type": 12 });
+        assert!(SchemaCheck::new(&bad_schema).is_err());
+    }
+}

@@ -1,0 +1,461 @@
+//! A grammar constraint over byte-string tokens, on llguidance: Lark
+//! grammars, JSON schemas and regular expressions.
+
+mod cache;
+mod engine;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use llguidance::Matcher;
+use llguidance::api::TopLevelGrammar;
+use potential_core::{
+    AutoBatched, LogWeights, NativeBatch, Potential, PotentialError, PotentialExt, Registered,
+    Result, Vocab, non_empty, zero_weight,
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use cache::CacheStats;
+use cache::{StateCache, prefix_hashes};
+
+/// How many parser states a [`Grammar`] keeps by default: enough for the
+/// particles of a sampler and their parents. A state holds llguidance's
+/// parse of the whole context, so long contexts make large states.
+pub const DEFAULT_CACHE_CAPACITY: usize = 256;
+
+/// What a [`Grammar`] is compiled from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrammarSource {
+    /// Grammar text in llguidance's Lark syntax (`start: …`, rules,
+    /// `/regex/` and `"string"` terminals, `%ignore`, `%json { … }`).
+    Lark(String),
+    /// A JSON schema, as JSON text.
+    JsonSchema(String),
+    /// A regular expression (Rust `regex` syntax) that the whole output
+    /// must match.
+    Regex(String),
+}
+
+impl GrammarSource {
+    /// What the source is, for messages.
+    fn kind(&self) -> &'static str {
+        match self {
+            GrammarSource::Lark(_) => "Lark grammar",
+            GrammarSource::JsonSchema(_) => "JSON schema",
+            GrammarSource::Regex(_) => "regular expression",
+        }
+    }
+
+    fn to_llguidance(&self) -> Result<TopLevelGrammar> {
+        Ok(match self {
+            GrammarSource::Lark(text) => TopLevelGrammar::from_lark(text.clone()),
+            GrammarSource::JsonSchema(text) => {
+                let schema = serde_json::from_str(text).map_err(|e| {
+                    PotentialError::InvalidInput(format!("invalid JSON schema: {e}"))
+                })?;
+                TopLevelGrammar::from_json_schema(schema)
+            }
+            // llguidance turns the pattern into Lark (`start: /…/`); its
+            // errors surface when the parser is built.
+            GrammarSource::Regex(pattern) => TopLevelGrammar::from_regex(pattern),
+        })
+    }
+}
+
+/// Weight one for the byte strings of a grammar's language, zero for all
+/// others, over a vocabulary of byte-string tokens (a language model's).
+///
+/// Built on [llguidance](https://docs.rs/llguidance) (an Earley parser with
+/// a lexer, and token masks computed over a trie of the vocabulary), from
+/// Lark grammar text ([`Grammar::lark`]), a JSON schema
+/// ([`Grammar::json_schema`]) or a regular expression ([`Grammar::regex`]).
+///
+/// - `complete(ctx)` is `0` when the bytes of `ctx` are a sentence of the
+///   language and `-inf` otherwise;
+/// - `prefix(ctx)` is `0` while the bytes can still be extended to a
+///   sentence and `-inf` otherwise;
+/// - `logw_next(ctx)` is llguidance's token mask: `0` for the tokens that
+///   keep the bytes a prefix, `-inf` for the others, and EOS `0` exactly
+///   when `ctx` is complete.
+///
+/// The answers depend on the bytes of the context only, not on how they
+/// were cut into tokens: llguidance lexes bytes, and it is told that the
+/// vocabulary's tokenization is not canonical, so it never insists on one
+/// way of cutting.
+///
+/// Parser states are kept by context (the least recently used go when
+/// [`DEFAULT_CACHE_CAPACITY`] are kept; see [`Grammar::with_cache_capacity`]
+/// and [`Grammar::cache_stats`]), so `logw_next(ctx + [t])` after a call on
+/// `ctx` costs one token's advance and one mask. The batch forms are
+/// native: one call answers many contexts, a context repeated in a batch
+/// is answered once. Clones share the compiled grammar and the kept states.
+///
+/// The language is llguidance's: its lexer is greedy (a terminal takes the
+/// longest match), as in Lark; a JSON document has no white space before
+/// or after its value, and its object properties come in the order the
+/// schema lists them.
+///
+/// ```
+/// use potential_builtins::Grammar;
+/// use potential_core::{Potential, Vocab};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let vocab = Vocab::new([b"(".to_vec(), b")".to_vec(), b"()".to_vec(), b"x".to_vec()])?;
+/// // Balanced parentheses: a context-free language, beyond a regular expression.
+/// let parens = Grammar::lark_plain(r#"start: "" | "(" start ")" start"#, vocab)?;
+/// let tokens = |ts: &[&[u8]]| ts.iter().map(|t| t.to_vec()).collect::<Vec<_>>();
+/// assert_eq!(parens.complete(&tokens(&[b"(", b"()", b")"])).await?, 0.0);
+/// assert_eq!(parens.prefix(&tokens(&[b"(", b"("])).await?, 0.0);
+/// assert_eq!(parens.prefix(&tokens(&[b")"])).await?, f64::NEG_INFINITY);
+/// let next = parens.logw_next(&tokens(&[b"("])).await?;
+/// assert_eq!(next.get(&b")".to_vec()), 0.0);
+/// assert_eq!(next.get(&b"x".to_vec()), f64::NEG_INFINITY);
+/// assert_eq!(next.eos(), f64::NEG_INFINITY); // "(" is not balanced
+/// # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Grammar {
+    vocab: Vocab<Vec<u8>>,
+    source: Arc<GrammarSource>,
+    cache: Arc<Mutex<StateCache>>,
+}
+
+impl Grammar {
+    /// Compiles `source` for a vocabulary, autobatched: the native batch
+    /// forms answer a batch in one call, which pays most across worker
+    /// processes, so concurrent calls are gathered by default (see
+    /// [`potential_core::autobatch`]). [`Grammar::new_plain`] gives the
+    /// constraint without the wrapper.
+    pub fn new(source: GrammarSource, vocab: Vocab<Vec<u8>>) -> Result<AutoBatched<Self>> {
+        Ok(Self::new_plain(source, vocab)?.to_autobatched())
+    }
+
+    /// Compiles `source` for a vocabulary, without autobatching.
+    ///
+    /// A malformed grammar, schema or pattern is an
+    /// [`PotentialError::InvalidInput`] that carries llguidance's (or
+    /// serde_json's) message, which names the place; so is a vocabulary
+    /// with an empty token.
+    ///
+    /// ```
+    /// use potential_builtins::{Grammar, GrammarSource};
+    /// use potential_core::{PotentialError, Vocab};
+    ///
+    /// let vocab = Vocab::new([b"a".to_vec()])?;
+    /// let err = Grammar::new_plain(GrammarSource::JsonSchema("{\"type\": ".into()), vocab.clone())
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("line 1 column 9"), "{err}");
+    /// let err = Grammar::new_plain(GrammarSource::Lark("start: foo".into()), vocab).unwrap_err();
+    /// assert!(err.to_string().contains("foo"), "{err}");
+    /// # Ok::<(), PotentialError>(())
+    /// ```
+    pub fn new_plain(source: GrammarSource, vocab: Vocab<Vec<u8>>) -> Result<Self> {
+        let root = engine::compile(&source, &vocab)?;
+        Ok(Grammar {
+            vocab,
+            source: Arc::new(source),
+            cache: Arc::new(Mutex::new(StateCache::new(root, DEFAULT_CACHE_CAPACITY))),
+        })
+    }
+
+    /// A grammar in llguidance's Lark syntax, autobatched.
+    ///
+    /// ```
+    /// use potential_builtins::Grammar;
+    /// use potential_core::{Potential, Vocab};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let vocab = Vocab::new([b"1".to_vec(), b"+".to_vec(), b"2".to_vec(), b"+2".to_vec()])?;
+    /// let sums = Grammar::lark(r#"start: NUM ("+" NUM)*
+    ///                             NUM: /[0-9]+/"#, vocab)?;
+    /// assert_eq!(sums.complete(&[b"1".to_vec(), b"+2".to_vec()]).await?, 0.0);
+    /// assert_eq!(sums.complete(&[b"1".to_vec(), b"+".to_vec()]).await?, f64::NEG_INFINITY);
+    /// # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
+    /// ```
+    pub fn lark(grammar: &str, vocab: Vocab<Vec<u8>>) -> Result<AutoBatched<Self>> {
+        Self::new(GrammarSource::Lark(grammar.to_string()), vocab)
+    }
+
+    /// [`Grammar::lark`] without autobatching.
+    pub fn lark_plain(grammar: &str, vocab: Vocab<Vec<u8>>) -> Result<Self> {
+        Self::new_plain(GrammarSource::Lark(grammar.to_string()), vocab)
+    }
+
+    /// The JSON documents valid under a JSON schema, autobatched (white
+    /// space between items is free; object properties come in the
+    /// schema's order). For schema text, use
+    /// [`GrammarSource::JsonSchema`] with [`Grammar::new`].
+    ///
+    /// ```
+    /// use potential_builtins::Grammar;
+    /// use potential_core::{Potential, Vocab};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let vocab = Vocab::new(["{", "}", "\"age\"", ":", " ", "4", "2", "\"", "x"].map(|t| t.as_bytes().to_vec()))?;
+    /// let schema = serde_json::json!({
+    ///     "type": "object",
+    ///     "properties": {"age": {"type": "integer"}},
+    ///     "required": ["age"],
+    ///     "additionalProperties": false
+    /// });
+    /// let person = Grammar::json_schema(&schema, vocab)?;
+    /// let tokens = |ts: &[&str]| ts.iter().map(|t| t.as_bytes().to_vec()).collect::<Vec<_>>();
+    /// assert_eq!(person.complete(&tokens(&["{", "\"age\"", ":", " ", "4", "2", "}"])).await?, 0.0);
+    /// let next = person.logw_next(&tokens(&["{", "\"age\"", ":"])).await?;
+    /// assert_eq!(next.get(&b"4".to_vec()), 0.0);
+    /// assert_eq!(next.get(&b"\"".to_vec()), f64::NEG_INFINITY); // an integer, not a string
+    /// # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
+    /// ```
+    pub fn json_schema(
+        schema: &serde_json::Value,
+        vocab: Vocab<Vec<u8>>,
+    ) -> Result<AutoBatched<Self>> {
+        Self::new(GrammarSource::JsonSchema(schema.to_string()), vocab)
+    }
+
+    /// [`Grammar::json_schema`] without autobatching.
+    pub fn json_schema_plain(schema: &serde_json::Value, vocab: Vocab<Vec<u8>>) -> Result<Self> {
+        Self::new_plain(GrammarSource::JsonSchema(schema.to_string()), vocab)
+    }
+
+    /// The byte strings that fully match a regular expression, autobatched.
+    ///
+    /// ```
+    /// use potential_builtins::Grammar;
+    /// use potential_core::{Potential, Vocab};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let vocab = Vocab::new([b"ab".to_vec(), b"a".to_vec(), b"c".to_vec()])?;
+    /// let re = Grammar::regex("(ab)+c?", vocab)?;
+    /// assert_eq!(re.complete(&[b"a".to_vec(), b"ab".to_vec()]).await?, f64::NEG_INFINITY);
+    /// assert_eq!(re.prefix(&[b"ab".to_vec(), b"a".to_vec()]).await?, 0.0);
+    /// assert_eq!(re.logw_next(&[b"ab".to_vec()]).await?.eos(), 0.0);
+    /// # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
+    /// ```
+    pub fn regex(pattern: &str, vocab: Vocab<Vec<u8>>) -> Result<AutoBatched<Self>> {
+        Self::new(GrammarSource::Regex(pattern.to_string()), vocab)
+    }
+
+    /// [`Grammar::regex`] without autobatching.
+    pub fn regex_plain(pattern: &str, vocab: Vocab<Vec<u8>>) -> Result<Self> {
+        Self::new_plain(GrammarSource::Regex(pattern.to_string()), vocab)
+    }
+
+    /// What the grammar was compiled from.
+    pub fn source(&self) -> &GrammarSource {
+        &self.source
+    }
+
+    /// The same grammar with a cache of its own that keeps at most
+    /// `capacity` parser states (`0`: none; every call then parses its
+    /// context from the start).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        let root = self.lock().root().clone();
+        self.cache = Arc::new(Mutex::new(StateCache::new(root, capacity)));
+        self
+    }
+
+    /// How the kept parser states have served the calls so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.lock().stats()
+    }
+
+    /// llguidance's parser after the bytes of `context` (a clone of the
+    /// kept state), to drive with llguidance's own API, or `None` when they
+    /// leave the language. Its token ids are the positions in the
+    /// vocabulary, and its end-of-sequence token is `vocab().len()`.
+    ///
+    /// ```
+    /// use potential_builtins::Grammar;
+    /// use potential_core::Vocab;
+    ///
+    /// let g = Grammar::regex_plain("ab+", Vocab::new([b"a".to_vec(), b"b".to_vec()])?)?;
+    /// let mut parser = g.matcher(&[b"a".to_vec()])?.expect("a live prefix");
+    /// let mask = parser.compute_mask().expect("a mask");
+    /// assert!(mask.is_allowed(1) && !mask.is_allowed(0)); // "b", not "a"
+    /// assert!(g.matcher(&[b"b".to_vec()])?.is_none());
+    /// # Ok::<(), potential_core::PotentialError>(())
+    /// ```
+    pub fn matcher(&self, context: &[Vec<u8>]) -> Result<Option<Matcher>> {
+        self.with_state(&self.ids(context)?, |m| Ok(m.clone()))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StateCache> {
+        // Only this module's own code runs under the lock, and it leaves
+        // the cache whole even if it panics midway.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The token ids of a context: a token's position in the vocabulary.
+    fn ids(&self, context: &[Vec<u8>]) -> Result<Vec<u32>> {
+        context
+            .iter()
+            .map(|token| {
+                // The vocabulary holds fewer than u32::MAX tokens (checked
+                // when compiling), so an index fits.
+                self.vocab.index_of(token).map(|i| i as u32).ok_or_else(|| {
+                    PotentialError::InvalidInput(format!(
+                        "token {token:?} is not in the vocabulary of the {}",
+                        self.source.kind()
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Runs `f` on the parser state after `ids`, or answers `None` when
+    /// they leave the language. The state comes from the longest kept
+    /// prefix, advanced over the rest; the lock is not held meanwhile.
+    fn with_state<R>(
+        &self,
+        ids: &[u32],
+        f: impl FnOnce(&mut Matcher) -> Result<R>,
+    ) -> Result<Option<R>> {
+        let hashes = prefix_hashes(ids);
+        let start = self.lock().start(ids, &hashes);
+        let Some(mut state) = start.state else {
+            return Ok(None);
+        };
+        let full = *hashes.last().unwrap_or(&0);
+        if !engine::advance(&mut state, &ids[start.done..])? {
+            self.lock().insert(ids, full, None);
+            return Ok(None);
+        }
+        let answer = f(&mut state)?;
+        // A parser that gave up while answering is not worth keeping.
+        if !state.is_error() {
+            self.lock().insert(ids, full, Some(state));
+        }
+        Ok(Some(answer))
+    }
+
+    fn complete_now(&self, context: &[Vec<u8>]) -> Result<f64> {
+        let accepting = self.with_state(&self.ids(context)?, engine::is_accepting)?;
+        Ok(log_indicator(accepting == Some(true)))
+    }
+
+    fn prefix_now(&self, context: &[Vec<u8>]) -> Result<f64> {
+        let live = self.with_state(&self.ids(context)?, |_| Ok(()))?;
+        Ok(log_indicator(live.is_some()))
+    }
+
+    fn logw_next_now(&self, context: &[Vec<u8>]) -> Result<LogWeights<Vec<u8>>> {
+        let len = self.vocab.len();
+        match self.with_state(&self.ids(context)?, |m| engine::next_weights(m, len))? {
+            Some(values) => LogWeights::new(self.vocab.clone(), values),
+            None => Err(zero_weight(context)),
+        }
+    }
+
+    /// Answers every context of a batch, a repeated context once.
+    fn batch_now<R: Clone>(
+        method: &'static str,
+        contexts: &[Vec<Vec<u8>>],
+        mut answer: impl FnMut(&[Vec<u8>]) -> Result<R>,
+    ) -> Result<Vec<R>> {
+        non_empty(method, contexts)?;
+        let mut seen: HashMap<&[Vec<u8>], R> = HashMap::new();
+        contexts
+            .iter()
+            .map(|c| match seen.get(c.as_slice()) {
+                Some(r) => Ok(r.clone()),
+                None => {
+                    let r = answer(c)?;
+                    seen.insert(c, r.clone());
+                    Ok(r)
+                }
+            })
+            .collect()
+    }
+}
+
+fn log_indicator(yes: bool) -> f64 {
+    if yes { 0.0 } else { f64::NEG_INFINITY }
+}
+
+impl fmt::Debug for Grammar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Grammar")
+            .field("source", &self.source)
+            .field("vocab_len", &self.vocab.len())
+            .finish()
+    }
+}
+
+impl Potential for Grammar {
+    type Token = Vec<u8>;
+
+    fn vocab(&self) -> &Vocab<Vec<u8>> {
+        &self.vocab
+    }
+
+    fn native_batch(&self) -> NativeBatch {
+        NativeBatch {
+            complete: true,
+            prefix: true,
+            logw_next: true,
+            ..NativeBatch::NONE
+        }
+    }
+
+    async fn complete(&self, context: &[Vec<u8>]) -> Result<f64> {
+        self.complete_now(context)
+    }
+
+    async fn prefix(&self, context: &[Vec<u8>]) -> Result<f64> {
+        self.prefix_now(context)
+    }
+
+    async fn logw_next(&self, context: &[Vec<u8>]) -> Result<LogWeights<Vec<u8>>> {
+        self.logw_next_now(context)
+    }
+
+    async fn batch_complete(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<f64>> {
+        Self::batch_now("batch_complete", contexts, |c| self.complete_now(c))
+    }
+
+    async fn batch_prefix(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<f64>> {
+        Self::batch_now("batch_prefix", contexts, |c| self.prefix_now(c))
+    }
+
+    async fn batch_logw_next(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<LogWeights<Vec<u8>>>> {
+        Self::batch_now("batch_logw_next", contexts, |c| self.logw_next_now(c))
+    }
+}
+
+/// The serde form, which is the spawn recipe: the source and the
+/// vocabulary. The parser is rebuilt on deserialization.
+#[derive(Serialize)]
+struct RecipeRef<'a> {
+    source: &'a GrammarSource,
+    vocab: &'a Vocab<Vec<u8>>,
+}
+
+#[derive(Deserialize)]
+struct RecipeOwned {
+    source: GrammarSource,
+    vocab: Vocab<Vec<u8>>,
+}
+
+impl Serialize for Grammar {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        RecipeRef {
+            source: &self.source,
+            vocab: &self.vocab,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Grammar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let recipe = RecipeOwned::deserialize(deserializer)?;
+        Grammar::new_plain(recipe.source, recipe.vocab).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Registered for Grammar {}
+potential_core::register!(Grammar);
