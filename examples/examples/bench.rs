@@ -21,6 +21,7 @@ fn main() {
     #[cfg(unix)]
     rows.extend(potential_examples::bench::worker::rows());
     rows.extend(potential_examples::bench::main_job::rows());
+    rows.extend(potential_examples::bench::llm::rows());
     if json {
         print_json(&rows);
     } else {

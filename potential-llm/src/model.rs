@@ -222,7 +222,7 @@ impl Model {
             dim,
             n_head,
             n_kv_head,
-            head_dim: if n_head == 0 { 0 } else { dim / n_head },
+            head_dim: dim.checked_div(n_head).unwrap_or(0),
             ffn_dim: meta_usize(content, "llama.feed_forward_length")?,
             rope_base: meta_f32(content, "llama.rope.freq_base").unwrap_or(10_000.0),
             eps: meta_f32(content, "llama.attention.layer_norm_rms_epsilon")?,
@@ -233,7 +233,7 @@ impl Model {
             || n_kv_head == 0
             || n_head % n_kv_head != 0
             || dim % n_head != 0
-            || config.head_dim % 2 != 0
+            || !config.head_dim.is_multiple_of(2)
         {
             return Err(LoadError::Invalid(format!(
                 "unsupported attention shape: {dim} dims, {n_head} heads, {n_kv_head} key-value heads"

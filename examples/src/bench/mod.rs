@@ -5,6 +5,7 @@
 //! that measures its figures; `examples/bench.rs` prints them all.
 
 pub mod autobatch;
+pub mod llm;
 pub mod main_job;
 pub mod stats;
 #[cfg(unix)]
