@@ -44,6 +44,7 @@ fn main() {
     #[cfg(unix)]
     rows.extend(potential_examples::bench::worker::rows());
     rows.extend(potential_examples::bench::main_job::rows());
+    rows.extend(potential_examples::bench::llm::rows());
     rows.extend(potential_examples::bench::grammar::rows());
     if let Err(message) = potential_examples::bench::check_selection() {
         eprintln!("error: {message}");

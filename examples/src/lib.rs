@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod llm_job;
 pub mod main_job;
 pub mod memory;
 pub mod ngram_job;

@@ -7,6 +7,7 @@
 pub mod autobatch;
 mod cli;
 pub mod grammar;
+pub mod llm;
 pub mod main_job;
 pub mod stats;
 #[cfg(unix)]

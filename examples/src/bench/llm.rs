@@ -1,0 +1,259 @@
+//! The language-model rows of §7: `Llm` on SmolLM2-135M-Instruct, a
+//! one-token step with a cache, the gain of batching 32 such steps, the
+//! gain of the cache over computing a context from nothing, and the time
+//! to open the model.
+//!
+//! Without the model file (fetch it with `bash
+//! potential-llm/fetch-model.sh`) each row says so and is not met, so the
+//! bench never passes silently without measuring.
+
+use std::time::Instant;
+
+use futures::future::try_join_all;
+use potential_core::{Potential, PotentialError, PotentialExt};
+use potential_llm::{Llm, LlmOptions};
+
+use super::stats::median;
+use super::{Row, wanted};
+
+const IDS: [&str; 4] = ["llm_step", "llm_batch_gain", "llm_cache_gain", "llm_load"];
+
+/// Repetitions of each measurement (the first is a warm-up, not counted).
+const REPS: usize = 7;
+
+/// The calls of the batch row.
+const BATCH: usize = 32;
+
+/// llama.cpp's figures on the same file, 2 threads (research notes).
+const LLAMA_CPP_STEP_MS: f64 = 16.0;
+const LLAMA_CPP_BATCH_TOKEN_MS: f64 = 7.3;
+
+/// The rows selected by [`wanted`].
+pub fn rows() -> Vec<Row> {
+    if !IDS.iter().any(|id| wanted(id)) {
+        return Vec::new();
+    }
+    let path = match potential_llm::smollm2_path() {
+        Ok(path) => path,
+        Err(e) => {
+            return IDS
+                .iter()
+                .filter(|id| wanted(id))
+                .map(|id| missing(id, &e))
+                .collect();
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut rows = Vec::new();
+        if wanted("llm_load") {
+            rows.push(load(&path).await);
+        }
+        let llm = Llm::open_plain(&path, options()).expect("SmolLM2 opens");
+        if wanted("llm_step") {
+            rows.push(step(&llm).await);
+        }
+        if wanted("llm_batch_gain") {
+            rows.push(batch_gain(&llm).await);
+        }
+        if wanted("llm_cache_gain") {
+            rows.push(cache_gain(&llm).await);
+        }
+        rows.into_iter()
+            .collect::<Result<Vec<Row>, PotentialError>>()
+            .unwrap_or_else(|e| panic!("llm benchmark failed: {e}"))
+    })
+}
+
+fn options() -> LlmOptions {
+    LlmOptions {
+        prompt: potential_llm::chat_prompt("", "Write a short story about a cat."),
+        ..LlmOptions::default()
+    }
+}
+
+fn missing(id: &'static str, why: &potential_llm::LoadError) -> Row {
+    Row {
+        id,
+        figure: format!("not measured: {why}"),
+        value: f64::NAN,
+        unit: "-",
+        reference: None,
+        target: "the model is needed".to_string(),
+        met: false,
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// A context of `len` tokens from a fixed text (repeated as needed).
+fn context(llm: &Llm, len: usize) -> Result<Vec<Vec<u8>>, PotentialError> {
+    let text = "Once upon a time, a small grey cat lived in a quiet house by the sea. \
+                Every morning she walked along the shore and watched the boats. ";
+    let mut tokens = Vec::new();
+    while tokens.len() < len {
+        tokens.extend(llm.tokenize(text)?);
+    }
+    tokens.truncate(len);
+    Ok(tokens)
+}
+
+/// `n` one-token extensions of `base`, with tokens no earlier round used
+/// (so that each is a cache miss that runs one token), from the vocabulary
+/// position `*next` on.
+fn extensions(llm: &Llm, base: &[Vec<u8>], n: usize, next: &mut usize) -> Vec<Vec<Vec<u8>>> {
+    let vocab = llm.vocab();
+    (0..n)
+        .map(|_| {
+            let mut c = base.to_vec();
+            c.push(vocab.tokens()[*next % vocab.len()].clone());
+            *next += 7919; // a prime stride spreads the tokens over the vocabulary
+            c
+        })
+        .collect()
+}
+
+async fn load(path: &std::path::Path) -> Result<Row, PotentialError> {
+    let mut times = Vec::new();
+    for rep in 0..=3 {
+        let start = Instant::now();
+        let llm = Llm::open_plain(path, options())?;
+        llm.logw_next(&[]).await?;
+        if rep > 0 {
+            times.push(ms(start));
+        }
+    }
+    let value = median(&times);
+    Ok(Row {
+        id: "llm_load",
+        figure: "opening SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB, file in the page cache) until the first logw_next after a chat prompt (ms), median of 3".into(),
+        value,
+        unit: "ms",
+        reference: None,
+        target: "under 1,000 ms".into(),
+        met: value < 1000.0,
+    })
+}
+
+async fn step(llm: &Llm) -> Result<Row, PotentialError> {
+    let base = context(llm, 32)?;
+    llm.logw_next(&base).await?;
+    let mut next = 0;
+    let mut times = Vec::new();
+    for (i, c) in extensions(llm, &base, 4 * REPS, &mut next)
+        .iter()
+        .enumerate()
+    {
+        let start = Instant::now();
+        llm.logw_next(c).await?;
+        if i > 0 {
+            times.push(ms(start));
+        }
+    }
+    let value = median(&times);
+    Ok(Row {
+        id: "llm_step",
+        figure: format!(
+            "Llm::logw_next of a context of 33 tokens (after a {}-token prompt) that extends a cached one by one token, one call at a time (ms), median of {}; reference: llama.cpp, 2 threads, same file",
+            llm.prompt_ids().len(),
+            times.len()
+        ),
+        value,
+        unit: "ms",
+        reference: Some(LLAMA_CPP_STEP_MS),
+        target: "within 2x of llama.cpp's 13-16 ms".into(),
+        met: value <= 2.0 * LLAMA_CPP_STEP_MS,
+    })
+}
+
+async fn batch_gain(llm: &Llm) -> Result<Row, PotentialError> {
+    let base = context(llm, 32)?;
+    let plain = llm.with_options(options())?;
+    let auto = llm.with_options(options())?.to_autobatched();
+    plain.logw_next(&base).await?;
+    auto.logw_next(&base).await?;
+    let mut next = 1;
+    let (mut one_by_one, mut batched, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..=REPS / 2 {
+        let singles = extensions(llm, &base, BATCH, &mut next);
+        let start = Instant::now();
+        for c in &singles {
+            plain.logw_next(c).await?;
+        }
+        let p = ms(start);
+        let together = extensions(llm, &base, BATCH, &mut next);
+        let start = Instant::now();
+        try_join_all(together.iter().map(|c| auto.logw_next(c))).await?;
+        let b = ms(start);
+        if rep > 0 {
+            one_by_one.push(p);
+            batched.push(b);
+            ratios.push(p / b);
+        }
+    }
+    let value = median(&ratios);
+    let per_token = median(&batched) / BATCH as f64;
+    Ok(Row {
+        id: "llm_batch_gain",
+        figure: format!(
+            "{BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {per_token:.2} ms a token in the batch (llama.cpp: {LLAMA_CPP_BATCH_TOKEN_MS} ms a token, 2.2x); median of {}",
+            median(&batched),
+            median(&one_by_one),
+            ratios.len()
+        ),
+        value,
+        unit: "x",
+        reference: None,
+        target: "at least 2x on 2 cores".into(),
+        met: value >= 2.0,
+    })
+}
+
+async fn cache_gain(llm: &Llm) -> Result<Row, PotentialError> {
+    let empty = LlmOptions {
+        prompt: String::new(),
+        ..LlmOptions::default()
+    };
+    let full = context(llm, 64)?;
+    let warm = llm.with_options(empty.clone())?;
+    warm.logw_next(&full[..63]).await?;
+    let (mut fresh, mut cached, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..=REPS / 2 {
+        // A fresh cache each time: the beginning-of-sequence token and the
+        // 64 tokens run from nothing.
+        let cold = llm.with_options(empty.clone())?;
+        let start = Instant::now();
+        cold.logw_next(&full).await?;
+        let f = ms(start);
+        warm.clear_cache();
+        warm.logw_next(&full[..63]).await?;
+        let start = Instant::now();
+        warm.logw_next(&full).await?;
+        let c = ms(start);
+        if rep > 0 {
+            fresh.push(f);
+            cached.push(c);
+            ratios.push(f / c);
+        }
+    }
+    let value = median(&ratios);
+    Ok(Row {
+        id: "llm_cache_gain",
+        figure: format!(
+            "a one-token step on a cached 63-token context over the same 64-token context from nothing (x): {:.1} ms against {:.1} ms; median of {}",
+            median(&cached),
+            median(&fresh),
+            ratios.len()
+        ),
+        value,
+        unit: "x",
+        reference: None,
+        target: "at least 20x (llama.cpp: 22-37x)".into(),
+        met: value >= 20.0,
+    })
+}

@@ -1,0 +1,118 @@
+//! Tests on SmolLM2-135M-Instruct itself. Without the model file they are
+//! skipped with a line on stderr, unless `POTENTIAL_REQUIRE_MODEL=1` (as
+//! `.ci/run` sets after fetching it), under which a missing model fails.
+
+use std::path::PathBuf;
+
+use candle_core::quantized::gguf_file::Content;
+use potential_core::{Potential, Symbol};
+use potential_llm::{Llm, LlmOptions};
+
+fn model() -> Option<PathBuf> {
+    match potential_llm::smollm2_path() {
+        Ok(path) => Some(path),
+        Err(e) if std::env::var("POTENTIAL_REQUIRE_MODEL").as_deref() == Ok("1") => {
+            panic!("POTENTIAL_REQUIRE_MODEL=1 and {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn open(path: &PathBuf, prompt: &str) -> Llm {
+    Llm::open_plain(
+        path,
+        LlmOptions {
+            prompt: prompt.into(),
+            ..LlmOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn paris_follows_the_capital_of_france() {
+    let Some(path) = model() else { return };
+    block_on(async {
+        let llm = open(&path, "The capital of France is");
+        let next = llm.logw_next(&[]).await.unwrap();
+        let top: Vec<Vec<u8>> = next
+            .top_k(5)
+            .into_iter()
+            .filter_map(|(s, _)| s.token().cloned().cloned())
+            .collect();
+        assert!(
+            top.contains(&b" Paris".to_vec()),
+            "top tokens: {:?}",
+            top.iter()
+                .map(|t| String::from_utf8_lossy(t))
+                .collect::<Vec<_>>()
+        );
+        assert!(next.logsumexp().abs() < 1e-4);
+    });
+}
+
+#[test]
+fn batch_equals_single_on_the_real_weights() {
+    let Some(path) = model() else { return };
+    block_on(async {
+        let prompt = potential_llm::chat_prompt("", "Name a colour.");
+        let single = open(&path, &prompt);
+        let batched = single
+            .with_options(LlmOptions {
+                prompt: prompt.clone(),
+                ..LlmOptions::default()
+            })
+            .unwrap();
+        let ctxs: Vec<Vec<Vec<u8>>> = ["", "Blue", "The colour is", "Red and green 42"]
+            .iter()
+            .map(|t| single.tokenize(t).unwrap())
+            .collect();
+        let batch = batched.batch_logw_next(&ctxs).await.unwrap();
+        let batch_complete = batched.batch_complete(&ctxs).await.unwrap();
+        for ((c, b), bc) in ctxs.iter().zip(&batch).zip(&batch_complete) {
+            let s = single.logw_next(c).await.unwrap();
+            for (x, y) in b.as_slice().iter().zip(s.as_slice()) {
+                assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{x} vs {y}");
+            }
+            let sc = single.complete(c).await.unwrap();
+            assert!((bc - sc).abs() <= 1e-5 * sc.abs(), "{bc} vs {sc}");
+        }
+        // The end of the assistant's turn is EOS.
+        let mut done = single
+            .tokenize("Blue.")
+            .unwrap()
+            .into_iter()
+            .map(Symbol::Token)
+            .collect::<Vec<_>>();
+        done.push(Symbol::Eos);
+        assert!(single.score(&done).await.unwrap().is_finite());
+    });
+}
+
+#[test]
+fn the_vocabulary_is_every_token_but_the_special_ones() {
+    let Some(path) = model() else { return };
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = Content::read(&mut file).unwrap();
+    let types = content.metadata["tokenizer.ggml.token_type"]
+        .to_vec()
+        .unwrap();
+    assert_eq!(types.len(), 49_152);
+    let special = types.iter().filter(|t| t.to_i32().unwrap() != 1).count();
+    assert!(special > 0);
+    let llm = open(&path, "");
+    assert_eq!(llm.vocab().len(), 49_152 - special);
+    assert!(llm.vocab().contains(&b" Paris".to_vec()));
+    assert!(!llm.vocab().contains(&b"<|im_end|>".to_vec()));
+    assert!(!llm.vocab().contains(&b"<|im_start|>".to_vec()));
+}
