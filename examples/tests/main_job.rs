@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use potential_builtins::NgramConfig;
 use potential_core::Spawnable;
+use potential_examples::llm_job;
 use potential_examples::main_job::{
     InWorkers, JobOptions, Mode, ModeReport, run_mode, same_particles,
 };
@@ -20,10 +21,47 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    runtime.block_on(async {
+    let passed = runtime.block_on(async {
         ngram_job().await;
+        1 + usize::from(smollm2_job().await)
     });
-    println!("main_job: 1 passed, 0 failed");
+    println!("main_job: {passed} passed, 0 failed");
+}
+
+/// SmolLM2 under the book schema's grammar, small: the four modes agree
+/// and every finished text is valid JSON under the schema. Skipped (false)
+/// when the model was not fetched, unless `POTENTIAL_REQUIRE_MODEL=1`
+/// (set by `.ci/run`) makes that a failure.
+async fn smollm2_job() -> bool {
+    let path = match potential_llm::smollm2_path() {
+        Ok(path) => path,
+        Err(e) if std::env::var("POTENTIAL_REQUIRE_MODEL").as_deref() == Ok("1") => {
+            panic!("POTENTIAL_REQUIRE_MODEL=1 and {e}")
+        }
+        Err(e) => {
+            println!("main_job: SmolLM2 job skipped: {e}");
+            return false;
+        }
+    };
+    let (lm, grammar) = llm_job::build(&path).expect("SmolLM2 opens");
+    let options = JobOptions {
+        sampler: SamplerOptions {
+            groups: 1,
+            ..SamplerOptions::new(4, 60, 7)
+        },
+        ..llm_job::job_options()
+    };
+    let runs = four_modes(&lm, &grammar, &options).await;
+    let check = llm_job::SchemaCheck::new(&llm_job::book_schema()).expect("a valid schema");
+    let finished: Vec<_> = runs[0].run.samples.iter().filter(|s| s.finished).collect();
+    assert!(!finished.is_empty(), "no particle finished: {:?}", runs[0].run);
+    for s in &finished {
+        let text = s.tokens.concat();
+        if let Err(why) = check.check(&text) {
+            panic!("{:?}: {why}", String::from_utf8_lossy(&text));
+        }
+    }
+    true
 }
 
 /// The embedded default: the n-gram model under a regular expression.
