@@ -34,7 +34,8 @@ use serde::{Deserialize, Serialize};
 ///    busy machine the caller's thread may have been preempted in the
 ///    middle of a burst, or be waiting for this very CPU. The expected
 ///    burst size is learned: a larger window raises it at once, a smaller
-///    one halves it. A wrapper that only ever sees lone calls never waits.
+///    one halves it, and one that `max_batch_size` cut off teaches
+///    nothing. A wrapper that only ever sees lone calls never waits.
 ///
 /// Steps 2, 4 and 5 end at [`max_window`](Self::max_window) after the
 /// first request, so that a steady stream of arrivals cannot hold a batch
