@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 /// How the autobatching loop gathers requests into batches.
 ///
-/// The defaults take what is queued, as genlm-control does, and add the one
-/// refinement a multi-threaded runtime needs (the burst rule below); a lone
-/// call waits for one pass of the scheduler, never for a timer.
+/// The defaults take what is queued, as genlm-control does, and add the
+/// refinements a multi-threaded runtime needs (the burst rules below); a
+/// lone call waits for at most one pass of the scheduler, never for a
+/// timer.
 ///
 /// How one batch is gathered, after the first request arrives:
 ///
