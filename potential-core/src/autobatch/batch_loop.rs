@@ -235,7 +235,7 @@ impl<T: TokenType> Shared<T> {
                 break;
             }
             let now = Instant::now();
-            if fresh {
+            if fresh || last_arrival.is_none() {
                 last_arrival = Some(now);
             }
             let elapsed = now - *start.get_or_insert(now);
@@ -327,7 +327,7 @@ async fn batch_loop<P: Potential + 'static>(handles: LoopHandles<P>) {
         shared
             .gather(&mut batch, limit, multi_thread, &learned)
             .await;
-        learned.window(batch.len());
+        learned.window(batch.len(), limit);
         run_window(inner, shared, &time_limit, &mut batch, &mut groups).await;
     }
 }
@@ -350,13 +350,18 @@ struct Learned {
 }
 
 impl Learned {
-    /// Learns from a window of `n` requests.
-    fn window(&mut self, n: usize) {
-        self.burst = if n >= self.burst {
-            n
-        } else {
-            n.max(self.burst / 2)
-        };
+    /// Learns from a window of `n` requests that `limit` cut off if `n` is
+    /// `limit`: such a window says nothing of the burst's size (the rest
+    /// comes in the next windows anyway), so the last, smaller window of a
+    /// burst larger than the limit does not wait for company either.
+    fn window(&mut self, n: usize, limit: usize) {
+        if n < limit {
+            self.burst = if n >= self.burst {
+                n
+            } else {
+                n.max(self.burst / 2)
+            };
+        }
         self.lone = if n == 1 {
             self.lone.saturating_add(1)
         } else {
@@ -631,18 +636,24 @@ mod tests {
     #[test]
     fn bursts_are_learned_at_once_and_forgotten_by_halves() {
         let mut learned = Learned { burst: 1, lone: 0 };
-        learned.window(32);
+        learned.window(32, usize::MAX);
         assert_eq!(learned.burst, 32);
-        learned.window(30);
+        learned.window(30, usize::MAX);
         assert_eq!(learned.burst, 30);
         let mut lone = Vec::new();
         for _ in 0..6 {
-            learned.window(1);
+            learned.window(1, usize::MAX);
             lone.push(learned.burst);
         }
         assert_eq!(lone, [15, 7, 3, 1, 1, 1]);
         assert!(learned.lone >= LONE_STREAK);
-        learned.window(20);
+        learned.window(20, usize::MAX);
         assert_eq!(learned, Learned { burst: 20, lone: 0 });
+        // Windows cut off by the size limit teach nothing of the burst.
+        let mut learned = Learned { burst: 1, lone: 0 };
+        for n in [4, 4, 2, 4, 4, 2] {
+            learned.window(n, 4);
+        }
+        assert_eq!(learned.burst, 2);
     }
 }

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 /// How the autobatching loop gathers requests into batches.
 ///
-/// The defaults take what is queued, as genlm-control does, and add the one
-/// refinement a multi-threaded runtime needs (the burst rule below); a lone
-/// call waits for one pass of the scheduler, never for a timer.
+/// The defaults take what is queued, as genlm-control does, and add the
+/// refinements a multi-threaded runtime needs (the burst rules below); a
+/// lone call waits for at most one pass of the scheduler, never for a
+/// timer.
 ///
 /// How one batch is gathered, after the first request arrives:
 ///
@@ -34,7 +35,8 @@ use serde::{Deserialize, Serialize};
 ///    busy machine the caller's thread may have been preempted in the
 ///    middle of a burst, or be waiting for this very CPU. The expected
 ///    burst size is learned: a larger window raises it at once, a smaller
-///    one halves it. A wrapper that only ever sees lone calls never waits.
+///    one halves it, and one that `max_batch_size` cut off teaches
+///    nothing. A wrapper that only ever sees lone calls never waits.
 ///
 /// Steps 2, 4 and 5 end at [`max_window`](Self::max_window) after the
 /// first request, so that a steady stream of arrivals cannot hold a batch

@@ -458,6 +458,58 @@ mod tests {
         assert_eq!(p.vocab().len(), 2);
     }
 
+    /// Returns one result too few from its batch forms.
+    struct Short(Length);
+
+    impl Potential for Short {
+        type Token = char;
+        fn vocab(&self) -> &Vocab<char> {
+            &self.0.vocab
+        }
+        async fn complete(&self, context: &[char]) -> Result<f64> {
+            self.0.complete(context).await
+        }
+        async fn prefix(&self, context: &[char]) -> Result<f64> {
+            self.0.prefix(context).await
+        }
+        async fn batch_complete(&self, contexts: &[Vec<char>]) -> Result<Vec<f64>> {
+            Ok(vec![0.0; contexts.len().saturating_sub(1)])
+        }
+        async fn batch_prefix(&self, contexts: &[Vec<char>]) -> Result<Vec<f64>> {
+            Ok(vec![0.0; contexts.len().saturating_sub(1)])
+        }
+    }
+
+    #[test]
+    fn an_inner_batch_of_the_wrong_length_is_a_mismatch() {
+        block_on(async {
+            let p = Coerce::new(
+                Short(Length::abc()),
+                words(&["ab", "c"]),
+                chars,
+                CoerceOptions::default(),
+            )
+            .unwrap();
+            let cs = vec![vec!["ab".to_string()], vec![]];
+            for err in [
+                p.batch_complete(&cs).await.unwrap_err(),
+                p.batch_prefix(&cs).await.unwrap_err(),
+            ] {
+                assert!(
+                    matches!(
+                        err,
+                        PotentialError::BatchSizeMismatch {
+                            expected: 2,
+                            got: 1,
+                            ..
+                        }
+                    ),
+                    "{err}"
+                );
+            }
+        });
+    }
+
     #[test]
     fn nothing_maps_is_an_error() {
         let err = Coerce::new(
