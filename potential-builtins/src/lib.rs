@@ -6,14 +6,23 @@
 //!   DFA by `regex-automata`; weight one for the sequences that match;
 //! - [`NgramLm`]: an interpolated Kneser-Ney n-gram language model over a
 //!   vocabulary of a few thousand multi-byte tokens learned from text, with
-//!   a native batch `logw_next` that shares work across contexts.
+//!   a native batch `logw_next` that shares work across contexts;
+//! - [`Grammar`]: a grammar constraint on `llguidance` (an Earley parser
+//!   with a lexer): Lark grammars, JSON schemas and regular expressions,
+//!   with parser states kept by context.
 //!
-//! Both have native batch forms, so their main constructors
-//! ([`Regex::new`], [`NgramLm::train`], [`NgramLm::from_bundled_corpus`])
-//! return them autobatched, as genlm-control does for its language-model
-//! potential; the `…_plain` constructors return them unwrapped.
+//! All have native batch forms, so their main constructors
+//! ([`Regex::new`], [`NgramLm::train`], [`NgramLm::from_bundled_corpus`],
+//! [`Grammar::new`], [`Grammar::lark`], [`Grammar::json_schema`],
+//! [`Grammar::regex`]) return them autobatched, as genlm-control does for
+//! its language-model potential; the `…_plain` constructors return them
+//! unwrapped.
 //!
-//! Both implement [`potential_core::Registered`] by hand and register
+//! A potential over single bytes (a `Regex<u8>`, a user's byte-level
+//! constraint) is lifted to byte-string tokens by
+//! [`potential_core::ops::CoerceConcat`].
+//!
+//! All implement [`potential_core::Registered`] by hand and register
 //! themselves, so a worker process that links this crate rebuilds them from
 //! their recipes. Reference the crate from the binary that runs workers
 //! (`use potential_builtins as _;`) so that the linker keeps the
