@@ -123,7 +123,6 @@ pub(crate) struct Pool {
     closing: AtomicBool,
     /// Spawned workers waiting for their connection, by ticket.
     tickets: Mutex<HashMap<u64, Arrival>>,
-    next_ticket: AtomicU64,
     /// Every child process not yet reaped, with its slot, by ticket.
     children: Mutex<HashMap<u64, (usize, Child)>>,
     tasks: Mutex<Vec<AbortHandle>>,
@@ -143,7 +142,6 @@ impl Pool {
             changed: Notify::new(),
             closing: AtomicBool::new(false),
             tickets: Mutex::new(HashMap::new()),
-            next_ticket: AtomicU64::new(1),
             children: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
@@ -189,13 +187,23 @@ impl Pool {
 
     // --- Spawn tickets and children ---
 
-    /// Draws a ticket for a worker about to be spawned; its connection
-    /// arrives on the receiver once its hello is checked.
-    pub(crate) fn add_ticket(&self) -> (u64, oneshot::Receiver<(Half, FrameDecoder)>) {
-        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+    /// Draws a random ticket for a worker about to be spawned (a peer
+    /// cannot guess the next one); its connection arrives on the receiver
+    /// once its hello is checked.
+    pub(crate) fn add_ticket(
+        &self,
+    ) -> std::io::Result<(u64, oneshot::Receiver<(Half, FrameDecoder)>)> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.tickets).insert(ticket, tx);
-        (ticket, rx)
+        let mut tickets = lock(&self.tickets);
+        loop {
+            let mut bytes = [0; 8];
+            getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+            let ticket = u64::from_le_bytes(bytes);
+            if let std::collections::hash_map::Entry::Vacant(slot) = tickets.entry(ticket) {
+                slot.insert(tx);
+                return Ok((ticket, rx));
+            }
+        }
     }
 
     /// Takes a ticket out: each is good for one connection.

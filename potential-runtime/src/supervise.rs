@@ -62,15 +62,29 @@ fn worker_command(pool: &Pool, ticket: u64) -> io::Result<Command> {
         None => std::env::current_exe()?,
     };
     let mut command = Command::new(program);
-    command.args(&pool.options().args).stdin(Stdio::null());
+    command.args(&pool.options().args).stdin(Stdio::piped());
+    worker_env(pool, ticket).apply(&mut command);
+    Ok(command)
+}
+
+/// What a worker of this pool with this ticket learns.
+fn worker_env(pool: &Pool, ticket: u64) -> WorkerEnv {
     WorkerEnv {
         socket: pool.address().clone(),
+        parent: std::process::id(),
         secret: pool.secret().clone(),
         ticket,
-        parent: std::process::id(),
     }
-    .apply(&mut command);
-    Ok(command)
+}
+
+/// Hands a spawned worker its credentials through its standard input, and
+/// closes it: 40 bytes into an empty pipe, which never blocks.
+fn send_credentials(pool: &Pool, ticket: u64, child: &mut Child) -> io::Result<()> {
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("the worker has no standard input"))?;
+    worker_env(pool, ticket).write_credentials(&mut stdin)
 }
 
 fn failure(what: impl std::fmt::Display) -> PotentialError {
@@ -80,11 +94,21 @@ fn failure(what: impl std::fmt::Display) -> PotentialError {
 /// Starts the worker of slot `slot` and puts it to work; returns its
 /// description of the potential (a `wire` reply).
 pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -> Result<Vec<u8>> {
-    let (ticket, rx) = pool.add_ticket();
+    let (ticket, rx) = pool
+        .add_ticket()
+        .map_err(|e| failure(format!("cannot draw a spawn ticket: {e}")))?;
     let spawned = match worker_command(pool, ticket) {
         Ok(command) => spawn_process(command).await,
         Err(e) => Err(e),
     };
+    let spawned = spawned.and_then(|mut child| {
+        if let Err(e) = send_credentials(pool, ticket, &mut child) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        Ok(child)
+    });
     let child = match spawned {
         Ok(child) => child,
         Err(e) => {

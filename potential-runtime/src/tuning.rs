@@ -61,8 +61,14 @@ pub(crate) const TRIM_THRESHOLD: i32 = 128 << 20;
 
 // --- Supervision and accepting (`supervise.rs`, `accept.rs`) ---
 
-/// How long a connection may take to say hello.
-pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection may take to say hello: a worker sends it as soon
+/// as it is connected, so only a peer that holds a connection open without
+/// speaking waits this long.
+pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Connections waiting for their hello at once; more are refused at once.
+/// Workers connect one per start, so a pool never needs more than a few.
+pub(crate) const MAX_PENDING_HELLOS: usize = 32;
 
 /// How often a starting worker is checked for an early exit: a worker that
 /// dies at once (no `init()` in `main`) is reported within this much.

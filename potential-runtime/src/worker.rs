@@ -31,11 +31,11 @@ pub(crate) fn enter_if_worker() {
     if !started_as_worker() {
         return;
     }
-    let env = WorkerEnv::read();
+    let env = WorkerEnv::read(&mut std::io::stdin().lock());
     // SAFETY: `init` runs first in `main` (its documented contract), before
     // the program starts threads that could read the environment concurrently.
-    // The variables are removed so that nothing the potential spawns inherits
-    // the secret.
+    // The variables are removed so that nothing the potential spawns
+    // believes it is a worker.
     unsafe {
         for var in env::ALL {
             std::env::remove_var(var);

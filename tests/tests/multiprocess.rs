@@ -56,6 +56,8 @@ fn main() {
         a_dead_workers_call_is_retried_on_a_live_worker,
         a_poison_pill_fails_alone_and_gives_no_worker_up,
         a_given_up_worker_comes_back_after_its_window,
+        connections_waiting_for_their_hello_are_capped,
+        no_secret_is_in_a_workers_environment,
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -764,4 +766,40 @@ async fn a_given_up_worker_comes_back_after_its_window() {
     })
     .await;
     assert_eq!(workers.complete(&[3]).await.unwrap(), 1.0);
+}
+
+async fn connections_waiting_for_their_hello_are_capped() {
+    use interprocess::local_socket::{Stream, prelude::*};
+    let workers = Length::abc().to_multiprocess(1).await.unwrap();
+    // Silent connections: each waits for its hello, up to the cap.
+    let name = workers.socket().to_name().unwrap();
+    let silent: Vec<Stream> = tokio::task::block_in_place(|| {
+        (0..32)
+            .map(|_| Stream::connect(name.clone()).unwrap())
+            .collect()
+    });
+    let w = &workers;
+    tokio::task::block_in_place(|| knock(w, b"one too many"));
+    let refusals = workers.refusals();
+    assert!(
+        refusals.contains(&Refusal::Busy { pending: 32 }),
+        "{refusals:?}"
+    );
+    drop(silent);
+    assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
+}
+
+async fn no_secret_is_in_a_workers_environment() {
+    let workers = Length::abc().to_multiprocess(2).await.unwrap();
+    for pid in workers.worker_pids() {
+        // What the same user can read for the worker's whole life.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(environ.contains("POTENTIAL_RUNTIME_SOCKET="), "{environ}");
+        assert!(
+            !environ.contains("SECRET") && !environ.contains("TICKET"),
+            "{environ}"
+        );
+    }
+    assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
 }
