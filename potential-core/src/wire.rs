@@ -30,7 +30,7 @@
 //! `batch_logw_next` the vectors of every context one after the other.
 //!
 //! Errors travel as [`WireError`], a serde mirror of
-//! [`PotentialError`](crate::PotentialError) whose variants map one to one,
+//! [`PotentialError`] whose variants map one to one,
 //! so that a caller matches a worker's error exactly as an in-process one; a
 //! potential's own error travels as its message.
 //!

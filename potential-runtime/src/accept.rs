@@ -4,9 +4,9 @@
 //!
 //! Before a peer has authenticated, it costs the pool little and not for
 //! long: its uid is checked (`SO_PEERCRED`) before a byte is read, at most
-//! [`MAX_PENDING_HELLOS`] connections wait for their hello at once (more
-//! are refused at once), each with a hello-sized buffer and for at most
-//! [`HELLO_TIMEOUT`]. (Anyone on the machine can see an abstract socket's
+//! [`MAX_PENDING_HELLOS`] connections (or twice the workers, if more) wait
+//! for their hello at once (more are refused at once), each with a
+//! hello-sized buffer and for at most [`HELLO_TIMEOUT`]. (Anyone on the machine can see an abstract socket's
 //! name and connect to it: 10,000 held connections used to cost 658 MB and
 //! 10,014 descriptors, for up to 5 s each.)
 
@@ -34,7 +34,9 @@ pub(crate) fn listen(pool: &Arc<Pool>) -> io::Result<()> {
 }
 
 async fn accept_loop(pool: Arc<Pool>, listener: Listener) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING_HELLOS));
+    // Every worker of the pool may be starting at once.
+    let cap = MAX_PENDING_HELLOS.max(2 * pool.slot_count());
+    let pending = Arc::new(Semaphore::new(cap));
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -44,9 +46,7 @@ async fn accept_loop(pool: Arc<Pool>, listener: Listener) {
                     continue;
                 }
                 let Ok(permit) = pending.clone().try_acquire_owned() else {
-                    pool.refuse(Refusal::Busy {
-                        pending: MAX_PENDING_HELLOS,
-                    });
+                    pool.refuse(Refusal::Busy { pending: cap });
                     continue;
                 };
                 let task = tokio::spawn({

@@ -540,8 +540,9 @@ async fn first_answer(iters: u64) -> Result<Row> {
         }
         let one = median(&alone);
         let t = Instant::now();
-        let mut all: futures::stream::FuturesUnordered<_> =
-            (0..FIRST_ANSWER_CALLS).map(|_| pool.complete(&[0])).collect();
+        let mut all: futures::stream::FuturesUnordered<_> = (0..FIRST_ANSWER_CALLS)
+            .map(|_| pool.complete(&[0]))
+            .collect();
         if let Some(first) = all.next().await {
             black_box(first?);
         }
