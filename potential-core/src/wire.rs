@@ -30,7 +30,7 @@
 //! `batch_logw_next` the vectors of every context one after the other.
 //!
 //! Errors travel as [`WireError`], a serde mirror of
-//! [`PotentialError`](crate::PotentialError) whose variants map one to one,
+//! [`PotentialError`] whose variants map one to one,
 //! so that a caller matches a worker's error exactly as an in-process one; a
 //! potential's own error travels as its message.
 //!
@@ -253,6 +253,16 @@ pub fn encode_call<T: Serialize>(call: &CallRef<'_, T>, out: &mut Vec<u8>) -> Re
     postcard::to_io(call, &mut *out)
         .map(|_| ())
         .map_err(|e| PotentialError::InvalidInput(format!("cannot encode a call: {e}")))
+}
+
+/// The length of a call's encoding, counted without writing it: a call
+/// too large for a frame is refused before a byte of it is written.
+pub fn encoded_call_len<T: Serialize>(call: &CallRef<'_, T>) -> Result<usize> {
+    postcard::serialize_with_flavor::<_, postcard::ser_flavors::Size, usize>(
+        call,
+        postcard::ser_flavors::Size::default(),
+    )
+    .map_err(|e| PotentialError::InvalidInput(format!("cannot encode a call: {e}")))
 }
 
 /// Decodes a call.
@@ -573,6 +583,15 @@ mod tests {
             decode_rows(&description, Method::Complete, 1, 1),
             Err(PotentialError::WorkerFailure(_))
         ));
+    }
+
+    #[test]
+    fn a_call_is_measured_as_it_is_encoded() {
+        let contexts = [vec!['a'; 300], vec!['é'; 5]];
+        let call = CallRef::BatchComplete(&contexts);
+        let mut out = Vec::new();
+        encode_call(&call, &mut out).unwrap();
+        assert_eq!(encoded_call_len(&call).unwrap(), out.len());
     }
 
     #[test]

@@ -4,18 +4,22 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::pin::Pin;
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use potential_core::wire::{self, Answer, CallRef};
 use potential_core::{Method, PotentialError, Result, TokenType};
 
-use crate::protocol::frame::{FrameDecoder, FrameError, MAX_FRAME_LEN, begin_frame, finish_frame};
+use crate::protocol::frame::{
+    FrameDecoder, FrameError, HEADER_LEN, MAX_FRAME_LEN, begin_frame, finish_frame,
+};
 use crate::protocol::message::FIRST_CALL_ID;
 use crate::sync::lock;
 use crate::transport::Outbox;
-use crate::tuning::DECODE_UNLOCKED_ABOVE;
+use crate::tuning::{COALESCE_BELOW, DECODE_UNLOCKED_ABOVE};
 
 /// What a call answers: `rows` rows of `width` values each (one row for a
 /// scalar or a batch of scalars, one per context for `batch_logw_next`).
@@ -51,10 +55,59 @@ impl Shape {
 /// it takes no part in tokio's cooperative budget, so a `join_all` over
 /// thousands of calls stays linear (see the traps in the design brief).
 enum Pending {
-    /// No reply yet: the reply's shape, and the task to wake.
-    Waiting(Shape, Waker),
-    /// Decoded, waiting for its caller to take it.
-    Done(Result<Answer>),
+    /// No reply yet: the reply's shape, the task to wake, and the death of
+    /// the worker that held this call before, if it is a retry.
+    Waiting(Shape, Waker, Option<Arc<Death>>),
+    /// Decoded (or the worker died), waiting for its caller to take it.
+    Done(Outcome),
+}
+
+/// How a call sent to a worker ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The worker answered: values or its error.
+    Answered(Result<Answer>),
+    /// The worker died with the call in flight.
+    Died(Arc<Death>),
+}
+
+/// How a worker ended, as the calls it held learn it.
+#[derive(Debug)]
+pub(crate) struct Death {
+    pub(crate) pid: u32,
+    pub(crate) slot: usize,
+    /// When the pool saw it end: the key of its record in the slot's deaths.
+    pub(crate) at: Instant,
+    /// Why its connection ended (end of stream, a read error, ...).
+    pub(crate) reason: String,
+    /// Its exit status, once reaped.
+    pub(crate) status: Option<ExitStatus>,
+}
+
+impl Death {
+    /// `worker PID (exit status; reason)`.
+    pub(crate) fn describe(&self) -> String {
+        match self.status {
+            Some(status) => format!("worker {} ({status}; {})", self.pid, self.reason),
+            None => format!("worker {} ({})", self.pid, self.reason),
+        }
+    }
+
+    /// The error of a call that this death ends.
+    pub(crate) fn error(&self) -> PotentialError {
+        PotentialError::WorkerFailure(format!("{} died with the call in flight", self.describe()))
+    }
+
+    /// The error of a call that was in flight on two workers that both
+    /// died: it fails alone, and is not sent a third time.
+    pub(crate) fn poison_pill(first: &Death, second: &Death) -> PotentialError {
+        PotentialError::WorkerFailure(format!(
+            "poison pill: the call was in flight on two workers that both died, {} and {}; \
+             it is not retried again, and these deaths do not count towards giving workers up",
+            first.describe(),
+            second.describe()
+        ))
+    }
 }
 
 /// The calls a connection waits on.
@@ -105,6 +158,10 @@ pub(crate) struct Conn {
     pub(crate) outbox: Arc<Outbox>,
     pending: Mutex<Table>,
     next_id: AtomicU64,
+    /// The frame limit of calls ([`MAX_FRAME_LEN`]; smaller in tests).
+    max_frame: usize,
+    /// Why the pool killed the worker, when it did.
+    killed_for: Mutex<Option<String>>,
 }
 
 impl Conn {
@@ -118,31 +175,69 @@ impl Conn {
                 calls: HashMap::default(),
             }),
             next_id: AtomicU64::new(FIRST_CALL_ID),
+            max_frame: MAX_FRAME_LEN,
+            killed_for: Mutex::new(None),
         }
     }
 
-    /// Registers a call's reply with the task's `waker`, then encodes its
-    /// frame straight into the worker's outbox.
+    /// Records why the pool is about to kill the worker.
+    pub(crate) fn kill_for(&self, why: String) {
+        *lock(&self.killed_for) = Some(why);
+    }
+
+    /// Why the pool killed the worker, if it did.
+    pub(crate) fn killed_for(&self) -> Option<String> {
+        lock(&self.killed_for).clone()
+    }
+
+    /// Registers a call's reply with the task's `waker` (and the death
+    /// that sent it here again, for a retry), then encodes and queues its
+    /// frame.
+    ///
+    /// The call's size is counted first, without writing it: one too large
+    /// for a frame fails at once, before a byte of it is encoded. A small
+    /// call is then encoded straight into the outbox's shared bytes (a
+    /// bounded moment under its lock, no copy); a large one into a buffer
+    /// of its own, outside any lock the writer or other callers need.
     pub(crate) fn send<T: TokenType>(
         &self,
         call: &CallRef<'_, T>,
         shape: Shape,
         waker: Waker,
+        after: Option<Arc<Death>>,
     ) -> Sent {
+        let len = match wire::encoded_call_len(call) {
+            Ok(len) => len,
+            Err(e) => return Sent::Failed(e),
+        };
+        if len > self.max_frame - (HEADER_LEN - 4) {
+            return Sent::Failed(PotentialError::InvalidInput(format!(
+                "the call is too large: {len} bytes encoded, over the frame limit of {} bytes",
+                self.max_frame
+            )));
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut table = lock(&self.pending);
             if !table.open {
                 return Sent::Gone;
             }
-            table.calls.insert(id, Pending::Waiting(shape, waker));
+            table
+                .calls
+                .insert(id, Pending::Waiting(shape, waker, after));
         }
-        let queued = self.outbox.push_with(|out| {
+        let encode = |out: &mut Vec<u8>| {
             let start = begin_frame(out, id);
             wire::encode_call(call, out)?;
-            finish_frame(out, start, MAX_FRAME_LEN)
+            finish_frame(out, start, self.max_frame)
                 .map_err(|e| PotentialError::InvalidInput(format!("the call is too large: {e}")))
-        });
+        };
+        let queued = if len < COALESCE_BELOW {
+            self.outbox.push_with(encode)
+        } else {
+            let mut frame = Vec::with_capacity(HEADER_LEN + len);
+            encode(&mut frame).map(|()| self.outbox.push(frame))
+        };
         if let Err(e) = queued {
             lock(&self.pending).calls.remove(&id);
             return Sent::Failed(e);
@@ -187,9 +282,10 @@ impl Conn {
                 tracing::debug!(id = frame.id, "reply to a call nobody waits for");
                 continue;
             };
-            if let Pending::Waiting(shape, _) = entry {
-                let answer = shape.decode(frame.payload);
-                if let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer))
+            if let Pending::Waiting(shape, ..) = entry {
+                let answer = Outcome::Answered(shape.decode(frame.payload));
+                if let Pending::Waiting(_, waker, _) =
+                    std::mem::replace(entry, Pending::Done(answer))
                 {
                     wakers.push(waker);
                     served += 1;
@@ -205,34 +301,55 @@ impl Conn {
     /// returns whether a caller waited for it.
     fn deliver_large(&self, id: u64, payload: &[u8], wakers: &mut Vec<Waker>) -> bool {
         let shape = match lock(&self.pending).calls.get(&id) {
-            Some(Pending::Waiting(shape, _)) => *shape,
+            Some(Pending::Waiting(shape, ..)) => *shape,
             _ => {
                 tracing::debug!(id, "reply to a call nobody waits for");
                 return false;
             }
         };
-        let answer = shape.decode(payload);
+        let answer = Outcome::Answered(shape.decode(payload));
         // The caller may have given up meanwhile (a timeout): then its
         // entry is gone and the answer is dropped.
         let mut table = lock(&self.pending);
         let Some(entry @ Pending::Waiting(..)) = table.calls.get_mut(&id) else {
             return false;
         };
-        if let Pending::Waiting(_, waker) = std::mem::replace(entry, Pending::Done(answer)) {
+        if let Pending::Waiting(_, waker, _) = std::mem::replace(entry, Pending::Done(answer)) {
             wakers.push(waker);
         }
         true
     }
 
-    /// Fails every call in flight and refuses new ones.
+    /// Refuses new calls (the worker is gone); gives the earlier death of
+    /// a call still in flight that had been retried here already, if any:
+    /// then this death is that call's second, and the call a poison pill.
+    pub(crate) fn close(&self) -> Option<Arc<Death>> {
+        let mut table = lock(&self.pending);
+        table.open = false;
+        table.calls.values().find_map(|entry| match entry {
+            Pending::Waiting(_, _, Some(first)) => Some(first.clone()),
+            _ => None,
+        })
+    }
+
+    /// Fails every call in flight with `error` and refuses new ones.
     pub(crate) fn fail_all(&self, error: &PotentialError) {
+        self.end_all(|| Outcome::Answered(Err(error.clone())));
+    }
+
+    /// Tells every call in flight that the worker died, and refuses new ones.
+    pub(crate) fn bury(&self, death: &Arc<Death>) {
+        self.end_all(|| Outcome::Died(death.clone()));
+    }
+
+    fn end_all(&self, outcome: impl Fn() -> Outcome) {
         let mut wakers = Vec::new();
         {
             let mut table = lock(&self.pending);
             table.open = false;
             for entry in table.calls.values_mut() {
-                if let Pending::Waiting(_, waker) =
-                    std::mem::replace(entry, Pending::Done(Err(error.clone())))
+                if let Pending::Waiting(_, waker, _) =
+                    std::mem::replace(entry, Pending::Done(outcome()))
                 {
                     wakers.push(waker);
                 }
@@ -259,25 +376,25 @@ pub(crate) struct AwaitReply<'a> {
 }
 
 impl Future for AwaitReply<'_> {
-    type Output = Result<Answer>;
+    type Output = Outcome;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Answer>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         if !std::mem::replace(&mut self.polled, true) {
             return Poll::Pending;
         }
         let mut table = lock(&self.conn.pending);
         let answer = match table.calls.entry(self.id) {
             Entry::Occupied(mut entry) => {
-                if let Pending::Waiting(_, waker) = entry.get_mut() {
+                if let Pending::Waiting(_, waker, _) = entry.get_mut() {
                     waker.clone_from(cx.waker());
                     return Poll::Pending;
                 }
                 match entry.remove() {
-                    Pending::Done(answer) => answer,
-                    Pending::Waiting(..) => Err(self.lost()),
+                    Pending::Done(outcome) => outcome,
+                    Pending::Waiting(..) => Outcome::Answered(Err(self.lost())),
                 }
             }
-            Entry::Vacant(_) => Err(self.lost()),
+            Entry::Vacant(_) => Outcome::Answered(Err(self.lost())),
         };
         drop(table);
         self.done = true;
@@ -317,12 +434,17 @@ mod tests {
         let shape = Shape::flat(Method::Complete, 1);
         lock(&conn.pending)
             .calls
-            .insert(id, Pending::Waiting(shape, Waker::noop().clone()));
+            .insert(id, Pending::Waiting(shape, Waker::noop().clone(), None));
         conn.reply(id)
     }
 
+    /// Polls a reply; an answer comes back as a `Result`.
     fn poll(reply: &mut AwaitReply<'_>) -> Poll<Result<Answer>> {
-        Pin::new(reply).poll(&mut Context::from_waker(Waker::noop()))
+        match Pin::new(reply).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Outcome::Answered(answer)) => Poll::Ready(answer),
+            Poll::Ready(Outcome::Died(death)) => panic!("unexpected death: {death:?}"),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     #[test]
@@ -379,7 +501,7 @@ mod tests {
         };
         lock(&conn.pending)
             .calls
-            .insert(5, Pending::Waiting(shape, Waker::noop().clone()));
+            .insert(5, Pending::Waiting(shape, Waker::noop().clone(), None));
         let mut call = conn.reply(5);
         call.polled = true;
         let values: Vec<f64> = (0..2 * width).map(|i| i as f64).collect();
@@ -412,7 +534,84 @@ mod tests {
             &CallRef::<u8>::Complete(&[]),
             Shape::flat(Method::Complete, 1),
             Waker::noop().clone(),
+            None,
         );
         assert!(matches!(sent, Sent::Gone));
+    }
+
+    fn death(pid: u32) -> Arc<Death> {
+        Arc::new(Death {
+            pid,
+            slot: 0,
+            at: Instant::now(),
+            reason: "end of stream".into(),
+            status: None,
+        })
+    }
+
+    #[test]
+    fn a_retried_call_on_a_dying_worker_marks_the_death_as_its_second() {
+        let conn = Conn::new(2, 1, Outbox::new());
+        let first = death(1);
+        let Sent::Waiting(id) = conn.send(
+            &CallRef::<u8>::Complete(&[1]),
+            Shape::flat(Method::Complete, 1),
+            Waker::noop().clone(),
+            Some(first.clone()),
+        ) else {
+            panic!("the call was not queued");
+        };
+        let mut reply = conn.reply(id);
+        reply.polled = true;
+        let earlier = conn.close().expect("the call had died once before");
+        assert!(Arc::ptr_eq(&earlier, &first));
+        conn.bury(&death(2));
+        let Poll::Ready(Outcome::Died(second)) =
+            Pin::new(&mut reply).poll(&mut Context::from_waker(Waker::noop()))
+        else {
+            panic!("the call did not learn of the death");
+        };
+        let error = Death::poison_pill(&earlier, &second).to_string();
+        assert!(
+            error.contains("poison pill")
+                && error.contains("worker 1")
+                && error.contains("worker 2"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_oversized_call_fails_before_it_is_encoded() {
+        let mut conn = Conn::new(1, 1, Outbox::new());
+        conn.max_frame = 1024;
+        let context = vec![7u32; 2048];
+        let sent = conn.send(
+            &CallRef::Complete(&context),
+            Shape::flat(Method::Complete, 1),
+            Waker::noop().clone(),
+            None,
+        );
+        assert!(
+            matches!(&sent, Sent::Failed(PotentialError::InvalidInput(m)) if m.contains("too large")),
+            "the call was not refused"
+        );
+        // Nothing was written anywhere: no bytes kept in the outbox, no entry.
+        assert_eq!(conn.outbox.queued_capacity(), (0, 0));
+        assert!(lock(&conn.pending).calls.is_empty());
+    }
+
+    #[test]
+    fn a_large_call_is_encoded_into_a_frame_of_its_own() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let context = vec![7u32; COALESCE_BELOW];
+        let sent = conn.send(
+            &CallRef::Complete(&context),
+            Shape::flat(Method::Complete, 1),
+            Waker::noop().clone(),
+            None,
+        );
+        assert!(matches!(sent, Sent::Waiting(_)));
+        // Queued whole, not encoded into the bytes shared under the lock.
+        assert_eq!(conn.outbox.queued_capacity(), (0, 1));
     }
 }

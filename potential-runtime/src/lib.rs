@@ -42,8 +42,10 @@
 //!
 //! # The one line: [`init`]
 //!
-//! Workers are the same executable, started again with a few environment
-//! variables. [`init`] must be the **first line of `main`**: in a worker it
+//! Workers are the same executable, started again with two environment
+//! variables (the pool's socket and the parent's pid; the pool's secret
+//! and the worker's ticket come through its standard input, never the
+//! environment). [`init`] must be the **first line of `main`**: in a worker it
 //! serves and exits, so no code of yours runs twice; elsewhere it returns
 //! at once. A process started as a worker that skips it would run your
 //! `main` again, so starting a pool refuses to run in such a process
@@ -89,9 +91,13 @@
 //!
 //! See [`protocol`] for the frames, the handshake and the codec. A panic in
 //! a worker's potential becomes [`PotentialError::Panicked`](potential_core::PotentialError::Panicked) for that call;
-//! a worker that dies fails its calls in flight with
-//! [`PotentialError::WorkerFailure`](potential_core::PotentialError::WorkerFailure) and is restarted in the background,
-//! unless it died too often ([`RestartPolicy`]); workers exit when the
+//! a worker that dies is restarted in the background, and its calls in
+//! flight are sent again to a live worker
+//! ([`MultiprocessOptions::retry`]; a call that two workers died of fails
+//! alone with [`PotentialError::WorkerFailure`](potential_core::PotentialError::WorkerFailure)).
+//! A worker that died too often ([`RestartPolicy`]) is given up until its
+//! window has passed or [`Multiprocess::revive`]; one that misses the
+//! request timeout is killed and restarted. Workers exit when the
 //! parent dies, even by `SIGKILL` (`PR_SET_PDEATHSIG` on Linux, and the end
 //! of their socket everywhere). [`Multiprocess::shutdown`] and `Drop` stop,
 //! reap and clean up everything. Worker starts, restarts, exits and refused

@@ -10,8 +10,13 @@ use crate::socket::SocketLocation;
 ///
 /// A worker that dies is restarted in the background; when it has died
 /// `max_deaths` times within `window`, it is given up rather than restarted
-/// forever, and calls go to the other workers (or fail fast when none is
-/// left).
+/// forever, and calls go to the other workers (or fail fast, with the last
+/// exits and the reason, when none is left).
+///
+/// Giving up is not forever: a given-up worker is started again once
+/// `window` has passed (the deaths that gave it up no longer count), or at
+/// once by [`Multiprocess::revive`](crate::Multiprocess::revive). With
+/// [`RestartPolicy::NEVER`], only `revive` brings it back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestartPolicy {
     /// Deaths within `window` after which the worker is given up.
@@ -59,6 +64,7 @@ pub struct MultiprocessOptions {
     pub(crate) socket: SocketLocation,
     pub(crate) program: Option<PathBuf>,
     pub(crate) args: Vec<OsString>,
+    pub(crate) retry: bool,
 }
 
 impl Default for MultiprocessOptions {
@@ -71,6 +77,7 @@ impl Default for MultiprocessOptions {
             socket: SocketLocation::default(),
             program: None,
             args: Vec::new(),
+            retry: true,
         }
     }
 }
@@ -100,9 +107,11 @@ impl MultiprocessOptions {
     }
 
     /// Fails a call with [`PotentialError::WorkerFailure`](potential_core::PotentialError::WorkerFailure)
-    /// when its worker has not answered within `timeout` (the worker keeps
-    /// running; its late answer is dropped). None by default: a potential
-    /// may be slow, and a worker that dies is noticed without a timeout.
+    /// when its worker has not answered within `timeout`; the worker, stuck
+    /// or too slow, is killed and restarted, and its other calls in flight
+    /// are retried (see [`retry`](Self::retry)). None by default: a
+    /// potential may be slow, and a worker that dies is noticed without a
+    /// timeout.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self
@@ -126,6 +135,21 @@ impl MultiprocessOptions {
     /// registers the same potential types) instead of the current one.
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
         self.program = Some(path.into());
+        self
+    }
+
+    /// Whether a call in flight on a worker that dies is sent again to a
+    /// live worker instead of failing (on by default): potentials are pure
+    /// functions of their inputs, so the answer is the same.
+    ///
+    /// A call that was in flight on two workers that both died is a
+    /// *poison pill*: it fails alone with
+    /// [`PotentialError::WorkerFailure`](potential_core::PotentialError::WorkerFailure),
+    /// naming the two exits, and those deaths do not count towards giving
+    /// a worker up ([`RestartPolicy`]). Off, every call in flight on a
+    /// worker that dies fails with that error.
+    pub fn retry(mut self, on: bool) -> Self {
+        self.retry = on;
         self
     }
 

@@ -13,7 +13,7 @@ use potential_core::{
     Vocab, non_empty,
 };
 
-use crate::conn::{Conn, Sent, Shape};
+use crate::conn::{Conn, Death, Outcome, Sent, Shape};
 use crate::options::MultiprocessOptions;
 use crate::protocol::env::started_as_worker;
 use crate::protocol::handshake::{Refusal, Secret};
@@ -117,6 +117,22 @@ impl<T: TokenType> Multiprocess<T> {
         self.pool.dir()
     }
 
+    /// Starts again every worker that was given up after dying too often
+    /// (their deaths forgotten), and waits until each runs or is given up
+    /// again; returns how many were given up. Given-up workers also come
+    /// back by themselves once the [`RestartPolicy`](crate::RestartPolicy)'s
+    /// window has passed.
+    pub async fn revive(&self) -> usize {
+        let revivals: Vec<_> = (0..self.pool.slot_count())
+            .map(|slot| tokio::spawn(supervise::revive(self.pool.clone(), slot)))
+            .collect();
+        let mut revived = 0;
+        for revival in revivals {
+            revived += usize::from(matches!(revival.await, Ok(true)));
+        }
+        revived
+    }
+
     /// The most recent connections refused (at most 64), oldest first.
     pub fn refusals(&self) -> Vec<Refusal> {
         self.pool.refusals()
@@ -151,13 +167,15 @@ impl<T: TokenType> Multiprocess<T> {
         Ok(self.call(call, shape).await?.into_rows())
     }
 
-    /// Sends a call to the least-loaded worker and waits for its answer.
+    /// Sends a call to the least-loaded worker and waits for its answer;
+    /// sends it again to a live worker if its worker dies meanwhile (once:
+    /// a call that two workers died of is a poison pill and fails).
     ///
     /// Thousands of these futures may be in flight, each moved into its
     /// task or `join_all`, so the waits that are rare (no worker running,
-    /// a request timeout) are boxed and the sending is not async at all
-    /// (`complete`'s future: 360 bytes, from 464).
+    /// a request timeout) are boxed and the sending is not async at all.
     async fn call(&self, call: CallRef<'_, T>, shape: Shape) -> Result<Answer> {
+        let mut died: Option<Arc<Death>> = None;
         loop {
             let (slot, conn) = match self.pool.least_loaded() {
                 (Some(best), _) => best,
@@ -168,30 +186,47 @@ impl<T: TokenType> Multiprocess<T> {
             // `.await` may come between the send and the reply's first
             // poll (see `AwaitReply`).
             let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
-            match conn.send(&call, shape, waker) {
-                Sent::Waiting(id) => return self.wait(id, &conn).await,
+            let id = match conn.send(&call, shape, waker, died.clone()) {
+                Sent::Waiting(id) => id,
                 Sent::Failed(e) => return Err(e),
                 // The worker died before the call was sent: its slot is no
                 // longer running, so the next pick finds another (or waits).
-                Sent::Gone => {}
+                Sent::Gone => continue,
+            };
+            match self.wait(id, &conn).await {
+                Outcome::Answered(answer) => return answer,
+                Outcome::Died(death) if !self.pool.options().retry => return Err(death.error()),
+                Outcome::Died(death) => match died {
+                    Some(first) => return Err(Death::poison_pill(&first, &death)),
+                    None => {
+                        self.pool.add_retried(death.slot);
+                        died = Some(death);
+                    }
+                },
             }
         }
     }
 
-    /// Waits for the reply to call `id`, up to the request timeout.
-    async fn wait(&self, id: u64, conn: &Conn) -> Result<Answer> {
+    /// Waits for the reply to call `id`, up to the request timeout; a
+    /// worker that misses it is killed (stuck, it would look idle and win
+    /// the next calls) and restarts, and its other calls are retried.
+    async fn wait(&self, id: u64, conn: &Conn) -> Outcome {
         let reply = conn.reply(id);
-        match self.pool.options().request_timeout {
-            None => reply.await,
-            // A reply that comes too late finds no entry and is dropped.
-            Some(limit) => Box::pin(tokio::time::timeout(limit, reply))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(PotentialError::WorkerFailure(format!(
-                        "worker {} did not answer within {limit:?}",
-                        conn.pid
-                    )))
-                }),
+        let Some(limit) = self.pool.options().request_timeout else {
+            return reply.await;
+        };
+        // A reply that comes too late finds no entry and is dropped.
+        match Box::pin(tokio::time::timeout(limit, reply)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let why = format!("killed: it did not answer within {limit:?}");
+                conn.kill_for(why);
+                self.pool.kill(conn.ticket);
+                Outcome::Answered(Err(PotentialError::WorkerFailure(format!(
+                    "worker {} did not answer within {limit:?}; it was killed and is restarted",
+                    conn.pid
+                ))))
+            }
         }
     }
 

@@ -89,15 +89,77 @@ pub(crate) fn fresh_address(
     }
 }
 
+/// The name of a pool's private directory: `potential-PID-TAG`, the pid of
+/// the process that owns the pool, so that a later start can tell a dead
+/// pool's directory from a live one's.
+fn dir_name(pid: u32, tag: &str) -> String {
+    format!("potential-{pid}-{tag}")
+}
+
+/// The pid in a pool directory's name, when the name is one.
+fn owner_of(name: &str) -> Option<u32> {
+    let (pid, tag) = name.strip_prefix("potential-")?.split_once('-')?;
+    let hex = tag.len() == 32 && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then(|| pid.parse().ok()).flatten()
+}
+
+/// Whether a process with this pid runs (or may: when unsure, it does).
+#[cfg(unix)]
+fn alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
+#[cfg(not(unix))]
+fn alive(_pid: u32) -> bool {
+    true
+}
+
+/// Removes the private directories that pools of dead processes left in
+/// `parent` (a pool killed by `SIGKILL` cannot remove its own): those named
+/// for a pid that no longer runs. Only a directory holding nothing but the
+/// socket goes; anything else stays.
+fn sweep(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(owner_of) else {
+            continue;
+        };
+        if pid == std::process::id() || alive(pid) {
+            continue;
+        }
+        let dir = entry.path();
+        let _ = std::fs::remove_file(dir.join(SOCKET_FILE));
+        if std::fs::remove_dir(&dir).is_ok() {
+            tracing::info!(dir = %dir.display(), pid, "removed a dead pool's socket directory");
+        }
+    }
+}
+
+/// The socket file's name in a pool's private directory.
+const SOCKET_FILE: &str = "pool.sock";
+
 fn private_dir(parent: &Path, tag: &str) -> io::Result<(SocketAddress, Option<PathBuf>)> {
-    let dir = parent.join(format!("potential-{tag}"));
+    sweep(parent);
+    let dir = parent.join(dir_name(std::process::id(), tag));
     let mut builder = std::fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     // `create` (not `create_all`) fails if the path exists: nobody can
     // plant the directory before us.
     builder.create(&dir)?;
-    Ok((SocketAddress::Path(dir.join("pool.sock")), Some(dir)))
+    Ok((SocketAddress::Path(dir.join(SOCKET_FILE)), Some(dir)))
 }
 
 /// Removes the socket file and the private directory; gone already is fine.
@@ -107,5 +169,46 @@ pub(crate) fn remove_private_dir(address: &SocketAddress, dir: Option<&Path>) {
     }
     if let Some(dir) = dir {
         let _ = std::fs::remove_dir(dir);
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// The pid of a process that has exited and been reaped.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn a_dead_pools_directory_is_swept_at_the_next_start() {
+        let parent =
+            std::env::temp_dir().join(format!("potential-sweep-test-{}", random_tag().unwrap()));
+        std::fs::create_dir(&parent).unwrap();
+        let stale = parent.join(dir_name(dead_pid(), &random_tag().unwrap()));
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::write(stale.join(SOCKET_FILE), b"").unwrap();
+        let live = parent.join(dir_name(std::process::id(), &random_tag().unwrap()));
+        std::fs::create_dir(&live).unwrap();
+        let unrelated = parent.join("potential-notes");
+        std::fs::create_dir(&unrelated).unwrap();
+
+        let (address, dir) = fresh_address(&SocketLocation::Directory(parent.clone())).unwrap();
+        let dir = dir.unwrap();
+        assert!(!stale.exists(), "the dead pool's directory is left");
+        assert!(live.exists() && unrelated.exists() && dir.exists());
+        assert_eq!(
+            owner_of(dir.file_name().unwrap().to_str().unwrap()),
+            Some(std::process::id())
+        );
+
+        remove_private_dir(&address, Some(&dir));
+        for d in [&live, &unrelated, &parent] {
+            std::fs::remove_dir(d).unwrap();
+        }
     }
 }

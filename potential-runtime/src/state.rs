@@ -53,6 +53,9 @@ pub struct WorkerStats {
     pub in_flight: usize,
     /// Times a process of this slot was restarted after dying.
     pub restarts: u32,
+    /// Calls sent again to another worker because this slot's process
+    /// died with them in flight (see [`MultiprocessOptions::retry`](crate::MultiprocessOptions::retry)).
+    pub retried: u64,
     /// How the slot's last process ended, once one has ended and been
     /// reaped. After [`Multiprocess::shutdown`](crate::Multiprocess::shutdown),
     /// a worker that exited by itself on seeing its socket close shows
@@ -76,9 +79,12 @@ struct Slot {
     in_flight: AtomicUsize,
     served: AtomicU64,
     restarts: AtomicU32,
+    retried: AtomicU64,
     deaths: Mutex<Vec<Instant>>,
     reader: Mutex<Option<JoinHandle<()>>>,
     last_exit: Mutex<Option<ExitStatus>>,
+    /// Why the slot's last process ended, or failed to start.
+    last_reason: Mutex<Option<String>>,
 }
 
 impl Slot {
@@ -88,9 +94,11 @@ impl Slot {
             in_flight: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
+            retried: AtomicU64::new(0),
             deaths: Mutex::new(Vec::new()),
             reader: Mutex::new(None),
             last_exit: Mutex::new(None),
+            last_reason: Mutex::new(None),
         }
     }
 }
@@ -115,12 +123,15 @@ pub(crate) struct Pool {
     closing: AtomicBool,
     /// Spawned workers waiting for their connection, by ticket.
     tickets: Mutex<HashMap<u64, Arrival>>,
-    next_ticket: AtomicU64,
     /// Every child process not yet reaped, with its slot, by ticket.
     children: Mutex<HashMap<u64, (usize, Child)>>,
     tasks: Mutex<Vec<AbortHandle>>,
     refusals: Mutex<Vec<Refusal>>,
     stopped: AtomicBool,
+    /// Where the next scan for the least-loaded worker starts, so that ties
+    /// go round-robin (always from slot 0, a stuck worker that looks idle
+    /// would win every tie).
+    next_start: AtomicUsize,
 }
 
 impl Pool {
@@ -131,11 +142,11 @@ impl Pool {
             changed: Notify::new(),
             closing: AtomicBool::new(false),
             tickets: Mutex::new(HashMap::new()),
-            next_ticket: AtomicU64::new(1),
             children: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
+            next_start: AtomicUsize::new(0),
         }
     }
 
@@ -176,13 +187,23 @@ impl Pool {
 
     // --- Spawn tickets and children ---
 
-    /// Draws a ticket for a worker about to be spawned; its connection
-    /// arrives on the receiver once its hello is checked.
-    pub(crate) fn add_ticket(&self) -> (u64, oneshot::Receiver<(Half, FrameDecoder)>) {
-        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+    /// Draws a random ticket for a worker about to be spawned (a peer
+    /// cannot guess the next one); its connection arrives on the receiver
+    /// once its hello is checked.
+    pub(crate) fn add_ticket(
+        &self,
+    ) -> std::io::Result<(u64, oneshot::Receiver<(Half, FrameDecoder)>)> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.tickets).insert(ticket, tx);
-        (ticket, rx)
+        let mut tickets = lock(&self.tickets);
+        loop {
+            let mut bytes = [0; 8];
+            getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+            let ticket = u64::from_le_bytes(bytes);
+            if let std::collections::hash_map::Entry::Vacant(slot) = tickets.entry(ticket) {
+                slot.insert(tx);
+                return Ok((ticket, rx));
+            }
+        }
     }
 
     /// Takes a ticket out: each is good for one connection.
@@ -191,9 +212,17 @@ impl Pool {
     }
 
     /// Registers a spawned child, to be reaped by its reader or by
-    /// [`stop_now`](Self::stop_now).
-    pub(crate) fn adopt_child(&self, ticket: u64, slot: usize, child: Child) {
-        lock(&self.children).insert(ticket, (slot, child));
+    /// [`stop_now`](Self::stop_now); one spawned after the pool stopped
+    /// (a restart under way) is killed and reaped at once.
+    pub(crate) fn adopt_child(&self, ticket: u64, slot: usize, mut child: Child) {
+        let mut children = lock(&self.children);
+        if self.stopped.load(Ordering::Acquire) {
+            drop(children);
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        children.insert(ticket, (slot, child));
     }
 
     /// The exit status of a child that has exited, if it has.
@@ -201,6 +230,14 @@ impl Pool {
         lock(&self.children)
             .get_mut(&ticket)
             .and_then(|(_, c)| c.try_wait().ok().flatten())
+    }
+
+    /// Kills the child of `ticket` (a worker stuck past the request
+    /// timeout); its reader then sees the end of its stream and restarts it.
+    pub(crate) fn kill(&self, ticket: u64) {
+        if let Some((_, child)) = lock(&self.children).get_mut(&ticket) {
+            let _ = child.kill();
+        }
     }
 
     /// Takes a child out of the registry, to reap it.
@@ -250,18 +287,54 @@ impl Pool {
         self.changed.notify_waiters();
     }
 
-    /// Records a death of the slot's worker; whether it has now died too often.
-    pub(crate) fn record_death(&self, slot: usize) -> bool {
+    /// Records a death of the slot's worker at `at`; whether it has now
+    /// died too often.
+    pub(crate) fn record_death(&self, slot: usize, at: Instant) -> bool {
         let policy = self.setup.options.restart;
         let mut deaths = lock(&self.slots[slot].deaths);
-        let now = Instant::now();
-        deaths.retain(|t| now.duration_since(*t) <= policy.window);
-        deaths.push(now);
+        deaths.retain(|t| at.saturating_duration_since(*t) <= policy.window);
+        deaths.push(at);
         deaths.len() >= policy.max_deaths as usize
     }
 
-    pub(crate) fn set_last_exit(&self, slot: usize, status: ExitStatus) {
-        *lock(&self.slots[slot].last_exit) = Some(status);
+    /// Takes back the death recorded at `at`: it was a poison pill's, which
+    /// does not count towards giving the worker up.
+    pub(crate) fn forgive(&self, slot: usize, at: Instant) {
+        lock(&self.slots[slot].deaths).retain(|t| *t != at);
+    }
+
+    /// Records how the slot's last process ended (its status, once reaped)
+    /// and why.
+    pub(crate) fn record_exit(&self, slot: usize, status: Option<ExitStatus>, reason: String) {
+        let s = &self.slots[slot];
+        if status.is_some() {
+            *lock(&s.last_exit) = status;
+        }
+        *lock(&s.last_reason) = Some(reason);
+    }
+
+    /// Counts calls sent again after the slot's worker died with them.
+    pub(crate) fn add_retried(&self, slot: usize) {
+        self.slots[slot].retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Makes a given-up slot start again, its deaths forgotten; false when
+    /// it was not given up (or the pool is closing).
+    pub(crate) fn revive(&self, slot: usize) -> bool {
+        if self.is_closing() {
+            return false;
+        }
+        let s = &self.slots[slot];
+        {
+            let mut state = lock(&s.state);
+            if !matches!(*state, SlotState::GivenUp) {
+                return false;
+            }
+            *state = SlotState::Starting;
+        }
+        lock(&s.deaths).clear();
+        self.changed.notify_waiters();
+        true
     }
 
     /// Counts replies that a caller waited for.
@@ -326,10 +399,7 @@ impl Pool {
                 return Err(Wrapper::WorkerPool.closed());
             }
             if !starting {
-                return Err(PotentialError::WorkerFailure(format!(
-                    "no worker is left: all {} were given up after dying too often (see the log)",
-                    self.slots.len()
-                )));
+                return Err(self.all_given_up());
             }
             let startup = self.setup.options.startup_timeout;
             if tokio::time::timeout(startup, changed).await.is_err() {
@@ -340,12 +410,46 @@ impl Pool {
         }
     }
 
-    /// The running worker with the fewest calls in flight, and whether
-    /// some worker is starting.
+    /// The error of a call when every worker was given up: the last exit
+    /// and reason of each, and how they come back.
+    fn all_given_up(&self) -> PotentialError {
+        let slots: Vec<String> = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let exit = lock(&s.last_exit).map_or("not reaped".to_string(), |e| e.to_string());
+                let reason = lock(&s.last_reason).clone().unwrap_or_default();
+                format!("slot {i}: {exit}, {reason}")
+            })
+            .collect();
+        let policy = self.setup.options.restart;
+        let back = if Instant::now().checked_add(policy.window).is_some() {
+            format!(
+                "they start again {:?} after giving up, or on `revive()`",
+                policy.window
+            )
+        } else {
+            "they start again on `revive()`".to_string()
+        };
+        PotentialError::WorkerFailure(format!(
+            "no worker is left: all {} were given up after dying {} times within {:?} ({}); {back}",
+            self.slots.len(),
+            policy.max_deaths,
+            policy.window,
+            slots.join("; ")
+        ))
+    }
+
+    /// The running worker with the fewest calls in flight (ties go
+    /// round-robin), and whether some worker is starting.
     pub(crate) fn least_loaded(&self) -> (Option<(usize, Arc<Conn>)>, bool) {
         let mut best: Option<(usize, usize, Arc<Conn>)> = None;
         let mut starting = false;
-        for (i, slot) in self.slots.iter().enumerate() {
+        let n = self.slots.len();
+        let start = self.next_start.fetch_add(1, Ordering::Relaxed);
+        for i in (0..n).map(|k| (start + k) % n) {
+            let slot = &self.slots[i];
             match &*lock(&slot.state) {
                 SlotState::Up(conn) => {
                     let load = slot.in_flight.load(Ordering::Relaxed);
@@ -403,7 +507,7 @@ impl Pool {
         for (_, (slot, mut child)) in children {
             let _ = child.kill();
             if let Ok(status) = child.wait() {
-                self.set_last_exit(slot, status);
+                *lock(&self.slots[slot].last_exit) = Some(status);
             }
         }
         remove_private_dir(&self.setup.address, self.setup.dir.as_deref());
@@ -429,6 +533,7 @@ impl Pool {
                     served: s.served.load(Ordering::Relaxed),
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     restarts: s.restarts.load(Ordering::Relaxed),
+                    retried: s.retried.load(Ordering::Relaxed),
                     last_exit: *lock(&s.last_exit),
                 }
             })

@@ -11,13 +11,13 @@ use potential_core::{PotentialError, Result, Wrapper, wire};
 use tokio::io::AsyncWriteExt;
 use tracing::Instrument;
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Death};
 use crate::protocol::env::WorkerEnv;
 use crate::protocol::frame::{FrameDecoder, encode_frame};
 use crate::protocol::message::INIT_ID;
 use crate::state::Pool;
 use crate::sync::lock;
-use crate::transport::{Half, Outbox, read_loop, read_one};
+use crate::transport::{Half, Outbox, Took, read_loop, read_one};
 use crate::tuning::EXIT_CHECK;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -62,15 +62,29 @@ fn worker_command(pool: &Pool, ticket: u64) -> io::Result<Command> {
         None => std::env::current_exe()?,
     };
     let mut command = Command::new(program);
-    command.args(&pool.options().args).stdin(Stdio::null());
+    command.args(&pool.options().args).stdin(Stdio::piped());
+    worker_env(pool, ticket).apply(&mut command);
+    Ok(command)
+}
+
+/// What a worker of this pool with this ticket learns.
+fn worker_env(pool: &Pool, ticket: u64) -> WorkerEnv {
     WorkerEnv {
         socket: pool.address().clone(),
+        parent: std::process::id(),
         secret: pool.secret().clone(),
         ticket,
-        parent: std::process::id(),
     }
-    .apply(&mut command);
-    Ok(command)
+}
+
+/// Hands a spawned worker its credentials through its standard input, and
+/// closes it: 40 bytes into an empty pipe, which never blocks.
+fn send_credentials(pool: &Pool, ticket: u64, child: &mut Child) -> io::Result<()> {
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("the worker has no standard input"))?;
+    worker_env(pool, ticket).write_credentials(&mut stdin)
 }
 
 fn failure(what: impl std::fmt::Display) -> PotentialError {
@@ -80,11 +94,21 @@ fn failure(what: impl std::fmt::Display) -> PotentialError {
 /// Starts the worker of slot `slot` and puts it to work; returns its
 /// description of the potential (a `wire` reply).
 pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -> Result<Vec<u8>> {
-    let (ticket, rx) = pool.add_ticket();
+    let (ticket, rx) = pool
+        .add_ticket()
+        .map_err(|e| failure(format!("cannot draw a spawn ticket: {e}")))?;
     let spawned = match worker_command(pool, ticket) {
         Ok(command) => spawn_process(command).await,
         Err(e) => Err(e),
     };
+    let spawned = spawned.and_then(|mut child| {
+        if let Err(e) = send_credentials(pool, ticket, &mut child) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        Ok(child)
+    });
     let child = match spawned {
         Ok(child) => child,
         Err(e) => {
@@ -192,12 +216,15 @@ async fn reap(pool: &Arc<Pool>, ticket: u64) -> Option<ExitStatus> {
     .flatten()
 }
 
-/// Delivers a worker's replies until it goes away; then fails its calls,
-/// reaps it, and restarts it or gives it up.
+/// Delivers a worker's replies until it goes away; then reaps it, tells
+/// its calls in flight that it died (they are retried, or fail), and
+/// restarts it or gives it up.
 ///
-/// The slot's state changes before the calls in flight fail, so a caller
-/// that sees the failure and calls again finds the slot restarting (or
-/// given up), never the dead connection.
+/// The slot's state changes before the calls in flight learn of the
+/// death, so a caller that retries or calls again finds the slot
+/// restarting (or given up), never the dead connection. A death that is
+/// the second of a call in flight (a poison pill) does not count towards
+/// giving up, and neither does that call's first.
 async fn watch(
     pool: Arc<Pool>,
     slot: usize,
@@ -209,33 +236,68 @@ async fn watch(
     let end = read_loop(half, &mut decoder, |frames| {
         let (served, outcome) = conn.deliver_all(frames, &mut wakers);
         pool.add_served(slot, served);
-        outcome
+        outcome.map(|()| Took::All)
     })
     .await;
+    let at = Instant::now();
     let closing = pool.is_closing();
-    let give_up = !closing && pool.record_death(slot);
+    let poison = conn.close();
+    if let Some(first) = &poison {
+        pool.forgive(first.slot, first.at);
+    }
+    let give_up = !closing && poison.is_none() && pool.record_death(slot, at);
     pool.worker_down(slot, give_up);
-    let error = if closing {
-        Wrapper::WorkerPool.closed()
-    } else {
-        failure(format!("worker {} died ({end})", conn.pid))
-    };
-    conn.fail_all(&error);
     conn.outbox.close();
     let status = reap(&pool, conn.ticket).await;
-    if let Some(status) = status {
-        pool.set_last_exit(slot, status);
-    }
+    let reason = conn.killed_for().unwrap_or_else(|| end.to_string());
+    pool.record_exit(slot, status, reason.clone());
     if closing {
+        conn.fail_all(&Wrapper::WorkerPool.closed());
         tracing::info!(?status, "worker exited");
         return;
     }
-    tracing::warn!(?status, reason = %end, "worker exited");
+    tracing::warn!(?status, %reason, "worker exited");
+    conn.bury(&Arc::new(Death {
+        pid: conn.pid,
+        slot,
+        at,
+        reason,
+        status,
+    }));
     if give_up {
-        tracing::error!(policy = ?pool.options().restart, "worker given up: it died too often");
+        revive_later(&pool, slot, "it died too often");
         return;
     }
     restart(pool, slot).await;
+}
+
+/// Gives a slot up for now: it starts again once the restart policy's
+/// window has passed (the deaths that gave it up no longer count), unless
+/// that window is endless, or on [`Multiprocess::revive`](crate::Multiprocess::revive).
+fn revive_later(pool: &Arc<Pool>, slot: usize, why: &str) {
+    let window = pool.options().restart.window;
+    tracing::error!(policy = ?pool.options().restart, "worker given up: {why}");
+    if tokio::time::Instant::now().checked_add(window).is_none() {
+        return;
+    }
+    let task = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            tokio::time::sleep(window).await;
+            revive(pool, slot).await;
+        }
+    });
+    pool.track(task.abort_handle());
+}
+
+/// Starts a given-up slot again; returns whether it was given up.
+pub(crate) async fn revive(pool: Arc<Pool>, slot: usize) -> bool {
+    if !pool.revive(slot) {
+        return false;
+    }
+    tracing::info!(slot, "given-up worker revived");
+    restart(pool, slot).await;
+    true
 }
 
 /// Restarts a slot's worker until it runs or has died too often.
@@ -257,11 +319,14 @@ async fn restart_loop(pool: Arc<Pool>, slot: usize) {
                 tracing::info!("worker restarted");
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "worker restart failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "worker restart failed");
+                pool.record_exit(slot, None, format!("failed to start: {e}"));
+            }
         }
-        if pool.record_death(slot) {
+        if pool.record_death(slot, Instant::now()) {
             pool.worker_down(slot, true);
-            tracing::error!(policy = ?pool.options().restart, "worker given up: it keeps failing to start");
+            revive_later(&pool, slot, "it keeps failing to start");
             return;
         }
     }

@@ -132,6 +132,14 @@ impl Outbox {
         written.clear();
     }
 
+    /// The capacity of the queue's shared bytes and the number of frames
+    /// queued whole (for tests).
+    #[cfg(test)]
+    pub(crate) fn queued_capacity(&self) -> (usize, usize) {
+        let queue = lock(&self.queue);
+        (queue.bytes.capacity(), queue.frames.len())
+    }
+
     /// Queues a whole frame.
     pub(crate) fn push(&self, frame: Vec<u8>) {
         lock(&self.queue).frames.push(frame);
@@ -210,18 +218,33 @@ impl std::fmt::Display for ReadEnd {
     }
 }
 
+/// What a reader's handler did with the frames of one read.
+pub(crate) enum Took {
+    /// Every whole frame: read more.
+    All,
+    /// Some, and it yields now (to let replies be written) before it
+    /// takes the rest.
+    Some,
+}
+
 /// Reads until the stream ends; after each read, `on_read` takes the
-/// frames now whole out of the decoder ([`FrameDecoder::next_frame`] until
-/// `None`), all at once, so that it can take its locks once per read
-/// rather than once per frame. An error it returns ends the loop.
+/// frames now whole out of the decoder ([`FrameDecoder::next_frame`]), all
+/// at once, so that it can take its locks once per read rather than once
+/// per frame. When it leaves some for later, the task yields and calls it
+/// again before reading more. An error it returns ends the loop.
 pub(crate) async fn read_loop(
     mut input: Half,
     decoder: &mut FrameDecoder,
-    mut on_read: impl FnMut(&mut FrameDecoder) -> Result<(), FrameError>,
+    mut on_read: impl FnMut(&mut FrameDecoder) -> Result<Took, FrameError>,
 ) -> ReadEnd {
     loop {
-        if let Err(e) = on_read(decoder) {
-            return ReadEnd::Frame(e);
+        match on_read(decoder) {
+            Err(e) => return ReadEnd::Frame(e),
+            Ok(Took::Some) => {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Ok(Took::All) => {}
         }
         match input.read(decoder.spare()).await {
             Ok(0) => return ReadEnd::Eof,

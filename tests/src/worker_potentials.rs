@@ -1,5 +1,7 @@
 //! Hand-written spawnable potentials for the worker-process tests.
 
+use std::path::PathBuf;
+
 use potential_core::{Potential, PotentialError, Registered, Result, Vocab};
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +125,66 @@ impl Potential for Faulty {
 
 impl Registered for Faulty {}
 potential_core::register!(Faulty);
+
+/// Calls whose pace a test sets, in the worker process that serves them:
+///
+/// - `complete([n])` takes `n` milliseconds (a busy worker), then is `n`;
+/// - `prefix([0])` waits until the test opens the FIFO `gate` for writing
+///   (a blocking open, no polling), then is `0`;
+/// - `prefix([1])` never returns in the first worker process that serves
+///   it (the one that creates the file `marker`), and is `1` in any other.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Paced {
+    /// The vocabulary.
+    pub vocab: Vocab<u8>,
+    /// A FIFO the test creates.
+    pub gate: PathBuf,
+    /// A file that does not exist yet.
+    pub marker: PathBuf,
+}
+
+impl Paced {
+    /// Over `0..8`.
+    pub fn new(gate: PathBuf, marker: PathBuf) -> Paced {
+        Paced {
+            vocab: Vocab::new(0..8).expect("eight tokens"),
+            gate,
+            marker,
+        }
+    }
+}
+
+impl Potential for Paced {
+    type Token = u8;
+    fn vocab(&self) -> &Vocab<u8> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[u8]) -> Result<f64> {
+        let n = context.first().copied().unwrap_or(0);
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(n)));
+        Ok(f64::from(n))
+    }
+    async fn prefix(&self, context: &[u8]) -> Result<f64> {
+        match context {
+            [0] => {
+                std::fs::File::open(&self.gate).map_err(PotentialError::custom)?;
+                Ok(0.0)
+            }
+            [1] => {
+                if std::fs::File::create_new(&self.marker).is_ok() {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(3600));
+                    }
+                }
+                Ok(1.0)
+            }
+            _ => Ok(context.len() as f64),
+        }
+    }
+}
+
+impl Registered for Paced {}
+potential_core::register!(Paced);
 
 /// Registered as a type but never submitted to the registry: workers
 /// cannot rebuild it.

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use potential_runtime::protocol::handshake::{Hello, Refusal, Secret};
 use potential_runtime::{
     Multiprocess, MultiprocessExt, RestartPolicy, SocketLocation, WorkerState,
 };
-use potential_tests::worker_potentials::{CountB, Faulty, Length, Unlisted};
+use potential_tests::worker_potentials::{CountB, Faulty, Length, Paced, Unlisted};
 
 const ROLE: &str = "POTENTIAL_TESTS_ROLE";
 
@@ -50,6 +51,13 @@ fn main() {
         an_unregistered_potential_is_refused_at_start,
         errors_keep_their_variants,
         a_request_timeout_fails_the_call,
+        replies_leave_a_worker_as_they_are_computed,
+        a_stuck_worker_is_killed_and_ties_go_round_robin,
+        a_dead_workers_call_is_retried_on_a_live_worker,
+        a_poison_pill_fails_alone_and_gives_no_worker_up,
+        a_given_up_worker_comes_back_after_its_window,
+        connections_waiting_for_their_hello_are_capped,
+        no_secret_is_in_a_workers_environment,
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -341,7 +349,14 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
 }
 
 async fn a_killed_worker_fails_its_call_and_the_pool_recovers() {
-    let workers = std::sync::Arc::new(Faulty::new().to_multiprocess(1).await.unwrap());
+    let workers = Faulty::new()
+        .multiprocess()
+        .workers(1)
+        .options(|o| o.retry(false))
+        .start()
+        .await
+        .unwrap();
+    let workers = std::sync::Arc::new(workers);
     let pid = workers.worker_pids()[0];
     let stuck = tokio::spawn({
         let w = workers.clone();
@@ -379,6 +394,7 @@ async fn a_crash_loop_is_given_up_and_calls_fail_fast() {
         .multiprocess()
         .workers(1)
         .restart(policy)
+        .options(|o| o.retry(false))
         .start()
         .await
         .unwrap();
@@ -389,10 +405,15 @@ async fn a_crash_loop_is_given_up_and_calls_fail_fast() {
     assert_eq!(workers.stats()[0].state, WorkerState::GivenUp);
     assert_eq!(workers.stats()[0].restarts, 2);
     let err = workers.complete(&[3]).await.unwrap_err();
+    // The error says why, with the last exit, and how the worker comes back.
     assert!(
-        matches!(&err, PotentialError::WorkerFailure(m) if m.contains("given up")),
+        matches!(&err, PotentialError::WorkerFailure(m)
+            if m.contains("given up") && m.contains("signal") && m.contains("revive")),
         "{err:?}"
     );
+    assert_eq!(workers.revive().await, 1);
+    assert_eq!(workers.stats()[0].state, WorkerState::Running);
+    assert_eq!(workers.complete(&[3]).await.unwrap(), 1.0);
 }
 
 /// Connects to the pool's socket as a stranger, sends `bytes`, and waits
@@ -581,4 +602,226 @@ async fn a_request_timeout_fails_the_call() {
         "{err:?}"
     );
     assert_eq!(workers.stats()[0].in_flight, 0);
+}
+
+/// A path in the temporary directory for one test of this process.
+fn scratch(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("potential-tests-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// A FIFO at a fresh path, and a path for a marker file.
+fn paced(name: &str) -> Paced {
+    let gate = scratch(&format!("{name}-gate"));
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &gate,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    Paced::new(gate, scratch(&format!("{name}-marker")))
+}
+
+fn clean(p: &Paced) {
+    let _ = std::fs::remove_file(&p.gate);
+    let _ = std::fs::remove_file(&p.marker);
+}
+
+async fn replies_leave_a_worker_as_they_are_computed() {
+    let p = paced("replies");
+    let workers = p.to_multiprocess(1).await.unwrap();
+    // Both calls leave in one write and reach the worker in one read. The
+    // second waits for the gate, which opens only once the first answer is
+    // here: the first answer must leave before the second call ends.
+    let first = async {
+        let answer = workers.complete(&[5]).await;
+        let gate = p.gate.clone();
+        tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(gate))
+            .await
+            .unwrap()
+            .unwrap();
+        answer
+    };
+    let both = futures::future::join(first, workers.prefix(&[0]));
+    let (first, second) = tokio::time::timeout(Duration::from_secs(20), both)
+        .await
+        .expect("the first answer waited for the second call to end");
+    assert_eq!(first.unwrap(), 5.0);
+    assert_eq!(second.unwrap(), 0.0);
+    clean(&p);
+}
+
+async fn a_stuck_worker_is_killed_and_ties_go_round_robin() {
+    let workers = Faulty::new()
+        .multiprocess()
+        .workers(2)
+        .request_timeout(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let err = workers.prefix(&[2]).await.unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::WorkerFailure(m) if m.contains("killed")),
+        "{err:?}"
+    );
+    // The stuck worker does not win the next calls: it was killed and is
+    // restarted, and the other answers meanwhile.
+    for i in 0..20u8 {
+        let ctx = vec![3; usize::from(i % 4) + 2];
+        assert_eq!(workers.complete(&ctx).await.unwrap(), ctx.len() as f64);
+    }
+    until("the stuck worker is back", || {
+        workers.stats().iter().map(|s| s.restarts).sum::<u32>() == 1
+            && workers
+                .stats()
+                .iter()
+                .all(|s| s.state == WorkerState::Running)
+    })
+    .await;
+    let before: Vec<u64> = workers.stats().iter().map(|s| s.served).collect();
+    for _ in 0..10 {
+        workers.complete(&[3]).await.unwrap();
+    }
+    // One call at a time leaves both idle between calls: the ties go
+    // round-robin, not always to the first slot.
+    let stats = workers.stats();
+    for (s, served) in stats.iter().zip(before) {
+        assert!(s.served >= served + 4, "{stats:?}");
+    }
+    let exit = stats
+        .iter()
+        .find_map(|s| s.last_exit)
+        .expect("one was reaped");
+    assert!(!exit.success(), "{exit}");
+}
+
+async fn a_dead_workers_call_is_retried_on_a_live_worker() {
+    let p = paced("retry");
+    let workers = std::sync::Arc::new(p.to_multiprocess(2).await.unwrap());
+    // `prefix([1])` hangs in the first worker that serves it.
+    let call = tokio::spawn({
+        let w = workers.clone();
+        async move { w.prefix(&[1]).await }
+    });
+    until("the call is in flight and its worker has it", || {
+        p.marker.exists() && workers.stats().iter().any(|s| s.in_flight == 1)
+    })
+    .await;
+    let stuck = workers
+        .stats()
+        .into_iter()
+        .find(|s| s.in_flight == 1)
+        .unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(stuck.pid.unwrap() as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    // Sent again to the other worker, it answers there.
+    assert_eq!(call.await.unwrap().unwrap(), 1.0);
+    until("the killed worker is back", || {
+        workers.stats()[stuck.slot].restarts == 1
+            && workers.stats()[stuck.slot].state == WorkerState::Running
+    })
+    .await;
+    assert_eq!(workers.stats()[stuck.slot].retried, 1);
+    clean(&p);
+}
+
+async fn a_poison_pill_fails_alone_and_gives_no_worker_up() {
+    // Two deaths in a minute would give the worker up, were they counted.
+    let policy = RestartPolicy {
+        max_deaths: 2,
+        window: Duration::from_secs(60),
+    };
+    let workers = Faulty::new()
+        .multiprocess()
+        .workers(1)
+        .restart(policy)
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        // `complete([1])` aborts whichever worker runs it: it kills the
+        // worker, then the one it is retried on, and fails alone.
+        let err = workers.complete(&[1]).await.unwrap_err();
+        assert!(
+            matches!(&err, PotentialError::WorkerFailure(m)
+                if m.contains("poison pill") && m.matches("signal").count() == 2),
+            "{err:?}"
+        );
+        assert_eq!(workers.complete(&[3, 3]).await.unwrap(), 2.0);
+    }
+    let stats = workers.stats();
+    assert_eq!(stats[0].state, WorkerState::Running, "{stats:?}");
+    assert_eq!(stats[0].restarts, 6, "{stats:?}");
+}
+
+async fn a_given_up_worker_comes_back_after_its_window() {
+    let policy = RestartPolicy {
+        max_deaths: 2,
+        window: Duration::from_secs(2),
+    };
+    let workers = Faulty::new()
+        .multiprocess()
+        .workers(1)
+        .restart(policy)
+        .options(|o| o.retry(false))
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert!(workers.complete(&[1]).await.is_err());
+    }
+    assert_eq!(workers.stats()[0].state, WorkerState::GivenUp);
+    until("the worker is started again", || {
+        workers.stats()[0].state == WorkerState::Running
+    })
+    .await;
+    assert_eq!(workers.complete(&[3]).await.unwrap(), 1.0);
+}
+
+async fn connections_waiting_for_their_hello_are_capped() {
+    use interprocess::local_socket::{Stream, prelude::*};
+    let workers = Length::abc().to_multiprocess(1).await.unwrap();
+    let name = workers.socket().to_name().unwrap();
+    let busy = Refusal::Busy { pending: 32 };
+    // Silent connections each wait for their hello, up to the cap, and
+    // one more is refused at once. A silent one that waited out its hello
+    // timeout before the last was accepted (a loaded machine) frees a
+    // place: then the round is tried again, a few times at most.
+    for _ in 0..5 {
+        let silent: Vec<Stream> = tokio::task::block_in_place(|| {
+            (0..32)
+                .map(|_| Stream::connect(name.clone()).unwrap())
+                .collect()
+        });
+        let w = &workers;
+        tokio::task::block_in_place(|| knock(w, b"one too many"));
+        drop(silent);
+        if workers.refusals().contains(&busy) {
+            break;
+        }
+    }
+    let refusals = workers.refusals();
+    assert!(refusals.contains(&busy), "{refusals:?}");
+    assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
+}
+
+async fn no_secret_is_in_a_workers_environment() {
+    let workers = Length::abc().to_multiprocess(2).await.unwrap();
+    for pid in workers.worker_pids() {
+        // What the same user can read for the worker's whole life.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(environ.contains("POTENTIAL_RUNTIME_SOCKET="), "{environ}");
+        assert!(
+            !environ.contains("SECRET") && !environ.contains("TICKET"),
+            "{environ}"
+        );
+    }
+    assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
 }

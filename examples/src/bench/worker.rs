@@ -520,6 +520,108 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
     })
 }
 
+/// Calls of about 1 ms queued at once on one worker, for
+/// `worker_first_answer`.
+const FIRST_ANSWER_CALLS: usize = 1_000;
+
+async fn first_answer(iters: u64) -> Result<Row> {
+    use futures::StreamExt;
+    let busy = Busy {
+        vocab: Vocab::new([0u32])?,
+        iters,
+    };
+    let pool = busy.to_multiprocess(1).await?;
+    let mut samples = Vec::new();
+    for _ in 0..4 {
+        let mut alone = Vec::new();
+        for _ in 0..10 {
+            let t = Instant::now();
+            black_box(pool.complete(&[0]).await?);
+            alone.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let one = median(&alone);
+        let t = Instant::now();
+        let mut all: futures::stream::FuturesUnordered<_> = (0..FIRST_ANSWER_CALLS)
+            .map(|_| pool.complete(&[0]))
+            .collect();
+        if let Some(first) = all.next().await {
+            black_box(first?);
+        }
+        let first = t.elapsed().as_secs_f64() * 1e3;
+        while let Some(answer) = all.next().await {
+            black_box(answer?);
+        }
+        samples.push((first, one));
+    }
+    pool.shutdown().await;
+    Ok(ratio_row(
+        "worker_first_answer",
+        format!(
+            "{FIRST_ANSWER_CALLS} concurrent calls of about 1 ms on one worker: time to the first answer (ms); reference: one call alone (median of 10)"
+        ),
+        "ms",
+        medians(&samples),
+        3.0,
+    ))
+}
+
+/// Calls of about 1 ms in flight on two workers, for `worker_kill_lost`.
+const KILL_CALLS: usize = 2_000;
+
+/// `KILL_CALLS` concurrent calls through 2 workers; with `kill`, the first
+/// worker is killed once a quarter of them are answered. Gives the wall
+/// time (ms) and the calls that failed.
+#[cfg(target_os = "linux")]
+async fn kill_run(pool: &potential_runtime::Multiprocess<u32>, kill: bool) -> (f64, usize) {
+    use futures::StreamExt;
+    let t = Instant::now();
+    let mut all: futures::stream::FuturesUnordered<_> =
+        (0..KILL_CALLS).map(|_| pool.complete(&[0])).collect();
+    let (mut answered, mut failed) = (0, 0);
+    while let Some(answer) = all.next().await {
+        answered += 1;
+        failed += usize::from(answer.is_err());
+        if kill && answered == KILL_CALLS / 4 {
+            let pid = pool.stats()[0].pid.expect("the first worker runs");
+            let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid");
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+    (t.elapsed().as_secs_f64() * 1e3, failed)
+}
+
+#[cfg(target_os = "linux")]
+async fn kill_lost(iters: u64) -> Result<Row> {
+    let busy = Busy {
+        vocab: Vocab::new([0u32])?,
+        iters,
+    };
+    let pool = busy.to_multiprocess(2).await?;
+    let (calm, calm_failed) = kill_run(&pool, false).await;
+    let (killed, failed) = kill_run(&pool, true).await;
+    let retried: u64 = pool.stats().iter().map(|s| s.retried).sum();
+    pool.shutdown().await;
+    // The calls the dead worker held are computed again by the other
+    // worker: that work is lost, whatever the runtime does.
+    let per_call = calm / (KILL_CALLS as f64 / 2.0);
+    let lost = retried as f64 * per_call;
+    let extra = killed - calm;
+    let failed = failed + calm_failed;
+    Ok(Row {
+        id: "worker_kill_lost",
+        figure: format!(
+            "{KILL_CALLS} concurrent calls of about 1 ms on 2 workers, one SIGKILLed mid-run: calls failed; \
+             extra wall time {extra:.1} ms over the same run without the kill ({calm:.1} ms), \
+             for {retried} calls re-sent ({lost:.1} ms of lost work)"
+        ),
+        value: failed as f64,
+        unit: "calls",
+        reference: None,
+        target: "0 failed; extra wall time under 50 ms plus the lost work".into(),
+        met: failed == 0 && extra - lost < 50.0,
+    })
+}
+
 async fn startup() -> Result<Row> {
     let mut times = Vec::new();
     for _ in 0..REPS + 2 {
@@ -579,6 +681,13 @@ pub fn rows() -> Vec<Row> {
             }
             if wanted("worker_startup") {
                 rows.push(startup().await?);
+            }
+            if wanted("worker_first_answer") {
+                rows.push(first_answer(iters).await?);
+            }
+            #[cfg(target_os = "linux")]
+            if wanted("worker_kill_lost") {
+                rows.push(kill_lost(iters).await?);
             }
             Ok::<_, PotentialError>(rows)
         })

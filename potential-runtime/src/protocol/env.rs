@@ -1,29 +1,39 @@
-//! The environment contract between a pool and the workers it spawns:
-//! both sides of it, so that the names are written once.
+//! What a pool hands the workers it spawns, both sides of it, so that the
+//! names and the layout are written once.
+//!
+//! - The environment holds what is not secret: the pool's socket and the
+//!   parent's pid (a worker whose parent is already gone exits).
+//! - The credentials, the pool's secret and the worker's spawn ticket,
+//!   travel through the worker's standard input, a pipe the parent writes
+//!   once and closes: they never appear in `/proc/<pid>/environ` (readable
+//!   by the same user for the worker's whole life) or on a command line.
+//!   A worker's standard input is otherwise unused: it serves and exits,
+//!   and the program's own `main` never runs there.
 
+use std::io::{Read, Write};
 use std::process::Command;
 
-use super::handshake::Secret;
+use super::handshake::{SECRET_LEN, Secret};
 use crate::socket::SocketAddress;
 
 /// The pool's socket, `ns:NAME` or `fs:PATH`.
 const ENV_SOCKET: &str = "POTENTIAL_RUNTIME_SOCKET";
-/// The pool's secret, hex.
-const ENV_SECRET: &str = "POTENTIAL_RUNTIME_SECRET";
-/// The spawn ticket, decimal.
-const ENV_TICKET: &str = "POTENTIAL_RUNTIME_TICKET";
-/// The parent's pid, decimal: a worker whose parent is already gone exits.
+/// The parent's pid, decimal.
 const ENV_PARENT: &str = "POTENTIAL_RUNTIME_PARENT";
 
 /// Every variable of the contract.
-pub(crate) const ALL: [&str; 4] = [ENV_SOCKET, ENV_SECRET, ENV_TICKET, ENV_PARENT];
+pub(crate) const ALL: [&str; 2] = [ENV_SOCKET, ENV_PARENT];
 
-/// What a worker reads from its environment.
+/// The length of the credentials on a worker's standard input: the
+/// secret, then the ticket as a `u64` LE.
+const CREDENTIALS_LEN: usize = SECRET_LEN + 8;
+
+/// What a worker learns from its pool.
 pub(crate) struct WorkerEnv {
     pub(crate) socket: SocketAddress,
+    pub(crate) parent: u32,
     pub(crate) secret: Secret,
     pub(crate) ticket: u64,
-    pub(crate) parent: u32,
 }
 
 impl WorkerEnv {
@@ -31,19 +41,31 @@ impl WorkerEnv {
     pub(crate) fn apply(&self, command: &mut Command) {
         command
             .env(ENV_SOCKET, self.socket.to_env())
-            .env(ENV_SECRET, self.secret.to_hex())
-            .env(ENV_TICKET, self.ticket.to_string())
             .env(ENV_PARENT, self.parent.to_string());
     }
 
-    /// Reads the variables; `None` when one is missing or malformed.
-    pub(crate) fn read() -> Option<WorkerEnv> {
+    /// Writes the credentials for the worker's standard input.
+    pub(crate) fn write_credentials(&self, to: &mut impl Write) -> std::io::Result<()> {
+        let mut credentials = [0; CREDENTIALS_LEN];
+        credentials[..SECRET_LEN].copy_from_slice(self.secret.bytes());
+        credentials[SECRET_LEN..].copy_from_slice(&self.ticket.to_le_bytes());
+        to.write_all(&credentials)
+    }
+
+    /// Reads the variables, then the credentials from `input`; `None` when
+    /// one is missing or malformed.
+    pub(crate) fn read(input: &mut impl Read) -> Option<WorkerEnv> {
         let var = |k| std::env::var(k).ok();
+        let socket = SocketAddress::from_env(&var(ENV_SOCKET)?)?;
+        let parent = var(ENV_PARENT)?.parse().ok()?;
+        let mut credentials = [0; CREDENTIALS_LEN];
+        input.read_exact(&mut credentials).ok()?;
+        let (secret, ticket) = credentials.split_at(SECRET_LEN);
         Some(WorkerEnv {
-            socket: SocketAddress::from_env(&var(ENV_SOCKET)?)?,
-            secret: Secret::from_hex(&var(ENV_SECRET)?)?,
-            ticket: var(ENV_TICKET)?.parse().ok()?,
-            parent: var(ENV_PARENT)?.parse().ok()?,
+            socket,
+            parent,
+            secret: Secret::from_bytes(secret.try_into().ok()?),
+            ticket: u64::from_le_bytes(ticket.try_into().ok()?),
         })
     }
 }
@@ -58,33 +80,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_worker_reads_back_what_its_pool_set() {
+    fn the_environment_holds_no_secret_and_the_credentials_round_trip() {
         let sent = WorkerEnv {
             socket: SocketAddress::Namespaced("potential-test".into()),
-            secret: Secret::from_bytes([7; super::super::handshake::SECRET_LEN]),
-            ticket: 42,
             parent: 4242,
+            secret: Secret::random().unwrap(),
+            ticket: 0x0123_4567_89ab_cdef,
         };
         let mut command = Command::new("true");
         sent.apply(&mut command);
-        let vars: Vec<_> = command
+        let mut vars: Vec<(String, String)> = command
             .get_envs()
-            .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+            .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v?.to_str()?.to_owned())))
             .collect();
-        assert_eq!(vars.len(), ALL.len());
-        let value = |name: &str| {
-            vars.iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.clone())
-                .and_then(|v| v.into_string().ok())
-                .unwrap()
-        };
+        vars.sort();
         assert_eq!(
-            SocketAddress::from_env(&value(ENV_SOCKET)),
-            Some(sent.socket)
+            vars,
+            [
+                (ENV_PARENT.to_owned(), "4242".to_owned()),
+                (ENV_SOCKET.to_owned(), "ns:potential-test".to_owned()),
+            ]
         );
-        assert!(Secret::from_hex(&value(ENV_SECRET)) == Some(sent.secret));
-        assert_eq!(value(ENV_TICKET), "42");
-        assert_eq!(value(ENV_PARENT), "4242");
+        let mut stdin = Vec::new();
+        sent.write_credentials(&mut stdin).unwrap();
+        assert_eq!(stdin.len(), CREDENTIALS_LEN);
+        let (secret, ticket) = stdin.split_at(SECRET_LEN);
+        assert!(sent.secret.matches(secret));
+        assert_eq!(ticket, sent.ticket.to_le_bytes());
+        // Short credentials (a parent that died mid-write) are refused.
+        let mut short = &stdin[..CREDENTIALS_LEN - 1];
+        let mut buf = [0; CREDENTIALS_LEN];
+        assert!(short.read_exact(&mut buf).is_err());
     }
 }

@@ -147,13 +147,14 @@ impl FrameDecoder {
 
     /// Free space to read into: at least the rest of the frame at the front
     /// (when its length is known and within the limit), and at least a read
-    /// chunk.
+    /// chunk, or one whole frame of the limit when that is smaller (a
+    /// decoder for a hello buffers a hello, not 64 KiB).
     pub fn spare(&mut self) -> &mut [u8] {
         let needed = match self.front_len() {
             Some(len) if len <= self.max_len => (4 + len).saturating_sub(self.buffered()),
             _ => HEADER_LEN,
         }
-        .max(READ_CHUNK);
+        .max(READ_CHUNK.min(4 + self.max_len));
         if self.buf.len() - self.end < needed {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -223,6 +224,15 @@ impl FrameDecoder {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_decoder_for_small_frames_buffers_one_frame_not_a_read_chunk() {
+        let hello = crate::protocol::handshake::HELLO_FRAME_LEN;
+        let mut decoder = FrameDecoder::new(hello);
+        assert_eq!(decoder.spare().len(), 4 + hello);
+        let mut large = FrameDecoder::new(MAX_FRAME_LEN);
+        assert_eq!(large.spare().len(), READ_CHUNK);
+    }
 
     fn decode_all(decoder: &mut FrameDecoder) -> Result<Vec<(u64, Vec<u8>)>, FrameError> {
         let mut out = Vec::new();

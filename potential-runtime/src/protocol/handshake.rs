@@ -14,9 +14,11 @@
 //! connection is closed; the pool keeps serving.
 //!
 //! The secret is 32 bytes from the operating system's generator, one per
-//! pool, handed to workers in an environment variable that the worker
-//! removes as it starts (never on the command line, which other users can
-//! read in `/proc`).
+//! pool, handed to each worker with its ticket through the worker's
+//! standard input, a pipe written once (never in the environment, which
+//! the same user can read in `/proc/<pid>/environ` for the worker's life,
+//! nor on the command line, which every user can read). Tickets are random
+//! too: a peer cannot guess the next one.
 
 use std::fmt;
 
@@ -50,6 +52,11 @@ impl Secret {
         let mut bytes = [0; SECRET_LEN];
         getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
         Ok(Secret(bytes))
+    }
+
+    /// The secret's bytes.
+    pub(crate) fn bytes(&self) -> &[u8; SECRET_LEN] {
+        &self.0
     }
 
     /// A secret from its bytes.
@@ -147,6 +154,17 @@ pub enum Refusal {
     },
     /// No hello arrived before the deadline, or the peer hung up first.
     NoHello(String),
+    /// The peer runs as another user (its uid from `SO_PEERCRED`, checked
+    /// before a byte of it is read).
+    WrongUser {
+        /// The peer's user id.
+        uid: u32,
+    },
+    /// Too many connections were waiting to say hello already.
+    Busy {
+        /// The cap on connections waiting for their hello.
+        pending: usize,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -160,6 +178,13 @@ impl fmt::Display for Refusal {
             Refusal::WrongSecret => f.write_str("wrong secret"),
             Refusal::UnknownTicket { ticket } => write!(f, "unknown spawn ticket {ticket}"),
             Refusal::NoHello(why) => write!(f, "no hello: {why}"),
+            Refusal::WrongUser { uid } => write!(f, "a peer of another user (uid {uid})"),
+            Refusal::Busy { pending } => {
+                write!(
+                    f,
+                    "{pending} connections were waiting for their hello already"
+                )
+            }
         }
     }
 }
