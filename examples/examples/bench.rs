@@ -38,6 +38,12 @@ fn main() {
     potential_examples::memory::keep_freed_memory();
 
     let args = Args::parse();
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this bench was built without optimizations, so its figures miss their \
+             targets; run it with `cargo run --release`"
+        );
+    }
     potential_examples::bench::select(args.rows);
     let mut rows: Vec<Row> = Vec::new();
     rows.extend(potential_examples::bench::autobatch::rows());

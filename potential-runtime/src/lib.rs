@@ -183,78 +183,35 @@ pub trait MultiprocessExt: Potential {
     where
         Self: Spawnable,
     {
-        Box::pin(self.multiprocess().workers(workers).start())
+        self.to_multiprocess_with(MultiprocessOptions::new().workers(workers))
     }
 
-    /// A builder for the options of the pool.
+    /// [`to_multiprocess`](Self::to_multiprocess) with other options (the
+    /// worker count among them), as
+    /// [`to_autobatched_with`](potential_core::PotentialExt::to_autobatched_with)
+    /// is to `to_autobatched`. Zero workers is an error.
     ///
     /// ```rust,no_run
     /// # use potential_core::Spawnable;
-    /// # use potential_runtime::{MultiprocessExt, RestartPolicy};
+    /// # use potential_runtime::{MultiprocessExt, MultiprocessOptions, RestartPolicy};
     /// # async fn f<P: Spawnable>(p: P) -> potential_core::Result<()> {
-    /// let workers = p.multiprocess().workers(4).restart(RestartPolicy::NEVER).start().await?;
+    /// let options = MultiprocessOptions::new().workers(4).restart(RestartPolicy::NEVER);
+    /// let workers = p.to_multiprocess_with(options).await?;
     /// # Ok(()) }
     /// ```
-    fn multiprocess(self) -> MultiprocessBuilder<Self::Token>
+    fn to_multiprocess_with(
+        self,
+        options: MultiprocessOptions,
+    ) -> BoxFuture<'static, Result<Multiprocess<Self::Token>>>
     where
         Self: Spawnable,
     {
-        MultiprocessBuilder {
-            recipe: self.recipe(),
-            vocab: self.vocab().clone(),
-            options: MultiprocessOptions::new(),
-        }
+        // The recipe and the vocabulary are taken now: the future owns no
+        // borrow of the potential (which is dropped here).
+        let recipe = self.recipe();
+        let vocab = self.vocab().clone();
+        Box::pin(async move { Multiprocess::start(recipe?, vocab, options).await })
     }
 }
 
 impl<P: Potential> MultiprocessExt for P {}
-
-/// The options of a pool about to start; see [`MultiprocessExt::multiprocess`].
-#[must_use = "a builder does nothing until `start` is awaited"]
-pub struct MultiprocessBuilder<T: potential_core::TokenType> {
-    recipe: Result<potential_core::Recipe>,
-    /// The pool's vocabulary: the parent's own, not one sent back by a worker.
-    vocab: potential_core::Vocab<T>,
-    options: MultiprocessOptions,
-}
-
-impl<T: potential_core::TokenType> MultiprocessBuilder<T> {
-    /// Changes the options (see [`MultiprocessOptions`]).
-    pub fn options(mut self, f: impl FnOnce(MultiprocessOptions) -> MultiprocessOptions) -> Self {
-        self.options = f(self.options);
-        self
-    }
-
-    /// See [`MultiprocessOptions::workers`].
-    pub fn workers(self, n: usize) -> Self {
-        self.options(|o| o.workers(n))
-    }
-
-    /// See [`MultiprocessOptions::restart`].
-    pub fn restart(self, policy: RestartPolicy) -> Self {
-        self.options(|o| o.restart(policy))
-    }
-
-    /// See [`MultiprocessOptions::request_timeout`].
-    pub fn request_timeout(self, timeout: std::time::Duration) -> Self {
-        self.options(|o| o.request_timeout(timeout))
-    }
-
-    /// See [`MultiprocessOptions::socket`].
-    pub fn socket(self, location: SocketLocation) -> Self {
-        self.options(|o| o.socket(location))
-    }
-
-    /// Starts the workers.
-    pub async fn start(self) -> Result<Multiprocess<T>> {
-        Multiprocess::start(self.recipe?, self.vocab, self.options).await
-    }
-}
-
-impl<T: potential_core::TokenType> std::fmt::Debug for MultiprocessBuilder<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MultiprocessBuilder")
-            .field("options", &self.options)
-            .finish()
-    }
-}

@@ -43,7 +43,7 @@ impl Default for RestartPolicy {
     }
 }
 
-/// How to start a pool of workers; see [`MultiprocessExt::multiprocess`](crate::MultiprocessExt::multiprocess).
+/// How to start a pool of workers; see [`MultiprocessExt::to_multiprocess_with`](crate::MultiprocessExt::to_multiprocess_with).
 ///
 /// ```
 /// use std::time::Duration;
@@ -89,15 +89,26 @@ impl MultiprocessOptions {
         Self::default()
     }
 
-    /// The number of worker processes (at least one).
+    /// The number of worker processes; starting a pool of zero is an
+    /// error (rather than one worker the caller did not ask for).
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.max(1);
+        self.workers = n;
         self
     }
 
     /// The number of worker processes.
     pub fn worker_count(&self) -> usize {
         self.workers
+    }
+
+    /// The error for options no pool can start with.
+    pub(crate) fn check(&self) -> potential_core::Result<()> {
+        if self.workers == 0 {
+            return Err(potential_core::PotentialError::InvalidInput(
+                "a worker pool needs at least one worker, and 0 were asked for".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// When a worker that keeps dying is given up.

@@ -15,7 +15,7 @@ use potential_core::{
 
 use crate::conn::{Conn, Death, Outcome, Sent, Shape};
 use crate::options::MultiprocessOptions;
-use crate::protocol::env::started_as_worker;
+use crate::protocol::env::{INIT_HINT, started_as_worker};
 use crate::protocol::handshake::{Refusal, Secret};
 use crate::protocol::message::encode_recipe;
 use crate::socket::{SocketAddress, fresh_address};
@@ -65,12 +65,12 @@ impl<T: TokenType> Multiprocess<T> {
         vocab: Vocab<T>,
         options: MultiprocessOptions,
     ) -> Result<Self> {
+        options.check()?;
         if started_as_worker() {
-            return Err(PotentialError::InvalidInput(
+            return Err(PotentialError::InvalidInput(format!(
                 "this process was started as a potential worker but did not call \
-                 `potential_runtime::init()` first in `main`; add it as the first line"
-                    .into(),
-            ));
+                 `potential_runtime::init()` first in `main`; {INIT_HINT}"
+            )));
         }
         let io = |what: &str, e: std::io::Error| {
             PotentialError::WorkerFailure(format!("cannot {what}: {e}"))

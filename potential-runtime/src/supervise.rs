@@ -163,8 +163,10 @@ async fn connect_worker(
             () = tokio::time::sleep(EXIT_CHECK) => {
                 if let Some(status) = pool.child_exited(ticket) {
                     return Err(failure(format!(
-                        "the worker process exited ({status}) before it connected; \
-                         does `main` call `potential_runtime::init()` first?"
+                        "the worker process exited ({status}) before it connected: \
+                         a worker is this program started again, and its `main` must \
+                         call `potential_runtime::init()` first; {}",
+                        crate::protocol::env::INIT_HINT
                     )));
                 }
                 if Instant::now() > deadline {

@@ -17,7 +17,7 @@ use potential_core::ops::Product;
 use potential_core::{Potential, PotentialError, PotentialExt, Symbol};
 use potential_runtime::protocol::handshake::{Hello, Refusal, Secret};
 use potential_runtime::{
-    Multiprocess, MultiprocessExt, RestartPolicy, SocketLocation, WorkerState,
+    Multiprocess, MultiprocessExt, MultiprocessOptions, RestartPolicy, SocketLocation, WorkerState,
 };
 use potential_tests::worker_potentials::{CountB, Faulty, Length, Paced, Unlisted};
 
@@ -350,10 +350,7 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
 
 async fn a_killed_worker_fails_its_call_and_the_pool_recovers() {
     let workers = Faulty::new()
-        .multiprocess()
-        .workers(1)
-        .options(|o| o.retry(false))
-        .start()
+        .to_multiprocess_with(MultiprocessOptions::new().workers(1).retry(false))
         .await
         .unwrap();
     let workers = std::sync::Arc::new(workers);
@@ -391,11 +388,12 @@ async fn a_crash_loop_is_given_up_and_calls_fail_fast() {
         window: Duration::from_secs(60),
     };
     let workers = Faulty::new()
-        .multiprocess()
-        .workers(1)
-        .restart(policy)
-        .options(|o| o.retry(false))
-        .start()
+        .to_multiprocess_with(
+            MultiprocessOptions::new()
+                .workers(1)
+                .restart(policy)
+                .retry(false),
+        )
         .await
         .unwrap();
     for _ in 0..3 {
@@ -510,13 +508,10 @@ async fn a_killed_parent_leaves_no_worker_behind() {
 async fn drop_and_shutdown_leave_no_process_and_no_socket() {
     let dir = std::env::temp_dir();
     for graceful in [false, true] {
-        let workers = Length::abc()
-            .multiprocess()
+        let options = MultiprocessOptions::new()
             .workers(2)
-            .socket(SocketLocation::Directory(dir.clone()))
-            .start()
-            .await
-            .unwrap();
+            .socket(SocketLocation::Directory(dir.clone()));
+        let workers = Length::abc().to_multiprocess_with(options).await.unwrap();
         let private = workers.socket_dir().unwrap().to_path_buf();
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&private).unwrap().permissions(),
@@ -588,13 +583,10 @@ async fn errors_keep_their_variants() {
 }
 
 async fn a_request_timeout_fails_the_call() {
-    let workers = Faulty::new()
-        .multiprocess()
+    let options = MultiprocessOptions::new()
         .workers(1)
-        .request_timeout(Duration::from_millis(200))
-        .start()
-        .await
-        .unwrap();
+        .request_timeout(Duration::from_millis(200));
+    let workers = Faulty::new().to_multiprocess_with(options).await.unwrap();
     // `prefix([2])` never returns: the caller gets an error, not a hang.
     let err = workers.prefix(&[2]).await.unwrap_err();
     assert!(
@@ -656,10 +648,11 @@ async fn replies_leave_a_worker_as_they_are_computed() {
 
 async fn a_stuck_worker_is_killed_and_ties_go_round_robin() {
     let workers = Faulty::new()
-        .multiprocess()
-        .workers(2)
-        .request_timeout(Duration::from_millis(300))
-        .start()
+        .to_multiprocess_with(
+            MultiprocessOptions::new()
+                .workers(2)
+                .request_timeout(Duration::from_millis(300)),
+        )
         .await
         .unwrap();
     let err = workers.prefix(&[2]).await.unwrap_err();
@@ -738,10 +731,7 @@ async fn a_poison_pill_fails_alone_and_gives_no_worker_up() {
         window: Duration::from_secs(60),
     };
     let workers = Faulty::new()
-        .multiprocess()
-        .workers(1)
-        .restart(policy)
-        .start()
+        .to_multiprocess_with(MultiprocessOptions::new().workers(1).restart(policy))
         .await
         .unwrap();
     for _ in 0..3 {
@@ -766,11 +756,12 @@ async fn a_given_up_worker_comes_back_after_its_window() {
         window: Duration::from_secs(2),
     };
     let workers = Faulty::new()
-        .multiprocess()
-        .workers(1)
-        .restart(policy)
-        .options(|o| o.retry(false))
-        .start()
+        .to_multiprocess_with(
+            MultiprocessOptions::new()
+                .workers(1)
+                .restart(policy)
+                .retry(false),
+        )
         .await
         .unwrap();
     for _ in 0..2 {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use potential_core::{Potential, PotentialError, PotentialExt};
-use potential_runtime::MultiprocessExt;
+use potential_runtime::{MultiprocessExt, MultiprocessOptions};
 use potential_tests::worker_potentials::{CountB, Length};
 
 /// A test that returns a `Result`: `?` works, an error fails the test.
@@ -39,7 +39,42 @@ async fn a_chained_product_runs_in_workers() {
     workers.shutdown().await;
 }
 
+/// Zero workers is an error, not a pool of one.
+async fn zero_workers_is_an_error() {
+    for start in [
+        Length::abc().to_multiprocess(0),
+        Length::abc().to_multiprocess_with(MultiprocessOptions::new().workers(0)),
+    ] {
+        let err = start.await.unwrap_err();
+        assert!(
+            matches!(&err, PotentialError::InvalidInput(m) if m.contains("at least one worker")),
+            "{err:?}"
+        );
+    }
+}
+
+/// A worker program whose `main` does not call `init()` (here one that
+/// exits at once) is reported with what to do, test binaries included.
+async fn a_worker_without_init_is_explained() {
+    let options = MultiprocessOptions::new().workers(1).program("/bin/true");
+    let err = Length::abc()
+        .to_multiprocess_with(options)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "exited",
+        "potential_runtime::init()",
+        "harness = false",
+        "worker_tests!",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from: {text}");
+    }
+}
+
 potential_runtime::worker_tests!(
     a_shared_potential_answers_alike_through_workers,
     a_chained_product_runs_in_workers,
+    zero_workers_is_an_error,
+    a_worker_without_init_is_explained,
 );

@@ -70,6 +70,13 @@ impl WorkerEnv {
     }
 }
 
+/// What to do when a worker's `main` did not call [`crate::init`] first,
+/// for the errors of both sides.
+pub(crate) const INIT_HINT: &str = "add it as the first line of `main`. In a test binary \
+    (`#[test]`, `#[tokio::test]`: libtest owns `main`, and each worker runs every test \
+    again), write the tests as `async fn`s in a target with `harness = false` that ends \
+    with `potential_runtime::worker_tests!(test_a, test_b);` (feature `harness`)";
+
 /// Whether this process was started as a worker (and has not yet run [`crate::init`]).
 pub(crate) fn started_as_worker() -> bool {
     std::env::var_os(ENV_SOCKET).is_some()
