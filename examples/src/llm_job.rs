@@ -97,8 +97,7 @@ impl SchemaCheck {
 
     /// `Ok` when `text` parses as JSON and satisfies the schema; else why not.
     pub fn check(&self, text: &[u8]) -> std::result::Result<(), String> {
-        let value: Value =
-            serde_json::from_slice(text).map_err(|e| format!("not JSON: {e}"))?;
+        let value: Value = serde_json::from_slice(text).map_err(|e| format!("not JSON: {e}"))?;
         self.schemas
             .validate(&value, self.index)
             .map_err(|e| format!("JSON, but not valid under the schema: {e}"))
@@ -112,11 +111,17 @@ mod tests {
     #[test]
     fn the_schema_check_accepts_books_and_names_what_is_wrong() {
         let check = SchemaCheck::new(&book_schema()).unwrap();
-        let good = br#"{"title": "Emma", "author": "Jane Austen", "year": 1815, "genres": ["romance"]}"#;
+        let good =
+            br#"{"title": "Emma", "author": "Jane Austen", "year": 1815, "genres": ["romance"]}"#;
         assert_eq!(check.check(good), Ok(()));
         let late = br#"{"title": "Emma", "author": "Jane Austen", "year": 2815, "genres": []}"#;
         assert!(check.check(late).unwrap_err().contains("not valid"));
-        assert!(check.check(b"{\"title\": ").unwrap_err().starts_with("not JSON"));
+        assert!(
+            check
+                .check(b"{\"title\": ")
+                .unwrap_err()
+                .starts_with("not JSON")
+        );
         let bad_schema = json!({ "type": 12 });
         assert!(SchemaCheck::new(&bad_schema).is_err());
     }

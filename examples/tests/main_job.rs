@@ -54,7 +54,11 @@ async fn smollm2_job() -> bool {
     let runs = four_modes(&lm, &grammar, &options).await;
     let check = llm_job::SchemaCheck::new(&llm_job::book_schema()).expect("a valid schema");
     let finished: Vec<_> = runs[0].run.samples.iter().filter(|s| s.finished).collect();
-    assert!(!finished.is_empty(), "no particle finished: {:?}", runs[0].run);
+    assert!(
+        !finished.is_empty(),
+        "no particle finished: {:?}",
+        runs[0].run
+    );
     for s in &finished {
         let text = s.tokens.concat();
         if let Err(why) = check.check(&text) {

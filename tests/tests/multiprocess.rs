@@ -624,7 +624,7 @@ fn clean(p: &Paced) {
 
 async fn replies_leave_a_worker_as_they_are_computed() {
     let p = paced("replies");
-    let workers = p.to_multiprocess(1).await.unwrap();
+    let workers = p.clone().to_multiprocess(1).await.unwrap();
     // Both calls leave in one write and reach the worker in one read. The
     // second waits for the gate, which opens only once the first answer is
     // here: the first answer must leave before the second call ends.
@@ -693,7 +693,7 @@ async fn a_stuck_worker_is_killed_and_ties_go_round_robin() {
 
 async fn a_dead_workers_call_is_retried_on_a_live_worker() {
     let p = paced("retry");
-    let workers = std::sync::Arc::new(p.to_multiprocess(2).await.unwrap());
+    let workers = std::sync::Arc::new(p.clone().to_multiprocess(2).await.unwrap());
     // `prefix([1])` hangs in the first worker that serves it.
     let call = tokio::spawn({
         let w = workers.clone();

@@ -384,12 +384,7 @@ the cat sat on the mat. {"name":"cat"}"#,
             });
             let grammar = Grammar::json_schema(&schema, lm.vocab().clone()).unwrap();
             let product = Product::new(lm, grammar).unwrap();
-            let options = SamplerOptions {
-                particles: 8,
-                max_tokens: 60,
-                seed: 11,
-                groups: 2,
-            };
+            let options = SamplerOptions::new(8, 60, 11);
             let run = sample(&product, options, |_| {}).await.unwrap();
             let finished: Vec<_> = run.samples.iter().filter(|s| s.finished).collect();
             assert!(!finished.is_empty(), "{:?}", run.samples);
