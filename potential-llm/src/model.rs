@@ -723,9 +723,24 @@ fn q4_1_to_q8_0(data: &[u8]) -> Vec<u8> {
         let scale = amax / 127.0;
         let inverse = if scale != 0.0 { 1.0 / scale } else { 0.0 };
         out.extend_from_slice(&f16::from_f32(scale).to_le_bytes());
-        out.extend(x.iter().map(|v| (v * inverse).round() as i8 as u8));
+        out.extend(x.iter().map(|v| round_half_away(v * inverse) as i8 as u8));
     }
     out
+}
+
+/// `r.round()` for `|r| <= 127` without a call to libm's `roundf`, which
+/// took a third of the conversion: the cast truncates, and `r - t` is
+/// exact for such values.
+fn round_half_away(r: f32) -> i32 {
+    let t = r as i32;
+    let frac = r - t as f32;
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
 }
 
 fn matmul(t: QTensor, name: &str) -> Result<Linear, LoadError> {
@@ -764,6 +779,26 @@ fn stack(parts: &[QTensor], name: &str) -> Result<Linear, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounding_matches_the_standard_library() {
+        for i in -127_000..=127_000 {
+            let r = i as f32 / 1000.0;
+            assert_eq!(round_half_away(r), r.round() as i32, "{r}");
+        }
+        for r in [
+            0.5_f32,
+            -0.5,
+            1.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            126.5,
+            -127.0,
+        ] {
+            assert_eq!(round_half_away(r), r.round() as i32, "{r}");
+        }
+    }
 
     #[test]
     fn q4_1_to_q8_0_matches_candles_dequantize_then_quantize() {
