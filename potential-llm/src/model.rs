@@ -5,8 +5,9 @@
 //!
 //! The new tokens of every sequence in the batch are stacked into one
 //! `[n_tokens, dim]` matrix, which goes through each linear layer as a
-//! single quantized matmul (candle's `QMatMul`, the GGUF blocks used as they
-//! are): this is where batching pays, since the weights are read once per
+//! single quantized matmul (candle's `QMatMul` on the GGUF blocks; Q4_1
+//! converted to Q8_0 and rows padded for candle's fastest kernels, see
+//! `SLOW_ON_CPU` and `PAD_TO`): this is where batching pays, since the weights are read once per
 //! layer for the whole batch instead of once per sequence. Attention then
 //! runs per sequence, each new token against its own sequence's cached keys
 //! and values followed by the new ones up to itself. Sequences of different
