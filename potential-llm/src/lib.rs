@@ -25,24 +25,47 @@
 //!
 //! ## What it costs
 //!
-//! Opening SmolLM2 reads the 98 MB file and dequantizes the embedding
-//! (about 0.1 GB of memory in all, a few hundred milliseconds). Every
-//! context's state (its key-value cache, 46 KB a token for SmolLM2, and
-//! its next-token weights, 0.2 MB) is cached by token prefix under a byte
-//! budget ([`LlmOptions::cache_bytes`]), so:
+//! Measured with the bench example on a shared 2-core VM (AVX-512 VNNI),
+//! `CANDLE_NUM_THREADS=1`, SmolLM2 (figures from one run; the machine was
+//! busy with other builds):
 //!
-//! - a context already seen costs a lookup;
-//! - `ctx + [t]` right after `ctx` (what a sampler asks) costs a forward
-//!   pass of one token, about 15-30 ms on two cores for SmolLM2 with its
-//!   49,152 output logits;
-//! - a batch of such steps runs as one pass: the new tokens of all
-//!   contexts go through each linear layer as one matrix, so the weights
-//!   are read once for the batch; a batch of 32 costs a few times one step,
-//!   not 32 times;
-//! - a context never seen runs every token past its longest cached prefix.
+//! | what | cost |
+//! | --- | --- |
+//! | opening the file until the first answer | 0.9 s; about 0.3 GB of memory (Q8_0 layers, the embedding as `f32`) |
+//! | `logw_next` of `ctx + [t]` right after `ctx` (one token through the model, 49,152 logits) | 22 ms (llama.cpp: 13-16 ms on 2 threads) |
+//! | 32 such calls at once through the autobatched `Llm` (one pass) | 164 ms, 5.1 ms a token: 4.3x over one at a time |
+//! | a 64-token context from nothing (one pass) | 283 ms, 12x a cached step |
+//! | a context already seen | a lookup |
 //!
-//! The bench example's `llm_*` rows measure these (`cargo run --release -p
-//! potential-examples --example bench -- llm`).
+//! Every context's state (its key-value cache, 46 KB a token for SmolLM2,
+//! and its next-token weights, 0.2 MB) is kept by token prefix under a
+//! byte budget ([`LlmOptions::cache_bytes`], least recently used out), so
+//! a sampler's `ctx + [t]` runs one token, and a batch of such calls runs
+//! their new tokens as one matrix through each layer (see [`Llm`]).
+//!
+//! Two choices make the CPU path fast, both measured:
+//!
+//! - candle 0.11 has no SIMD kernel for Q4_1 blocks on x86 (three
+//!   quarters of a step went to its scalar loop), so Q4_1 matrices are
+//!   converted to Q8_0 at load (each weight moves by at most 1/254 of its
+//!   block's largest magnitude; the file's other types are used as they
+//!   are);
+//! - Q8_0 rows are padded with zero blocks to a multiple of 256 values
+//!   where the CPU has VNNI, which is what candle's repacked Q8_0 kernels
+//!   need: the batch of 32 went from 15 ms a token to 5.
+//!
+//! candle runs its matmuls on a spin-waiting pool of one thread per core
+//! (`CANDLE_NUM_THREADS` sets the size). On a machine whose cores are
+//! busy with other work, `CANDLE_NUM_THREADS=1` is several times faster
+//! (a step took 44 ms with two threads against 22 ms with one while other
+//! builds ran); on an idle machine the default uses both cores.
+//!
+//! The bench example's `llm_*` rows measure these:
+//!
+//! ```text
+//! POTENTIAL_BENCH_ROWS=llm_step,llm_batch_gain,llm_cache_gain,llm_load \
+//!     cargo run --release -p potential-examples --example bench
+//! ```
 //!
 //! ## Example
 //!
