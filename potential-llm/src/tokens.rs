@@ -168,7 +168,9 @@ impl Tokens {
             .filter(|&(_, &ty)| ty != NORMAL)
             .map(|(text, _)| AddedToken::from(text.clone(), true))
             .collect();
-        tokenizer.add_special_tokens(&specials);
+        tokenizer.add_special_tokens(specials).map_err(|e| {
+            LoadError::Invalid(format!("the tokenizer refused the special tokens: {e}"))
+        })?;
         Ok(Tokens {
             vocab,
             vocab_ids,

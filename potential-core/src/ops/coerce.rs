@@ -614,7 +614,7 @@ mod tests {
                 matches!(dead, PotentialError::ZeroWeightContext { .. }),
                 "{dead}"
             );
-            assert!(dead.to_string().contains("[[99]]"), "{dead}");
+            assert!(dead.to_string().contains(r#"["c"]"#), "{dead}");
         });
     }
 }
