@@ -75,7 +75,7 @@ fn options() -> LlmOptions {
     }
 }
 
-fn missing(id: &'static str, why: &potential_llm::LoadError) -> Row {
+pub(crate) fn missing(id: &'static str, why: &potential_llm::LoadError) -> Row {
     Row {
         id,
         figure: format!("not measured: {why}"),

@@ -5,16 +5,41 @@ use potential_core::{PotentialError, Spawnable};
 
 use super::stats::median;
 use super::{Row, wanted};
+use crate::llm_job;
 use crate::main_job::{JobOptions, Mode, run_mode};
 use crate::ngram_job::NgramJob;
 
 /// Repetitions of each mode; each repetition runs plain, then both.
 const REPS: usize = 3;
 
-/// The `main_job_ngram_speedup` row (when [`wanted`] selects it). Needs
-/// `main` to have called [`potential_runtime::init`] first.
+/// The `main_job_speedup` (SmolLM2 under the book schema's grammar) and
+/// `main_job_ngram_speedup` (the embedded default) rows, those that
+/// [`wanted`] selects. Needs `main` to have called
+/// [`potential_runtime::init`] first.
 pub fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
+    if wanted("main_job_speedup") {
+        rows.push(match potential_llm::smollm2_path() {
+            Err(e) => super::llm::missing("main_job_speedup", &e),
+            Ok(path) => on_a_worker_thread(async move {
+                let (lm, grammar) = llm_job::build(&path)?;
+                let options = llm_job::job_options();
+                let (value, plain, both) = speedup(&lm, &grammar, &options).await?;
+                Ok(Row {
+                    id: "main_job_speedup",
+                    figure: format!(
+                        "the main job (SmolLM2 x JSON-schema grammar, SMC, {} particles, at most {} tokens): speedup (x) of autobatched + the grammar in {} workers over plain; plain {plain:.0} ms, both {both:.0} ms; median of {REPS} interleaved",
+                        options.sampler.particles, options.sampler.max_tokens, options.workers,
+                    ),
+                    value,
+                    unit: "x",
+                    reference: None,
+                    target: "at least 2x on 2 cores".to_string(),
+                    met: value >= 2.0,
+                })
+            }),
+        });
+    }
     if wanted("main_job_ngram_speedup") {
         rows.push(on_a_worker_thread(async {
             let job = NgramJob::default();
