@@ -21,7 +21,7 @@ use potential_builtins::NgramConfig;
 use potential_core::{Potential, PotentialError, Spawnable};
 use potential_examples::bench::stats::median;
 use potential_examples::llm_job;
-use potential_examples::main_job::{JobOptions, Mode, ModeReport, run_mode, same_particles};
+use potential_examples::main_job::{Fresh, JobOptions, Mode, ModeReport, run_mode, same_particles};
 use potential_examples::ngram_job::NgramJob;
 use potential_examples::sampler::{Resampling, SamplerOptions};
 
@@ -252,8 +252,8 @@ async fn four_modes<L, C>(
     check: impl Fn(&[u8]) -> Result<(), String>,
 ) -> potential_core::Result<bool>
 where
-    L: Spawnable<Token = Vec<u8>> + Clone,
-    C: Spawnable<Token = Vec<u8>> + Clone,
+    L: Spawnable<Token = Vec<u8>> + Fresh,
+    C: Spawnable<Token = Vec<u8>> + Fresh,
 {
     let s = &options.sampler;
     println!(

@@ -15,8 +15,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use potential_builtins::{Grammar, NgramLm, Regex};
 use potential_core::ops::Product;
 use potential_core::{AutoBatchOptions, PotentialError, PotentialExt, Result, Spawnable};
+use potential_llm::Llm;
 use potential_runtime::MultiprocessExt;
 
 use crate::sampler::{Run, SamplerOptions, sample};
@@ -87,6 +89,43 @@ impl JobOptions {
     }
 }
 
+/// A potential that can give a copy of itself that keeps nothing from
+/// earlier calls (no cached states), so that each run of the job measures
+/// the same work. Copies share what never changes (weights, compiled
+/// grammars).
+pub trait Fresh: Clone {
+    /// A copy with empty caches.
+    fn fresh(&self) -> Result<Self>;
+}
+
+impl Fresh for Llm {
+    fn fresh(&self) -> Result<Self> {
+        self.with_options(self.options().clone())
+    }
+}
+
+impl Fresh for Grammar {
+    fn fresh(&self) -> Result<Self> {
+        Ok(self
+            .clone()
+            .with_cache_capacity(self.cache_stats().capacity))
+    }
+}
+
+/// The n-gram model keeps nothing between calls.
+impl Fresh for NgramLm {
+    fn fresh(&self) -> Result<Self> {
+        Ok(self.clone())
+    }
+}
+
+/// The regular expression keeps nothing between calls.
+impl Fresh for Regex {
+    fn fresh(&self) -> Result<Self> {
+        Ok(self.clone())
+    }
+}
+
 /// What one mode did.
 #[derive(Debug, Clone)]
 pub struct ModeReport {
@@ -120,11 +159,15 @@ pub async fn run_mode<L, C>(
     on_step: impl FnMut(usize) + Send,
 ) -> Result<ModeReport>
 where
-    L: Spawnable<Token = Vec<u8>> + Clone,
-    C: Spawnable<Token = Vec<u8>> + Clone,
+    L: Spawnable<Token = Vec<u8>> + Fresh,
+    C: Spawnable<Token = Vec<u8>> + Fresh,
 {
     options.validate()?;
     let sampler = options.sampler;
+    // Each run starts from nothing kept: a language model that remembered
+    // the contexts of the previous run would answer them from its cache,
+    // and the run after the first would time lookups, not the model.
+    let (lm, constraint) = (lm.fresh()?, constraint.fresh()?);
     let product = || Product::new(constraint.clone(), lm.clone());
     let started = Instant::now();
     let (run, setup, batches) = match (mode, options.in_workers) {

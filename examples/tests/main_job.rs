@@ -10,7 +10,7 @@ use potential_builtins::NgramConfig;
 use potential_core::Spawnable;
 use potential_examples::llm_job;
 use potential_examples::main_job::{
-    InWorkers, JobOptions, Mode, ModeReport, run_mode, same_particles,
+    Fresh, InWorkers, JobOptions, Mode, ModeReport, run_mode, same_particles,
 };
 use potential_examples::ngram_job::NgramJob;
 use potential_examples::sampler::SamplerOptions;
@@ -107,8 +107,8 @@ async fn ngram_job() {
 /// that they generated the same particles.
 async fn four_modes<L, C>(lm: &L, constraint: &C, options: &JobOptions) -> Vec<ModeReport>
 where
-    L: Spawnable<Token = Vec<u8>> + Clone,
-    C: Spawnable<Token = Vec<u8>> + Clone,
+    L: Spawnable<Token = Vec<u8>> + Fresh,
+    C: Spawnable<Token = Vec<u8>> + Fresh,
 {
     let mut reports = Vec::new();
     for mode in Mode::ALL {

@@ -6,7 +6,7 @@ use potential_core::{PotentialError, Spawnable};
 use super::stats::median;
 use super::{Row, wanted};
 use crate::llm_job;
-use crate::main_job::{JobOptions, Mode, run_mode};
+use crate::main_job::{Fresh, JobOptions, Mode, run_mode};
 use crate::ngram_job::NgramJob;
 
 /// Repetitions of each mode; each repetition runs plain, then both.
@@ -92,8 +92,8 @@ async fn speedup<L, C>(
     options: &JobOptions,
 ) -> Result<(f64, f64, f64), PotentialError>
 where
-    L: Spawnable<Token = Vec<u8>> + Clone,
-    C: Spawnable<Token = Vec<u8>> + Clone,
+    L: Spawnable<Token = Vec<u8>> + Fresh,
+    C: Spawnable<Token = Vec<u8>> + Fresh,
 {
     let (mut plain, mut both, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..=REPS {
