@@ -9,9 +9,7 @@ use std::time::Duration;
 use potential_builtins::NgramConfig;
 use potential_core::Spawnable;
 use potential_examples::llm_job;
-use potential_examples::main_job::{
-    Fresh, InWorkers, JobOptions, Mode, ModeReport, run_mode, same_particles,
-};
+use potential_examples::main_job::{Fresh, InWorkers, JobOptions, Mode, run_mode, same_particles};
 use potential_examples::ngram_job::NgramJob;
 use potential_examples::sampler::SamplerOptions;
 
@@ -51,20 +49,8 @@ async fn smollm2_job() -> bool {
         },
         ..llm_job::job_options()
     };
-    let runs = four_modes(&lm, &grammar, &options).await;
     let check = llm_job::SchemaCheck::new(&llm_job::book_schema()).expect("a valid schema");
-    let finished: Vec<_> = runs[0].run.samples.iter().filter(|s| s.finished).collect();
-    assert!(
-        !finished.is_empty(),
-        "no particle finished: {:?}",
-        runs[0].run
-    );
-    for s in &finished {
-        let text = s.tokens.concat();
-        if let Err(why) = check.check(&text) {
-            panic!("{:?}: {why}", String::from_utf8_lossy(&text));
-        }
-    }
+    four_modes(&lm, &grammar, &options, |text| check.check(text)).await;
     true
 }
 
@@ -86,27 +72,25 @@ async fn ngram_job() {
         workers: 2,
         in_workers: InWorkers::Product,
     };
-    let runs = four_modes(&lm, &regex, &options).await;
-    let finished: Vec<_> = runs[0].run.samples.iter().filter(|s| s.finished).collect();
-    assert!(
-        !finished.is_empty(),
-        "no particle finished: {:?}",
-        runs[0].run
-    );
-    for s in &finished {
-        let text = s.tokens.concat();
-        assert!(
-            regex.is_match(&text),
-            "{:?} does not match the constraint",
-            String::from_utf8_lossy(&text)
-        );
-    }
+    four_modes(&lm, &regex, &options, |text| {
+        if regex.is_match(text) {
+            Ok(())
+        } else {
+            Err("does not match the constraint".to_string())
+        }
+    })
+    .await;
 }
 
 /// Runs the four modes, each within a generous time limit, and checks
-/// that they generated the same particles.
-async fn four_modes<L, C>(lm: &L, constraint: &C, options: &JobOptions) -> Vec<ModeReport>
-where
+/// that they generated the same particles, that some particle finished,
+/// and that `check` accepts every finished text.
+async fn four_modes<L, C>(
+    lm: &L,
+    constraint: &C,
+    options: &JobOptions,
+    check: impl Fn(&[u8]) -> Result<(), String>,
+) where
     L: Spawnable<Token = Vec<u8>> + Fresh,
     C: Spawnable<Token = Vec<u8>> + Fresh,
 {
@@ -131,5 +115,13 @@ where
             reports[0].run
         );
     }
-    reports
+    let plain = &reports[0].run;
+    let finished: Vec<_> = plain.samples.iter().filter(|s| s.finished).collect();
+    assert!(!finished.is_empty(), "no particle finished: {plain:?}");
+    for s in &finished {
+        let text = s.tokens.concat();
+        if let Err(why) = check(&text) {
+            panic!("{:?}: {why}", String::from_utf8_lossy(&text));
+        }
+    }
 }
