@@ -20,12 +20,28 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// A directory of this test process, removed by nothing: test files are
-/// small and the system's temporary directory is cleaned by the system.
+/// A directory of this test process for the model files it writes. The
+/// tests share it and no test knows it is the last, so it outlives the
+/// process; the next run removes the directories of processes that are
+/// gone (Linux: `/proc/PID`), so they never pile up.
 fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("potential-llm-tests-{}", std::process::id()));
+        const PREFIX: &str = "potential-llm-tests-";
+        let tmp = std::env::temp_dir();
+        let proc_fs = Path::new("/proc/self").exists();
+        if let Some(entries) = std::fs::read_dir(&tmp).ok().filter(|_| proc_fs) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let pid = name.to_str().and_then(|n| n.strip_prefix(PREFIX));
+                if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok())
+                    && !Path::new("/proc").join(pid).exists()
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = tmp.join(format!("{PREFIX}{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     })
