@@ -382,20 +382,20 @@ async fn a_killed_worker_fails_its_call_and_the_pool_recovers() {
     assert_ne!(stats[0].pid, Some(pid));
 }
 
+/// One `Faulty` worker, given up after `max_deaths` deaths within
+/// `window`, whose failed calls are not retried (so that each death is
+/// counted, as a crash loop's are).
+async fn one_faulty_worker_without_retry(max_deaths: u32, window: Duration) -> Multiprocess<u8> {
+    let policy = RestartPolicy { max_deaths, window };
+    let options = MultiprocessOptions::new()
+        .workers(1)
+        .restart(policy)
+        .retry(false);
+    Faulty::new().to_multiprocess_with(options).await.unwrap()
+}
+
 async fn a_crash_loop_is_given_up_and_calls_fail_fast() {
-    let policy = RestartPolicy {
-        max_deaths: 3,
-        window: Duration::from_secs(60),
-    };
-    let workers = Faulty::new()
-        .to_multiprocess_with(
-            MultiprocessOptions::new()
-                .workers(1)
-                .restart(policy)
-                .retry(false),
-        )
-        .await
-        .unwrap();
+    let workers = one_faulty_worker_without_retry(3, Duration::from_secs(60)).await;
     for _ in 0..3 {
         let err = workers.complete(&[1]).await.unwrap_err();
         assert!(matches!(err, PotentialError::WorkerFailure(_)), "{err:?}");
@@ -751,19 +751,7 @@ async fn a_poison_pill_fails_alone_and_gives_no_worker_up() {
 }
 
 async fn a_given_up_worker_comes_back_after_its_window() {
-    let policy = RestartPolicy {
-        max_deaths: 2,
-        window: Duration::from_secs(2),
-    };
-    let workers = Faulty::new()
-        .to_multiprocess_with(
-            MultiprocessOptions::new()
-                .workers(1)
-                .restart(policy)
-                .retry(false),
-        )
-        .await
-        .unwrap();
+    let workers = one_faulty_worker_without_retry(2, Duration::from_secs(2)).await;
     for _ in 0..2 {
         assert!(workers.complete(&[1]).await.is_err());
     }
