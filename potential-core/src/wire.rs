@@ -22,6 +22,7 @@
 //! | [`VALUES`] | `f64` values as raw little-endian bytes, 8 per value, nothing else |
 //! | [`DESCRIPTION`] | a [`Description`] in postcard (the answer to the recipe) |
 //! | [`ERROR`] | a [`WireError`] in postcard |
+//! | [`SHARED`] | where the runtime placed the values in memory it shares with the worker (the runtime's format) |
 //!
 //! Weight vectors are the bulk of the traffic (a vocabulary of 50,000 is a
 //! 400 KB reply), so they travel as raw bytes: no per-element tag, no varint,
@@ -56,6 +57,10 @@ pub const VALUES: u8 = 0;
 pub const DESCRIPTION: u8 = 1;
 /// Reply tag: a postcard [`WireError`] follows.
 pub const ERROR: u8 = 2;
+/// Reply tag: the values, as after [`VALUES`], are in memory the runtime
+/// shares with the worker; the body says where, in the runtime's terms.
+/// [`decode_reply`] does not read it: the runtime does.
+pub const SHARED: u8 = 3;
 
 /// A call as the parent encodes it: the contexts are borrowed.
 ///
@@ -350,6 +355,14 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// The answer made of `rows`: [`Answer::One`] when they hold one value.
+    pub fn from_rows(rows: Vec<Vec<f64>>) -> Answer {
+        match rows.as_slice() {
+            [row] if row.len() == 1 => Answer::One(row[0]),
+            _ => Answer::Rows(rows),
+        }
+    }
+
     /// The values as rows (one row of one value for [`Answer::One`]).
     pub fn into_rows(self) -> Vec<Vec<f64>> {
         match self {
@@ -376,15 +389,8 @@ pub fn decode_rows(bytes: &[u8], method: Method, rows: usize, width: usize) -> R
             return Err(malformed("a description where values were expected"));
         }
     };
-    let expected = rows * width;
-    if raw.len() / 8 != expected || width == 0 {
-        return Err(PotentialError::BatchSizeMismatch {
-            method: method.as_str(),
-            expected,
-            got: raw.len() / 8,
-        });
-    }
-    if let (1, Ok(one)) = (expected, <[u8; 8]>::try_from(raw)) {
+    check_count(method, rows, width, raw.len() / 8)?;
+    if let Ok(one) = <[u8; 8]>::try_from(raw) {
         return Ok(Answer::One(f64::from_le_bytes(one)));
     }
     Ok(Answer::Rows(
@@ -396,6 +402,20 @@ pub fn decode_rows(bytes: &[u8], method: Method, rows: usize, width: usize) -> R
             })
             .collect(),
     ))
+}
+
+/// Checks that a reply to `method` of `rows` rows of `width` values holds
+/// `got` values: a worker that answers another count broke the call's contract.
+pub fn check_count(method: Method, rows: usize, width: usize, got: usize) -> Result<()> {
+    let expected = rows * width;
+    if got != expected || width == 0 {
+        return Err(PotentialError::BatchSizeMismatch {
+            method: method.as_str(),
+            expected,
+            got,
+        });
+    }
+    Ok(())
 }
 
 /// Checks a description reply against the parent's token type `T` and

@@ -17,6 +17,9 @@ use crate::protocol::frame::{
     FrameDecoder, FrameError, HEADER_LEN, MAX_FRAME_LEN, begin_frame, finish_frame,
 };
 use crate::protocol::message::FIRST_CALL_ID;
+#[cfg(target_os = "linux")]
+use crate::shared::Placed;
+use crate::shared::RingReader;
 use crate::sync::lock;
 use crate::transport::Outbox;
 use crate::tuning::{COALESCE_BELOW, DECODE_UNLOCKED_ABOVE};
@@ -141,6 +144,15 @@ impl std::hash::Hasher for IdHasher {
 
 type BuildIdHasher = std::hash::BuildHasherDefault<IdHasher>;
 
+/// The replies of one read that a caller waited for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    /// All of them.
+    pub(crate) served: u64,
+    /// Those whose values came through the shared region.
+    pub(crate) shared: u64,
+}
+
 /// What [`Conn::send`] did with a call.
 pub(crate) enum Sent {
     /// Queued: wait for the reply of this id.
@@ -257,14 +269,20 @@ impl Conn {
     }
 
     /// Hands the replies of one read to their callers: one lock for all
-    /// the small ones, the wakers woken once it is released. Gives the
-    /// number of replies a caller waited for, and how the read ended.
+    /// the small ones, their wakers pushed to `wakers` for the caller to
+    /// wake once it has counted them (so that a caller who reads the
+    /// pool's stats after its answer finds it counted). Gives the replies
+    /// a caller waited for, and how the read ended.
+    ///
+    /// Replies whose values are in the shared region are read from `ring`,
+    /// in the order they come, like large ones: outside the lock.
     pub(crate) fn deliver_all(
         &self,
         decoder: &mut FrameDecoder,
         wakers: &mut Vec<Waker>,
-    ) -> (u64, std::result::Result<(), FrameError>) {
-        let mut served = 0;
+        mut ring: Option<&mut RingReader>,
+    ) -> (Delivered, std::result::Result<(), FrameError>) {
+        let mut delivered = Delivered::default();
         let mut table = None;
         let outcome = loop {
             let frame = match decoder.next_frame() {
@@ -272,9 +290,21 @@ impl Conn {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             };
+            #[cfg(target_os = "linux")]
+            if let Some((&wire::SHARED, body)) = frame.payload.split_first() {
+                table = None;
+                let ring = ring.as_deref_mut();
+                let taken =
+                    self.deliver_unlocked(frame.id, wakers, |shape| take_shared(ring, body, shape));
+                delivered.served += u64::from(taken);
+                delivered.shared += u64::from(taken);
+                continue;
+            }
             if frame.payload.len() > DECODE_UNLOCKED_ABOVE {
                 table = None;
-                served += u64::from(self.deliver_large(frame.id, frame.payload, wakers));
+                delivered.served += u64::from(self.deliver_unlocked(frame.id, wakers, |shape| {
+                    shape.map(|shape| shape.decode(frame.payload))
+                }));
                 continue;
             }
             let locked = table.get_or_insert_with(|| lock(&self.pending));
@@ -288,26 +318,33 @@ impl Conn {
                     std::mem::replace(entry, Pending::Done(answer))
                 {
                     wakers.push(waker);
-                    served += 1;
+                    delivered.served += 1;
                 }
             }
         };
         drop(table);
-        wakers.drain(..).for_each(Waker::wake);
-        (served, outcome)
+        (delivered, outcome)
     }
 
     /// Delivers a large reply, decoding it with the table unlocked;
-    /// returns whether a caller waited for it.
-    fn deliver_large(&self, id: u64, payload: &[u8], wakers: &mut Vec<Waker>) -> bool {
+    /// returns whether a caller waited for it. `decode` is given the
+    /// shape of the reply when a caller waits for it, and `None` when
+    /// nobody does (it may have to release what the reply holds).
+    fn deliver_unlocked(
+        &self,
+        id: u64,
+        wakers: &mut Vec<Waker>,
+        decode: impl FnOnce(Option<Shape>) -> Option<Result<Answer>>,
+    ) -> bool {
         let shape = match lock(&self.pending).calls.get(&id) {
-            Some(Pending::Waiting(shape, ..)) => *shape,
-            _ => {
-                tracing::debug!(id, "reply to a call nobody waits for");
-                return false;
-            }
+            Some(Pending::Waiting(shape, ..)) => Some(*shape),
+            _ => None,
         };
-        let answer = Outcome::Answered(shape.decode(payload));
+        let Some(answer) = decode(shape) else {
+            tracing::debug!(id, "reply to a call nobody waits for");
+            return false;
+        };
+        let answer = Outcome::Answered(answer);
         // The caller may have given up meanwhile (a timeout): then its
         // entry is gone and the answer is dropped.
         let mut table = lock(&self.pending);
@@ -357,6 +394,55 @@ impl Conn {
         }
         wakers.into_iter().for_each(Waker::wake);
     }
+}
+
+/// Reads the values a shared-memory reply names (its `body`: a
+/// [`Placed`]) into rows, when a caller waits for them (`shape`), and hands
+/// their space back either way: `None` when nobody waits.
+#[cfg(target_os = "linux")]
+fn take_shared(
+    ring: Option<&mut RingReader>,
+    body: &[u8],
+    shape: Option<Shape>,
+) -> Option<Result<Answer>> {
+    let malformed = |why: &dyn std::fmt::Display| {
+        PotentialError::WorkerFailure(format!(
+            "malformed shared-memory reply from a worker: {why}"
+        ))
+    };
+    let (ring, placed) = match (ring, Placed::decode(body)) {
+        (Some(ring), Some(placed)) => (ring, placed),
+        (None, _) => return shape.map(|_| Err(malformed(&"the connection has no shared region"))),
+        (_, None) => {
+            return shape.map(|_| {
+                Err(malformed(&format_args!(
+                    "{} bytes of placement",
+                    body.len()
+                )))
+            });
+        }
+    };
+    let answer = shape.map(|shape| {
+        if placed.len % 8 != 0 {
+            return Err(malformed(&format_args!(
+                "{} bytes of f64 values",
+                placed.len
+            )));
+        }
+        let count = usize::try_from(placed.len / 8).unwrap_or(usize::MAX);
+        wire::check_count(shape.method, shape.rows, shape.width, count)?;
+        let mut rows = Vec::with_capacity(shape.rows);
+        ring.take_rows(placed, shape.width, &mut rows)
+            .map_err(|e| malformed(&e))?;
+        Ok(Answer::from_rows(rows))
+    });
+    // Taken rows released their space; anything else releases it here.
+    if !matches!(answer, Some(Ok(_)))
+        && let Err(e) = ring.release(placed)
+    {
+        tracing::debug!(error = %e, "a shared-memory reply out of place");
+    }
+    answer
 }
 
 /// Waits for the reply to one call; forgets the call if dropped first.
@@ -460,7 +546,7 @@ mod tests {
         for (id, value) in [(8, 2.0), (7, 1.0), (99, 3.0)] {
             decoder.push(&encode_frame(id, &reply(&[value])));
         }
-        let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new());
+        let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
         outcome.unwrap();
         assert!(matches!(
             poll(&mut first),
@@ -471,7 +557,7 @@ mod tests {
             Poll::Ready(Ok(Answer::One(2.0)))
         ));
         // The reply nobody waited for is not counted.
-        assert_eq!(served, 2);
+        assert_eq!(served.served, 2);
         assert!(lock(&conn.pending).calls.is_empty());
     }
 
@@ -484,9 +570,9 @@ mod tests {
         assert!(lock(&conn.pending).calls.is_empty());
         let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
         decoder.push(&encode_frame(3, &reply(&[1.0])));
-        let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new());
+        let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
         outcome.unwrap();
-        assert_eq!(served, 0);
+        assert_eq!(served.served, 0);
         assert!(lock(&conn.pending).calls.is_empty());
     }
 
@@ -507,9 +593,9 @@ mod tests {
         let values: Vec<f64> = (0..2 * width).map(|i| i as f64).collect();
         let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
         decoder.push(&encode_frame(5, &reply(&values)));
-        let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new());
+        let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
         outcome.unwrap();
-        assert_eq!(served, 1);
+        assert_eq!(served.served, 1);
         match poll(&mut call) {
             Poll::Ready(Ok(Answer::Rows(rows))) => {
                 assert_eq!(rows.len(), 2);

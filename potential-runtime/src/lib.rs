@@ -121,6 +121,7 @@ pub mod harness;
 mod options;
 mod pool;
 pub mod protocol;
+pub mod shared;
 mod socket;
 mod state;
 mod supervise;

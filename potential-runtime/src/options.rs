@@ -65,6 +65,7 @@ pub struct MultiprocessOptions {
     pub(crate) program: Option<PathBuf>,
     pub(crate) args: Vec<OsString>,
     pub(crate) retry: bool,
+    pub(crate) shared_memory: usize,
 }
 
 impl Default for MultiprocessOptions {
@@ -78,6 +79,7 @@ impl Default for MultiprocessOptions {
             program: None,
             args: Vec::new(),
             retry: true,
+            shared_memory: crate::tuning::SHARED_REGION,
         }
     }
 }
@@ -161,6 +163,21 @@ impl MultiprocessOptions {
     /// worker that dies fails with that error.
     pub fn retry(mut self, on: bool) -> Self {
         self.retry = on;
+        self
+    }
+
+    /// The size in bytes of the memory each worker shares with this process
+    /// for its large replies (64 MiB by default; 0 turns it off).
+    ///
+    /// A reply of more than 32 KB of values (a `logw_next` over a
+    /// vocabulary of 4,000 or more) is copied by the worker into this
+    /// region and read from it by the pool, instead of travelling through
+    /// the socket; one that does not fit in the space free at that moment
+    /// travels through the socket. The region is a sealed memfd on Linux;
+    /// elsewhere every reply goes through the socket. Its pages cost
+    /// memory only once a reply has used them.
+    pub fn shared_memory(mut self, bytes: usize) -> Self {
+        self.shared_memory = bytes;
         self
     }
 

@@ -14,7 +14,7 @@ use potential_core::{PotentialError, Result, Wrapper};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Delivered};
 use crate::options::MultiprocessOptions;
 use crate::protocol::frame::FrameDecoder;
 use crate::protocol::handshake::{Refusal, Secret};
@@ -49,6 +49,10 @@ pub struct WorkerStats {
     pub state: WorkerState,
     /// Calls answered in this slot (over all its processes).
     pub served: u64,
+    /// Of those, the answers whose values came through the memory the
+    /// worker shares with this process rather than the socket (see
+    /// [`MultiprocessOptions::shared_memory`](crate::MultiprocessOptions::shared_memory)).
+    pub shared: u64,
     /// Calls sent and not yet answered.
     pub in_flight: usize,
     /// Times a process of this slot was restarted after dying.
@@ -78,6 +82,7 @@ struct Slot {
     state: Mutex<SlotState>,
     in_flight: AtomicUsize,
     served: AtomicU64,
+    shared: AtomicU64,
     restarts: AtomicU32,
     retried: AtomicU64,
     deaths: Mutex<Vec<Instant>>,
@@ -93,6 +98,7 @@ impl Slot {
             state: Mutex::new(SlotState::Starting),
             in_flight: AtomicUsize::new(0),
             served: AtomicU64::new(0),
+            shared: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
             retried: AtomicU64::new(0),
             deaths: Mutex::new(Vec::new()),
@@ -338,8 +344,10 @@ impl Pool {
     }
 
     /// Counts replies that a caller waited for.
-    pub(crate) fn add_served(&self, slot: usize, served: u64) {
-        self.slots[slot].served.fetch_add(served, Ordering::Relaxed);
+    pub(crate) fn add_served(&self, slot: usize, delivered: Delivered) {
+        let slot = &self.slots[slot];
+        slot.served.fetch_add(delivered.served, Ordering::Relaxed);
+        slot.shared.fetch_add(delivered.shared, Ordering::Relaxed);
     }
 
     /// Counts a call in flight on a slot for as long as the guard lives.
@@ -531,6 +539,7 @@ impl Pool {
                     pid,
                     state,
                     served: s.served.load(Ordering::Relaxed),
+                    shared: s.shared.load(Ordering::Relaxed),
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     restarts: s.restarts.load(Ordering::Relaxed),
                     retried: s.retried.load(Ordering::Relaxed),

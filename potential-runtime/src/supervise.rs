@@ -4,6 +4,7 @@ use std::io;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Waker;
 use std::time::Instant;
 
 use futures::channel::oneshot;
@@ -15,6 +16,7 @@ use crate::conn::{Conn, Death};
 use crate::protocol::env::WorkerEnv;
 use crate::protocol::frame::{FrameDecoder, encode_frame};
 use crate::protocol::message::INIT_ID;
+use crate::shared::{self, RingReader};
 use crate::state::Pool;
 use crate::sync::lock;
 use crate::transport::{Half, Outbox, Took, read_loop, read_one};
@@ -84,7 +86,13 @@ fn send_credentials(pool: &Pool, ticket: u64, child: &mut Child) -> io::Result<(
         .stdin
         .take()
         .ok_or_else(|| io::Error::other("the worker has no standard input"))?;
-    worker_env(pool, ticket).write_credentials(&mut stdin)
+    match worker_env(pool, ticket).write_credentials(&mut stdin) {
+        // The child exited before it read them (a program whose `main`
+        // does not call `init()` may exit at once): the exit check that
+        // follows reports that, with what to do, better than a broken pipe.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        written => written,
+    }
 }
 
 fn failure(what: impl std::fmt::Display) -> PotentialError {
@@ -122,7 +130,7 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
     let started = connect_worker(pool, ticket, rx)
         .instrument(span.clone())
         .await;
-    let (half, decoder, description) = match started {
+    let (half, decoder, description, ring) = match started {
         Ok(x) => x,
         Err(e) => {
             pool.take_ticket(ticket);
@@ -140,7 +148,7 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
     });
     pool.track(writer.abort_handle());
     let reader = tokio::spawn(
-        watch(pool.clone(), slot, conn.clone(), half, decoder).instrument(span.clone()),
+        watch(pool.clone(), slot, conn.clone(), half, decoder, ring).instrument(span.clone()),
     );
     pool.track(reader.abort_handle());
     // If the pool stopped while this worker started, its reader reaps it.
@@ -150,12 +158,13 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
 }
 
 /// Waits for the worker's connection (or its early exit, or the deadline),
-/// sends the recipe and reads the description.
+/// sends the shared region (where there is one) and the recipe, and reads
+/// the description.
 async fn connect_worker(
     pool: &Arc<Pool>,
     ticket: u64,
     mut arrival: oneshot::Receiver<(Half, FrameDecoder)>,
-) -> Result<(Half, FrameDecoder, Vec<u8>)> {
+) -> Result<(Half, FrameDecoder, Vec<u8>, Option<RingReader>)> {
     let deadline = Instant::now() + pool.options().startup_timeout;
     let (mut half, mut decoder) = loop {
         tokio::select! {
@@ -180,15 +189,19 @@ async fn connect_worker(
     };
     let recipe = encode_frame(INIT_ID, pool.recipe());
     let exchange = async {
+        let ring = shared::offer(&half, pool.options().shared_memory)
+            .await
+            .map_err(|e| failure(format!("cannot send the shared region: {e}")))?;
         half.write_all(&recipe)
             .await
             .map_err(|e| failure(format!("cannot send the recipe: {e}")))?;
-        read_one(&mut half, &mut decoder)
+        let answer = read_one(&mut half, &mut decoder)
             .await
-            .map_err(|e| failure(format!("no answer to the recipe: {e}")))
+            .map_err(|e| failure(format!("no answer to the recipe: {e}")))?;
+        Ok::<_, PotentialError>((answer, ring))
     };
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let (id, payload) = tokio::time::timeout(remaining, exchange)
+    let ((id, payload), ring) = tokio::time::timeout(remaining, exchange)
         .await
         .map_err(|_| failure("the worker did not rebuild its potential in time"))??;
     if id != INIT_ID {
@@ -198,7 +211,7 @@ async fn connect_worker(
     }
     // An error reply (an unregistered type, a bad state) is the worker's error.
     wire::decode_reply(&payload)?;
-    Ok((half, decoder, payload))
+    Ok((half, decoder, payload, ring))
 }
 
 /// Kills (if still running) and reaps the child of `ticket`.
@@ -233,11 +246,13 @@ async fn watch(
     conn: Arc<Conn>,
     half: Half,
     mut decoder: FrameDecoder,
+    mut ring: Option<RingReader>,
 ) {
     let mut wakers = Vec::new();
     let end = read_loop(half, &mut decoder, |frames| {
-        let (served, outcome) = conn.deliver_all(frames, &mut wakers);
-        pool.add_served(slot, served);
+        let (delivered, outcome) = conn.deliver_all(frames, &mut wakers, ring.as_mut());
+        pool.add_served(slot, delivered);
+        wakers.drain(..).for_each(Waker::wake);
         outcome.map(|()| Took::All)
     })
     .await;

@@ -31,6 +31,17 @@ pub(crate) const SEND_BUFFER: usize = 4 << 20;
 /// their first answer after 1,003 ms.
 pub(crate) const FLUSH_AFTER: Duration = Duration::from_micros(100);
 
+// --- Shared memory (`shared/`) ---
+
+/// The data bytes of each connection's shared region: room for a batch of
+/// 64 rows over a vocabulary of 50,000 (25.6 MB) in flight with another
+/// one behind it. The pages cost memory only once a reply has used them.
+pub(crate) const SHARED_REGION: usize = 64 << 20;
+
+/// Replies of values larger than this go through the shared region; smaller
+/// ones through the socket, where they share writes with other replies.
+pub(crate) const SHARED_ABOVE: usize = 32 * 1024;
+
 // --- Reading: the frame decoder (`protocol/frame.rs`) and the pool ---
 
 /// How much the frame decoder asks to read at once when it needs more bytes.

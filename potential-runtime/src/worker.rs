@@ -1,7 +1,7 @@
 //! The worker side: what a re-executed copy of the program does when
 //! [`init`](crate::init) finds itself started by a pool.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -14,8 +14,10 @@ use crate::protocol::env::{self, WorkerEnv, started_as_worker};
 use crate::protocol::frame::{FrameDecoder, MAX_FRAME_LEN, begin_frame, finish_frame};
 use crate::protocol::handshake::Hello;
 use crate::protocol::message::{INIT_ID, decode_recipe};
+use crate::shared::{self, RingWriter};
 use crate::socket::SocketAddress;
-use crate::transport::{Half, Outbox, ReadEnd, Took, read_loop, read_one};
+use crate::sync::lock;
+use crate::transport::{Half, Outbox, ReadEnd, Took, read_loop};
 use crate::tuning::{COALESCE_BELOW, FLUSH_AFTER};
 
 /// Exit codes of a worker, for the parent's log.
@@ -137,11 +139,11 @@ async fn serve(env: WorkerEnv) -> i32 {
         Err(code) => return code,
     };
     let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
-    let server = match receive_recipe(&mut half, &mut decoder).await {
-        Ok(server) => server,
+    let (server, ring) = match receive_recipe(&mut half, &mut decoder).await {
+        Ok(received) => received,
         Err(code) => return code,
     };
-    serve_calls(half, decoder, server).await
+    serve_calls(half, decoder, server, ring).await
 }
 
 /// Connects to the pool's socket and says hello.
@@ -165,21 +167,25 @@ async fn connect_and_hello(env: &WorkerEnv) -> std::result::Result<Half, i32> {
     Ok(half)
 }
 
-/// Reads the recipe and rebuilds the potential; answers with its
-/// description, or with the error and an exit code.
+/// Reads the recipe (and the shared region before it, if one comes) and
+/// rebuilds the potential; answers with its description, or with the
+/// error and an exit code.
 async fn receive_recipe(
     half: &mut Half,
     decoder: &mut FrameDecoder,
-) -> std::result::Result<Arc<dyn ServePotential>, i32> {
-    let server = match read_one(half, decoder).await {
+) -> std::result::Result<(Arc<dyn ServePotential>, Option<RingWriter>), i32> {
+    let (recipe, ring) = match shared::read_recipe(half, decoder).await {
+        Ok(received) => received,
         // The pool closes without a recipe when it refused us or shut down.
         Err(ReadEnd::Eof) => return Err(EXIT_OK),
         Err(e) => {
             eprintln!("potential worker: no recipe: {e}");
             return Err(EXIT_PROTOCOL);
         }
-        Ok((id, payload)) if id == INIT_ID => rebuild(&payload),
-        Ok((id, _)) => Err(PotentialError::InvalidInput(format!(
+    };
+    let server = match recipe {
+        (id, payload) if id == INIT_ID => rebuild(&payload),
+        (id, _) => Err(PotentialError::InvalidInput(format!(
             "expected the recipe, got frame {id}"
         ))),
     };
@@ -195,7 +201,7 @@ async fn receive_recipe(
         Err(_) => false,
     };
     match server {
-        Ok(server) if sent => Ok(server),
+        Ok(server) if sent => Ok((server, ring)),
         Ok(_) => Err(EXIT_PROTOCOL),
         Err(_) => {
             let _ = half.shutdown().await;
@@ -210,11 +216,20 @@ fn rebuild(payload: &[u8]) -> Result<Arc<dyn ServePotential>> {
 }
 
 /// Answers calls until the pool closes the connection.
+///
+/// With a shared region, the values of large replies go there
+/// ([`shared::divert`]) and their frames become small: they are queued with
+/// the other small replies of the read. The ring is locked only to place
+/// a reply, and each placement's frame is queued before the next
+/// placement is made (both happen on this thread, with no `.await`
+/// between them), which is the order the ring's reader needs.
 async fn serve_calls(
     half: Half,
     mut decoder: FrameDecoder,
     server: Arc<dyn ServePotential>,
+    ring: Option<RingWriter>,
 ) -> i32 {
+    let ring = ring.map(|ring| Arc::new(Mutex::new(ring)));
     let outbox = Outbox::new();
     let writer = tokio::spawn({
         let (outbox, half) = (outbox.clone(), half.clone());
@@ -257,7 +272,7 @@ async fn serve_calls(
             let mut cx = Context::from_waker(Waker::noop());
             match answer.as_mut().poll(&mut cx) {
                 Poll::Ready(mut reply) => {
-                    finish_reply(&mut reply, frame.id, start);
+                    finish_reply(&mut reply, frame.id, start, ring.as_deref());
                     if reply.len() < COALESCE_BELOW {
                         ready.extend_from_slice(&reply);
                         reply.clear();
@@ -267,10 +282,10 @@ async fn serve_calls(
                     }
                 }
                 Poll::Pending => {
-                    let (id, outbox) = (frame.id, outbox.clone());
+                    let (id, outbox, ring) = (frame.id, outbox.clone(), ring.clone());
                     tokio::spawn(async move {
                         let mut reply = answer.await;
-                        finish_reply(&mut reply, id, start);
+                        finish_reply(&mut reply, id, start, ring.as_deref());
                         outbox.push(reply);
                     });
                 }
@@ -296,10 +311,15 @@ async fn connect(socket: &SocketAddress) -> std::io::Result<Stream> {
     Stream::connect(socket.to_name()?).await
 }
 
-/// Finishes the reply frame begun at `start`; one too large for a frame
-/// becomes an error reply.
-fn finish_reply(reply: &mut Vec<u8>, id: u64, start: usize) {
-    if let Err(e) = finish_frame(reply, start, MAX_FRAME_LEN) {
+/// Finishes the reply frame begun at `start`, moving its values to the
+/// shared region when there is one and they belong there; one too large
+/// for a frame becomes an error reply.
+fn finish_reply(reply: &mut Vec<u8>, id: u64, start: usize, ring: Option<&Mutex<RingWriter>>) {
+    let framed = finish_frame(reply, start, MAX_FRAME_LEN);
+    if let (Ok(()), Some(ring)) = (framed, ring) {
+        shared::divert(&mut lock(ring), reply, start);
+    }
+    if let Err(e) = framed {
         reply.truncate(start);
         let start = begin_frame(reply, id);
         wire::encode_error(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use potential_core::{Potential, PotentialError, Registered, Result, Vocab};
+use potential_core::{LogWeights, Potential, PotentialError, Registered, Result, Vocab};
 use serde::{Deserialize, Serialize};
 
 /// genlm-control's test potential: `complete` is `-len`, `prefix` `-0.5 len`.
@@ -208,3 +208,52 @@ impl Potential for Unlisted {
 }
 
 impl Registered for Unlisted {}
+
+/// A potential over a large vocabulary `0..n` whose next-token weights
+/// depend on the token and on the context's length, so that a reply sent
+/// to the wrong call, or read from the wrong place, shows: `prefix` is
+/// `-Σ (k + 1) t_k / 10⁶` over the context's tokens `t_k`, `complete` is
+/// `-len`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Wide {
+    /// The vocabulary, `0..n`.
+    pub vocab: Vocab<u32>,
+}
+
+impl Wide {
+    /// Over `0..n` (`n` at least 1).
+    pub fn new(n: u32) -> Wide {
+        Wide {
+            vocab: Vocab::new(0..n.max(1)).expect("a non-empty vocabulary"),
+        }
+    }
+}
+
+impl Potential for Wide {
+    type Token = u32;
+    fn vocab(&self) -> &Vocab<u32> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[u32]) -> Result<f64> {
+        Ok(-(context.len() as f64))
+    }
+    async fn prefix(&self, context: &[u32]) -> Result<f64> {
+        let weighted: f64 = (1..)
+            .zip(context)
+            .map(|(k, &t)| f64::from(k) * f64::from(t))
+            .sum();
+        Ok(-weighted / 1e6)
+    }
+    async fn logw_next(&self, context: &[u32]) -> Result<LogWeights<u32>> {
+        let step = (context.len() + 1) as f64 / 1e6;
+        let prefix = self.prefix(context).await?;
+        let weights = (0..self.vocab.len())
+            .map(|t| -(t as f64) * step)
+            .chain([self.complete(context).await? - prefix])
+            .collect();
+        LogWeights::new(self.vocab.clone(), weights)
+    }
+}
+
+impl Registered for Wide {}
+potential_core::register!(Wide);

@@ -30,8 +30,9 @@ pub const MAGIC: [u8; 4] = *b"PTRW";
 /// The version of this protocol; both sides must have the same. It covers
 /// the payloads of [`potential_core::wire`] too: version 2's description
 /// carries the vocabulary's length (1 sent the vocabulary back), and calls
-/// have no `Describe` variant.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// have no `Describe` variant; version 3 adds the shared region (its frame
+/// before the recipe, and replies of [`wire::SHARED`](potential_core::wire::SHARED)).
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The length of the secret in bytes.
 pub const SECRET_LEN: usize = 32;

@@ -1,0 +1,350 @@
+//! The reply ring: a worker places the values of its large replies one
+//! after the other in a [`Region`], and its pool reads them in the same
+//! order and hands the space back.
+//!
+//! Positions only grow (a `u64` of bytes never wraps in practice); a
+//! position's place in the data is `position % capacity`. A reply is
+//! never cut at the end of the data: when it does not fit there, the
+//! writer skips to the start, and the skipped bytes count as used until
+//! the reader passes them. The reader publishes how far it has read in
+//! the region's cursor; the writer reuses space only behind it.
+//!
+//! The order is the protocol: the writer sends the frame that names a
+//! placement before the frame of any later one, and the reader takes
+//! them in the order their frames arrive, so the cursor moves past a
+//! reply only once that reply has been read. A reader that sees a
+//! placement behind its cursor, or out of bounds, reports it and copies
+//! nothing. A writer that dies mid-copy never sends the frame, so the
+//! reader never looks at those bytes.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+use super::region::Region;
+
+/// Placements start on this boundary (a cache line): replies do not share lines.
+pub const ALIGN: u64 = 64;
+
+/// The bytes a placement uses: its length, rounded up to [`ALIGN`].
+fn footprint(len: u64) -> u64 {
+    len.div_ceil(ALIGN) * ALIGN
+}
+
+/// The ring's size in bytes: the region's data, in whole [`ALIGN`]
+/// units, so that a placement that fits never crosses the end.
+fn ring_capacity(region: &Region) -> u64 {
+    region.capacity() as u64 / ALIGN * ALIGN
+}
+
+/// Where a reply's values were placed: what the small frame that stands
+/// for the reply carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    /// The position of the first byte.
+    pub position: u64,
+    /// The length in bytes.
+    pub len: u64,
+}
+
+impl Placed {
+    /// The encoded length of a placement.
+    pub const ENCODED_LEN: usize = 16;
+
+    /// Appends the position and the length, little-endian.
+    pub fn encode(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.position.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote; `None` unless `body` is
+    /// exactly that long.
+    pub fn decode(body: &[u8]) -> Option<Placed> {
+        let body: &[u8; Self::ENCODED_LEN] = body.try_into().ok()?;
+        let (position, len) = body.split_at(8);
+        Some(Placed {
+            position: u64::from_le_bytes(position.try_into().ok()?),
+            len: u64::from_le_bytes(len.try_into().ok()?),
+        })
+    }
+}
+
+/// The worker's end: places reply bytes in the ring.
+#[derive(Debug)]
+pub struct RingWriter {
+    region: Region,
+    capacity: u64,
+    /// Where the next placement may start.
+    head: u64,
+}
+
+impl RingWriter {
+    /// Writes into `region`, from its start.
+    pub fn new(region: Region) -> RingWriter {
+        RingWriter {
+            capacity: ring_capacity(&region),
+            region,
+            head: 0,
+        }
+    }
+
+    /// Copies `bytes` into the ring and gives where; `None` when they do
+    /// not fit in the space the reader has handed back (the caller sends
+    /// them some other way: the writer never waits for the reader).
+    ///
+    /// The frame naming the placement must be sent before the frame of any
+    /// later placement (see the module's documentation).
+    pub fn put(&mut self, bytes: &[u8]) -> Option<Placed> {
+        let len = bytes.len() as u64;
+        if len == 0 || len > self.capacity {
+            return None;
+        }
+        let read = self.region.cursor().load(Ordering::Acquire);
+        // A cursor ahead of what was written is the reader's bug: place nothing.
+        let used = self.head.checked_sub(read)?;
+        let at = self.head % self.capacity;
+        let skip = if at + len > self.capacity {
+            self.capacity - at
+        } else {
+            0
+        };
+        // Everything behind `head` that the reader has not passed (skipped
+        // tails included) is in use; with nothing in use, any placement
+        // that fits the ring may follow a skip.
+        if used > 0 && used + skip + footprint(len) > self.capacity {
+            return None;
+        }
+        let position = self.head + skip;
+        self.region
+            .write((position % self.capacity) as usize, bytes)
+            .ok()?;
+        self.head = position + footprint(len);
+        Some(Placed { position, len })
+    }
+}
+
+/// A placement the reader refuses: the writer broke the ring's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPlacement {
+    /// The placement.
+    pub placed: Placed,
+    /// How far the reader had read.
+    pub read: u64,
+    /// The ring's size.
+    pub capacity: u64,
+}
+
+impl fmt::Display for BadPlacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a reply of {} bytes at position {} does not follow position {} in a ring of {} bytes",
+            self.placed.len, self.placed.position, self.read, self.capacity
+        )
+    }
+}
+
+impl std::error::Error for BadPlacement {}
+
+/// The pool's end: reads placements in order and hands their space back.
+#[derive(Debug)]
+pub struct RingReader {
+    region: Region,
+    capacity: u64,
+    /// How far this reader has read: what the cursor says.
+    read: u64,
+}
+
+impl RingReader {
+    /// Reads from `region`, from its start.
+    pub fn new(region: Region) -> RingReader {
+        RingReader {
+            capacity: ring_capacity(&region),
+            region,
+            read: 0,
+        }
+    }
+
+    /// The region, whose descriptor goes to the writer.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// Checks that `placed` can be the next placement: at or after what
+    /// was read (the frames came in order), not across the end of the
+    /// data. Where it lands is the writer's promise (behind the cursor,
+    /// see [`RingWriter::put`]); whatever it promises, the copy stays
+    /// inside the region.
+    fn check(&self, placed: Placed) -> Result<u64, BadPlacement> {
+        let at = placed.position % self.capacity.max(1);
+        // Bounded by the capacity first, so that the footprint cannot overflow.
+        let contiguous = at
+            .checked_add(placed.len)
+            .is_some_and(|end| end <= self.capacity);
+        let in_order = contiguous
+            && placed.position >= self.read
+            && placed.position.checked_add(footprint(placed.len)).is_some();
+        if in_order {
+            Ok(at)
+        } else {
+            Err(BadPlacement {
+                placed,
+                read: self.read,
+                capacity: self.capacity,
+            })
+        }
+    }
+
+    /// Appends the placement's values to `rows`, `width` to a row (the
+    /// placement's length must be a whole number of rows: check it
+    /// before), then hands its space back.
+    pub fn take_rows(
+        &mut self,
+        placed: Placed,
+        width: usize,
+        rows: &mut Vec<Vec<f64>>,
+    ) -> Result<(), BadPlacement> {
+        let at = self.check(placed)? as usize;
+        let row_bytes = 8 * width.max(1);
+        let count = placed.len as usize / row_bytes;
+        rows.reserve(count);
+        for i in 0..count {
+            let mut row = Vec::with_capacity(width);
+            self.region
+                .read_f64s(at + i * row_bytes, width, &mut row)
+                .map_err(|_| BadPlacement {
+                    placed,
+                    read: self.read,
+                    capacity: self.capacity,
+                })?;
+            rows.push(row);
+        }
+        self.release(placed)
+    }
+
+    /// Hands the placement's space back without reading it (nobody waits
+    /// for its reply any more).
+    pub fn release(&mut self, placed: Placed) -> Result<(), BadPlacement> {
+        self.check(placed)?;
+        self.read = placed.position + footprint(placed.len);
+        self.region.cursor().store(self.read, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes_of(values: &[f64]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// A writer and a reader over one region, as a worker and its pool have.
+    fn pair(capacity: usize) -> (RingWriter, RingReader) {
+        let region = Region::create(capacity).unwrap();
+        let peer = Region::open(region.fd().try_clone_to_owned().unwrap()).unwrap();
+        (RingWriter::new(peer), RingReader::new(region))
+    }
+
+    #[test]
+    fn a_full_ring_refuses_until_the_reader_hands_space_back() {
+        let (mut writer, mut reader) = pair(1024);
+        let row = bytes_of(&[1.0; 48]); // 384 bytes
+        let a = writer.put(&row).unwrap();
+        let b = writer.put(&row).unwrap();
+        assert_eq!((a.position, b.position), (0, 384));
+        // 768 used; 384 more would need 1152.
+        assert_eq!(writer.put(&row), None);
+        let mut rows = Vec::new();
+        reader.take_rows(a, 48, &mut rows).unwrap();
+        assert_eq!(rows, vec![vec![1.0; 48]]);
+        // The tail (256 bytes) is too short: the placement skips to the start.
+        let c = writer.put(&bytes_of(&[2.0; 48])).unwrap();
+        assert_eq!(c.position, 1024);
+        reader.release(b).unwrap();
+        reader.take_rows(c, 24, &mut rows).unwrap();
+        assert_eq!(rows[1..], [vec![2.0; 24], vec![2.0; 24]]);
+    }
+
+    #[test]
+    fn placements_out_of_order_or_bounds_are_refused_and_read_nothing() {
+        let (mut writer, mut reader) = pair(1024);
+        let a = writer.put(&bytes_of(&[1.0; 8])).unwrap();
+        let b = writer.put(&bytes_of(&[2.0; 8])).unwrap();
+        reader.release(b).unwrap();
+        let mut rows = Vec::new();
+        assert!(
+            reader.take_rows(a, 8, &mut rows).is_err(),
+            "behind the cursor"
+        );
+        for placed in [
+            Placed {
+                position: 768,
+                len: 1025,
+            },
+            Placed {
+                position: 1000,
+                len: 64,
+            },
+            Placed {
+                position: u64::MAX - 8,
+                len: 64,
+            },
+        ] {
+            assert!(
+                reader.take_rows(placed, 8, &mut rows).is_err(),
+                "{placed:?}"
+            );
+        }
+        assert!(rows.is_empty());
+    }
+
+    #[test]
+    fn placements_travel_as_sixteen_bytes() {
+        let placed = Placed {
+            position: 1 << 40,
+            len: 400_008,
+        };
+        let mut out = vec![9];
+        placed.encode(&mut out);
+        assert_eq!(Placed::decode(&out[1..]), Some(placed));
+        assert_eq!(Placed::decode(&out[2..]), None);
+        assert_eq!(Placed::decode(&[out.as_slice(), &[0]].concat()[1..]), None);
+    }
+
+    proptest! {
+        /// Whatever the sizes, and however far the reader lags, every
+        /// value placed is read back intact and in order, and a placement
+        /// is refused only when the space handed back is too small.
+        #[test]
+        fn the_ring_delivers_every_placement_intact(
+            sizes in proptest::collection::vec(1usize..200, 1..60),
+            lag in 0usize..6,
+        ) {
+            let (mut writer, mut reader) = pair(2048);
+            let mut in_flight = std::collections::VecDeque::new();
+            for (n, &size) in sizes.iter().enumerate() {
+                let values: Vec<f64> = (0..size).map(|i| (n * 1000 + i) as f64).collect();
+                let placed = loop {
+                    if let Some(placed) = writer.put(&bytes_of(&values)) {
+                        break placed;
+                    }
+                    // Refused: only when something is still unread.
+                    let (placed, expected): (Placed, Vec<f64>) =
+                        in_flight.pop_front().expect("refused with nothing in flight");
+                    let mut rows = Vec::new();
+                    reader.take_rows(placed, expected.len(), &mut rows).unwrap();
+                    prop_assert_eq!(&rows[0], &expected);
+                };
+                in_flight.push_back((placed, values));
+                while in_flight.len() > lag {
+                    let (placed, expected) = in_flight.pop_front().unwrap();
+                    let mut rows = Vec::new();
+                    reader.take_rows(placed, expected.len(), &mut rows).unwrap();
+                    prop_assert_eq!(&rows[0], &expected);
+                }
+            }
+        }
+    }
+}
