@@ -286,12 +286,15 @@ pub fn encode_values(values: &[f64], out: &mut Vec<u8>) {
     append_le(values, out);
 }
 
-/// Appends `f64`s as little-endian bytes; a bulk copy on little-endian targets.
+/// Appends `f64`s as little-endian bytes: one bulk copy on little-endian
+/// targets (no zeroing first: for a 400 KB reply, zeroing cost as much as
+/// the copy).
 fn append_le(values: &[f64], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + 8 * values.len(), 0);
-    for (bytes, v) in out[start..].chunks_exact_mut(8).zip(values) {
-        bytes.copy_from_slice(&v.to_le_bytes());
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(values));
+    } else {
+        out.reserve(8 * values.len());
+        out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
     }
 }
 
@@ -452,10 +455,35 @@ pub trait ServePotential: Send + Sync {
     /// Decodes the call `request` at once (so the request's buffer is free
     /// when this returns) and gives the future that appends the reply to
     /// `reply` and hands it back.
-    fn serve(&self, request: &[u8], reply: Vec<u8>) -> BoxFuture<'static, Vec<u8>>;
+    fn serve(&self, request: &[u8], reply: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+        self.serve_placing(request, reply, None)
+    }
+
+    /// As [`serve`](Self::serve), offering the weights of `logw_next` and
+    /// `batch_logw_next` to `place` first: what it takes is not copied
+    /// into the reply.
+    fn serve_placing(
+        &self,
+        request: &[u8],
+        reply: Vec<u8>,
+        place: Option<Arc<dyn PlaceValues>>,
+    ) -> BoxFuture<'static, Vec<u8>>;
 
     /// Appends the [`Description`] reply: the answer to the recipe.
     fn describe(&self, reply: &mut Vec<u8>);
+}
+
+/// Where a worker may put the values of a reply instead of in the reply:
+/// the runtime's shared memory.
+///
+/// Offered the rows of a `logw_next` or `batch_logw_next` reply (each of
+/// the same width, in order), it either takes them, appends to `reply`
+/// the tag [`SHARED`] and the body that says where they are, and returns
+/// `true`; or leaves `reply` alone and returns `false`, and the values are
+/// encoded in the reply after [`VALUES`].
+pub trait PlaceValues: Send + Sync {
+    /// Takes `rows`, or declines them; see the trait's documentation.
+    fn place(&self, rows: &[&[f64]], reply: &mut Vec<u8>) -> bool;
 }
 
 /// Serves one potential over tokens of type `T`.
@@ -472,12 +500,20 @@ impl<T: TokenType> Server<T> {
         }
     }
 
-    async fn answer(p: &dyn DynPotential<T>, call: Call<T>, reply: &mut Vec<u8>) -> Result<()> {
+    async fn answer(
+        p: &dyn DynPotential<T>,
+        call: Call<T>,
+        reply: &mut Vec<u8>,
+        place: Option<&dyn PlaceValues>,
+    ) -> Result<()> {
         match call {
             Call::Complete(c) => encode_values(&[p.dyn_complete(&c).await?], reply),
             Call::Prefix(c) => encode_values(&[p.dyn_prefix(&c).await?], reply),
             Call::Score(c) => encode_values(&[p.dyn_score(&c).await?], reply),
-            Call::LogwNext(c) => encode_values(p.dyn_logw_next(&c).await?.as_slice(), reply),
+            Call::LogwNext(c) => {
+                let weights = p.dyn_logw_next(&c).await?;
+                encode_rows(&[weights.as_slice()], reply, place);
+            }
             Call::BatchComplete(c) => encode_values(&p.dyn_batch_complete(&c).await?, reply),
             Call::BatchPrefix(c) => encode_values(&p.dyn_batch_prefix(&c).await?, reply),
             Call::BatchScore(c) => encode_values(&p.dyn_batch_score(&c).await?, reply),
@@ -485,35 +521,55 @@ impl<T: TokenType> Server<T> {
                 let all = p.dyn_batch_logw_next(&c).await?;
                 check_len(Method::BatchLogwNext.as_str(), c.len(), all.len())?;
                 let width = p.dyn_vocab().len() + 1;
-                reply.reserve(1 + 8 * width * all.len());
-                reply.push(VALUES);
-                for w in &all {
-                    if w.as_slice().len() != width {
-                        return Err(PotentialError::InvalidInput(format!(
-                            "batch_logw_next returned {} weights for a vocabulary of {} plus EOS",
-                            w.as_slice().len(),
-                            width - 1
-                        )));
-                    }
-                    append_le(w.as_slice(), reply);
+                if let Some(w) = all.iter().find(|w| w.as_slice().len() != width) {
+                    return Err(PotentialError::InvalidInput(format!(
+                        "batch_logw_next returned {} weights for a vocabulary of {} plus EOS",
+                        w.as_slice().len(),
+                        width - 1
+                    )));
                 }
+                let rows: Vec<&[f64]> = all.iter().map(|w| w.as_slice()).collect();
+                encode_rows(&rows, reply, place);
             }
         }
         Ok(())
     }
 }
 
+/// Appends a reply of `rows` of values: placed by `place` when it takes
+/// them, else encoded after [`VALUES`].
+fn encode_rows(rows: &[&[f64]], reply: &mut Vec<u8>, place: Option<&dyn PlaceValues>) {
+    if place.is_some_and(|place| place.place(rows, reply)) {
+        return;
+    }
+    reply.reserve(1 + rows.iter().map(|r| 8 * r.len()).sum::<usize>());
+    reply.push(VALUES);
+    for row in rows {
+        append_le(row, reply);
+    }
+}
+
 impl<T: TokenType> ServePotential for Server<T> {
-    fn serve(&self, request: &[u8], mut reply: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+    fn serve_placing(
+        &self,
+        request: &[u8],
+        mut reply: Vec<u8>,
+        place: Option<Arc<dyn PlaceValues>>,
+    ) -> BoxFuture<'static, Vec<u8>> {
         let call = decode_call::<T>(request);
         let potential = self.potential.clone();
         Box::pin(async move {
             let start = reply.len();
             let outcome = match call {
-                Ok(call) => AssertUnwindSafe(Self::answer(&*potential, call, &mut reply))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|payload| Err(PotentialError::from_panic(payload))),
+                Ok(call) => AssertUnwindSafe(Self::answer(
+                    &*potential,
+                    call,
+                    &mut reply,
+                    place.as_deref(),
+                ))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| Err(PotentialError::from_panic(payload))),
                 Err(e) => Err(e),
             };
             if let Err(e) = outcome {

@@ -3,7 +3,10 @@
 //!
 //! - encoding and decoding 50,001 weights (a 50,000-token `logw_next`
 //!   reply) against copying the same 400 KB;
-//! - cutting 2,000 small frames out of one read against copying the bytes.
+//! - cutting 2,000 small frames out of one read against copying the bytes;
+//! - the shared-memory path (Linux): placing 400 KB of weights in a ring
+//!   and reading them back into a row, alone and with the ring's
+//!   bookkeeping, against the same copies between private buffers.
 
 use std::hint::black_box;
 
@@ -74,5 +77,73 @@ fn frames_copy_reference(bencher: Bencher) {
         buf.clear();
         buf.extend_from_slice(black_box(&stream));
         black_box(buf.len())
+    });
+}
+
+/// The bytes of a 50,000-token reply, as a worker's `serve` writes them.
+#[cfg(target_os = "linux")]
+fn weight_bytes() -> Vec<u8> {
+    weights().iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A ring's two ends over one region, as a worker and its pool hold them.
+#[cfg(target_os = "linux")]
+fn ring_pair() -> (
+    potential_runtime::shared::RingWriter,
+    potential_runtime::shared::RingReader,
+) {
+    use potential_runtime::shared::{Region, RingReader, RingWriter};
+    let region = Region::create(64 << 20).expect("a region");
+    let peer = Region::open(region.fd().try_clone_to_owned().expect("a descriptor"))
+        .expect("the peer's mapping");
+    (RingWriter::new(peer), RingReader::new(region))
+}
+
+/// One reply through the ring: the worker's copy in, the pool's copy out
+/// into a new row, the cursor handed back.
+#[cfg(target_os = "linux")]
+#[divan::bench]
+fn shared_ring_put_then_take(bencher: Bencher) {
+    let bytes = weight_bytes();
+    let (mut writer, mut reader) = ring_pair();
+    bencher.bench_local(|| {
+        let placed = writer.put(&[black_box(&bytes)]).expect("room");
+        let mut rows = Vec::with_capacity(1);
+        reader
+            .take_rows(placed, bytes.len() / 8, &mut rows)
+            .expect("in order");
+        black_box(rows)
+    });
+}
+
+/// The two copies alone, into and out of the region, without the ring.
+#[cfg(target_os = "linux")]
+#[divan::bench]
+fn shared_region_write_then_read(bencher: Bencher) {
+    let bytes = weight_bytes();
+    let region = potential_runtime::shared::Region::create(64 << 20).expect("a region");
+    bencher.bench_local(|| {
+        region.write(0, black_box(&bytes)).expect("in bounds");
+        let mut row = Vec::with_capacity(bytes.len() / 8);
+        region
+            .read_f64s(0, bytes.len() / 8, &mut row)
+            .expect("in bounds");
+        black_box(row)
+    });
+}
+
+/// The reference for both: the same two copies between private buffers.
+#[cfg(target_os = "linux")]
+#[divan::bench]
+fn shared_copy_reference(bencher: Bencher) {
+    let bytes = weight_bytes();
+    let mut middle = vec![0u8; bytes.len()];
+    bencher.bench_local(|| {
+        middle.copy_from_slice(black_box(&bytes));
+        let row: Vec<f64> = middle
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
+        black_box(row)
     });
 }

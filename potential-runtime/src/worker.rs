@@ -1,12 +1,12 @@
 //! The worker side: what a re-executed copy of the program does when
 //! [`init`](crate::init) finds itself started by a pool.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use interprocess::local_socket::tokio::{Stream, prelude::*};
-use potential_core::wire::{self, ServePotential};
+use potential_core::wire::{self, PlaceValues, ServePotential};
 use potential_core::{PotentialError, Result};
 use tokio::io::AsyncWriteExt;
 
@@ -14,9 +14,8 @@ use crate::protocol::env::{self, WorkerEnv, started_as_worker};
 use crate::protocol::frame::{FrameDecoder, MAX_FRAME_LEN, begin_frame, finish_frame};
 use crate::protocol::handshake::Hello;
 use crate::protocol::message::{INIT_ID, decode_recipe};
-use crate::shared::{self, RingWriter};
+use crate::shared;
 use crate::socket::SocketAddress;
-use crate::sync::lock;
 use crate::transport::{Half, Outbox, ReadEnd, Took, read_loop};
 use crate::tuning::{COALESCE_BELOW, FLUSH_AFTER};
 
@@ -139,11 +138,11 @@ async fn serve(env: WorkerEnv) -> i32 {
         Err(code) => return code,
     };
     let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
-    let (server, ring) = match receive_recipe(&mut half, &mut decoder).await {
+    let (server, placer) = match receive_recipe(&mut half, &mut decoder).await {
         Ok(received) => received,
         Err(code) => return code,
     };
-    serve_calls(half, decoder, server, ring).await
+    serve_calls(half, decoder, server, placer).await
 }
 
 /// Connects to the pool's socket and says hello.
@@ -173,8 +172,8 @@ async fn connect_and_hello(env: &WorkerEnv) -> std::result::Result<Half, i32> {
 async fn receive_recipe(
     half: &mut Half,
     decoder: &mut FrameDecoder,
-) -> std::result::Result<(Arc<dyn ServePotential>, Option<RingWriter>), i32> {
-    let (recipe, ring) = match shared::read_recipe(half, decoder).await {
+) -> std::result::Result<(Arc<dyn ServePotential>, Option<Arc<dyn PlaceValues>>), i32> {
+    let (recipe, placer) = match shared::read_recipe(half, decoder).await {
         Ok(received) => received,
         // The pool closes without a recipe when it refused us or shut down.
         Err(ReadEnd::Eof) => return Err(EXIT_OK),
@@ -201,7 +200,7 @@ async fn receive_recipe(
         Err(_) => false,
     };
     match server {
-        Ok(server) if sent => Ok((server, ring)),
+        Ok(server) if sent => Ok((server, placer)),
         Ok(_) => Err(EXIT_PROTOCOL),
         Err(_) => {
             let _ = half.shutdown().await;
@@ -217,19 +216,18 @@ fn rebuild(payload: &[u8]) -> Result<Arc<dyn ServePotential>> {
 
 /// Answers calls until the pool closes the connection.
 ///
-/// With a shared region, the values of large replies go there
-/// ([`shared::divert`]) and their frames become small: they are queued with
-/// the other small replies of the read. The ring is locked only to place
-/// a reply, and each placement's frame is queued before the next
-/// placement is made (both happen on this thread, with no `.await`
-/// between them), which is the order the ring's reader needs.
+/// With a shared region, the server writes the weights of large replies
+/// there (`placer`) and their frames are small: they are queued with the
+/// other small replies of the read. Each reply's frame is queued in the
+/// poll that completes it, before any later placement (this loop and the
+/// tasks it spawns run on one thread), which is the order the ring's
+/// reader needs.
 async fn serve_calls(
     half: Half,
     mut decoder: FrameDecoder,
     server: Arc<dyn ServePotential>,
-    ring: Option<RingWriter>,
+    placer: Option<Arc<dyn PlaceValues>>,
 ) -> i32 {
-    let ring = ring.map(|ring| Arc::new(Mutex::new(ring)));
     let outbox = Outbox::new();
     let writer = tokio::spawn({
         let (outbox, half) = (outbox.clone(), half.clone());
@@ -268,11 +266,12 @@ async fn serve_calls(
             let start = begin_frame(&mut scratch, frame.id);
             // The call is decoded here, from the read buffer; most answers
             // are ready at the first poll and need no task of their own.
-            let mut answer = server.serve(frame.payload, std::mem::take(&mut scratch));
+            let mut answer =
+                server.serve_placing(frame.payload, std::mem::take(&mut scratch), placer.clone());
             let mut cx = Context::from_waker(Waker::noop());
             match answer.as_mut().poll(&mut cx) {
                 Poll::Ready(mut reply) => {
-                    finish_reply(&mut reply, frame.id, start, ring.as_deref());
+                    finish_reply(&mut reply, frame.id, start);
                     if reply.len() < COALESCE_BELOW {
                         ready.extend_from_slice(&reply);
                         reply.clear();
@@ -282,10 +281,10 @@ async fn serve_calls(
                     }
                 }
                 Poll::Pending => {
-                    let (id, outbox, ring) = (frame.id, outbox.clone(), ring.clone());
+                    let (id, outbox) = (frame.id, outbox.clone());
                     tokio::spawn(async move {
                         let mut reply = answer.await;
-                        finish_reply(&mut reply, id, start, ring.as_deref());
+                        finish_reply(&mut reply, id, start);
                         outbox.push(reply);
                     });
                 }
@@ -311,15 +310,10 @@ async fn connect(socket: &SocketAddress) -> std::io::Result<Stream> {
     Stream::connect(socket.to_name()?).await
 }
 
-/// Finishes the reply frame begun at `start`, moving its values to the
-/// shared region when there is one and they belong there; one too large
-/// for a frame becomes an error reply.
-fn finish_reply(reply: &mut Vec<u8>, id: u64, start: usize, ring: Option<&Mutex<RingWriter>>) {
-    let framed = finish_frame(reply, start, MAX_FRAME_LEN);
-    if let (Ok(()), Some(ring)) = (framed, ring) {
-        shared::divert(&mut lock(ring), reply, start);
-    }
-    if let Err(e) = framed {
+/// Finishes the reply frame begun at `start`; one too large for a frame
+/// becomes an error reply.
+fn finish_reply(reply: &mut Vec<u8>, id: u64, start: usize) {
+    if let Err(e) = finish_frame(reply, start, MAX_FRAME_LEN) {
         reply.truncate(start);
         let start = begin_frame(reply, id);
         wire::encode_error(

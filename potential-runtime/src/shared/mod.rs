@@ -12,10 +12,13 @@
 //!   size, so that the worker cannot shrink it under the pool's mapping) and
 //!   sends its descriptor before the recipe, in a frame of id
 //!   [`REGION_ID`](crate::protocol::message::REGION_ID).
-//! - The worker maps it and places each reply of values larger than
-//!   [`SHARED_ABOVE`](crate::tuning::SHARED_ABOVE) in it as a ring
-//!   ([`RingWriter`]); the reply frame is then the tag
-//!   [`wire::SHARED`](potential_core::wire::SHARED) and a [`Placed`].
+//! - The worker maps it, and its potential's server writes the weights of
+//!   each `logw_next` or `batch_logw_next` reply larger than
+//!   [`SHARED_ABOVE`](crate::tuning::SHARED_ABOVE) straight into it, as a
+//!   ring ([`RingWriter`], through
+//!   [`PlaceValues`](potential_core::wire::PlaceValues)); the reply frame is
+//!   then the tag [`wire::SHARED`](potential_core::wire::SHARED) and a
+//!   [`Placed`].
 //! - The pool reads placements in the order their frames arrive
 //!   ([`RingReader`]) and hands the space back through the region's cursor.
 //!
@@ -37,19 +40,20 @@ pub use region::{HEADER, OutOfBounds, Region};
 pub use ring::{ALIGN, BadPlacement, Placed, RingReader, RingWriter};
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) use elsewhere::{RingReader, RingWriter, divert, offer, read_recipe};
+pub(crate) use elsewhere::{RingReader, offer, read_recipe};
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{divert, offer, read_recipe};
+pub(crate) use linux::{offer, read_recipe};
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use potential_core::wire;
+    use std::sync::{Arc, Mutex};
+
+    use potential_core::wire::{self, PlaceValues};
 
     use super::{Region, RingReader, RingWriter, pass};
-    use crate::protocol::frame::{
-        FrameDecoder, HEADER_LEN, MAX_FRAME_LEN, begin_frame, encode_frame, finish_frame,
-    };
+    use crate::protocol::frame::{FrameDecoder, encode_frame};
     use crate::protocol::message::REGION_ID;
+    use crate::sync::lock;
     use crate::transport::{Half, ReadEnd};
     use crate::tuning::SHARED_ABOVE;
 
@@ -78,39 +82,47 @@ mod linux {
     pub(crate) async fn read_recipe(
         half: &Half,
         decoder: &mut FrameDecoder,
-    ) -> Result<((u64, Vec<u8>), Option<RingWriter>), ReadEnd> {
-        let mut ring = None;
+    ) -> Result<((u64, Vec<u8>), Option<Arc<dyn PlaceValues>>), ReadEnd> {
+        let mut placer: Option<Arc<dyn PlaceValues>> = None;
         loop {
             let mut fd = None;
             let frame = pass::read_one_with_fd(half, decoder, &mut fd).await?;
             if frame.0 != REGION_ID {
-                return Ok((frame, ring));
+                return Ok((frame, placer));
             }
             match fd.map(Region::open) {
-                Some(Ok(region)) => ring = Some(RingWriter::new(region)),
+                Some(Ok(region)) => {
+                    placer = Some(Arc::new(Placer(Mutex::new(RingWriter::new(region)))));
+                }
                 Some(Err(e)) => eprintln!("potential worker: cannot map the shared region: {e}"),
                 None => eprintln!("potential worker: the shared region came without a descriptor"),
             }
         }
     }
 
-    /// Moves the values of the finished reply frame at `start` of `reply`
-    /// into the ring, when they are many and fit, and leaves in their
-    /// place the frame that says where they are.
-    pub(crate) fn divert(ring: &mut RingWriter, reply: &mut Vec<u8>, start: usize) {
-        let tag = start + HEADER_LEN;
-        if reply.len() <= tag + SHARED_ABOVE || reply[tag] != wire::VALUES {
-            return;
+    /// The worker's end of the ring, offered every reply of weights.
+    ///
+    /// A placement happens as the reply's future completes, and the
+    /// worker queues the reply's frame in the same poll, with no `.await`
+    /// between (it runs on one thread): frames leave in the order of their
+    /// placements, as the ring's reader needs.
+    struct Placer(Mutex<RingWriter>);
+
+    impl PlaceValues for Placer {
+        fn place(&self, rows: &[&[f64]], reply: &mut Vec<u8>) -> bool {
+            let bytes: usize = rows.iter().map(|row| 8 * row.len()).sum();
+            // The ring holds little-endian values: elsewhere, the socket.
+            if bytes <= SHARED_ABOVE || cfg!(target_endian = "big") {
+                return false;
+            }
+            let pieces: Vec<&[u8]> = rows.iter().map(|row| bytemuck::cast_slice(row)).collect();
+            let Some(placed) = lock(&self.0).put(&pieces) else {
+                return false;
+            };
+            reply.push(wire::SHARED);
+            placed.encode(reply);
+            true
         }
-        let Some(placed) = ring.put(&reply[tag + 1..]) else {
-            return;
-        };
-        let id = u64::from_le_bytes(reply[start + 4..tag].try_into().expect("8 bytes"));
-        reply.truncate(start);
-        let start = begin_frame(reply, id);
-        reply.push(wire::SHARED);
-        placed.encode(reply);
-        finish_frame(reply, start, MAX_FRAME_LEN).expect("a placement is a small frame");
     }
 }
 
@@ -118,16 +130,16 @@ mod linux {
 /// the socket.
 #[cfg(not(target_os = "linux"))]
 mod elsewhere {
+    use std::sync::Arc;
+
+    use potential_core::wire::PlaceValues;
+
     use crate::protocol::frame::FrameDecoder;
     use crate::transport::{Half, ReadEnd, read_one};
 
     /// No ring can exist here.
     #[derive(Debug)]
     pub(crate) enum RingReader {}
-
-    /// No ring can exist here.
-    #[derive(Debug)]
-    pub(crate) enum RingWriter {}
 
     pub(crate) async fn offer(_: &Half, _: usize) -> std::io::Result<Option<RingReader>> {
         Ok(None)
