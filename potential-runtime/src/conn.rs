@@ -21,7 +21,7 @@ use crate::protocol::message::FIRST_CALL_ID;
 use crate::shared::Placed;
 use crate::shared::RingReader;
 use crate::sync::lock;
-use crate::transport::Outbox;
+use crate::transport::{Outbox, Send};
 use crate::tuning::{COALESCE_BELOW, DECODE_UNLOCKED_ABOVE};
 
 /// What a call answers: `rows` rows of `width` values each (one row for a
@@ -229,7 +229,9 @@ impl Conn {
             )));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        {
+        // A lone call is written at once, by this task; calls that have
+        // company are queued, so that the writer sends them together.
+        let send = {
             let mut table = lock(&self.pending);
             if !table.open {
                 return Sent::Gone;
@@ -237,7 +239,12 @@ impl Conn {
             table
                 .calls
                 .insert(id, Pending::Waiting(shape, waker, after));
-        }
+            if table.calls.len() == 1 {
+                Send::Now
+            } else {
+                Send::Queued
+            }
+        };
         let encode = |out: &mut Vec<u8>| {
             let start = begin_frame(out, id);
             wire::encode_call(call, out)?;
@@ -245,10 +252,10 @@ impl Conn {
                 .map_err(|e| PotentialError::InvalidInput(format!("the call is too large: {e}")))
         };
         let queued = if len < COALESCE_BELOW {
-            self.outbox.push_with(encode)
+            self.outbox.push_with(encode, send)
         } else {
             let mut frame = Vec::with_capacity(HEADER_LEN + len);
-            encode(&mut frame).map(|()| self.outbox.push(frame))
+            encode(&mut frame).map(|()| self.outbox.push(frame, Send::Queued))
         };
         if let Err(e) = queued {
             lock(&self.pending).calls.remove(&id);

@@ -139,7 +139,7 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
             return Err(e);
         }
     };
-    let conn = Arc::new(Conn::new(pid, ticket, Outbox::new()));
+    let conn = Arc::new(Conn::new(pid, ticket, Outbox::with_stream(half.clone())));
     let writer = tokio::spawn({
         let (outbox, half) = (conn.outbox.clone(), half.clone());
         async move {

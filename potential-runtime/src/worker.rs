@@ -16,7 +16,7 @@ use crate::protocol::handshake::Hello;
 use crate::protocol::message::{INIT_ID, decode_recipe};
 use crate::shared;
 use crate::socket::SocketAddress;
-use crate::transport::{Half, Outbox, ReadEnd, Took, read_loop};
+use crate::transport::{Half, Outbox, ReadEnd, Send, Took, read_loop};
 use crate::tuning::{COALESCE_BELOW, FLUSH_AFTER};
 
 /// Exit codes of a worker, for the parent's log.
@@ -228,7 +228,7 @@ async fn serve_calls(
     server: Arc<dyn ServePotential>,
     placer: Option<Arc<dyn PlaceValues>>,
 ) -> i32 {
-    let outbox = Outbox::new();
+    let outbox = Outbox::with_stream(half.clone());
     let writer = tokio::spawn({
         let (outbox, half) = (outbox.clone(), half.clone());
         async move { outbox.write_loop(half).await }
@@ -277,7 +277,7 @@ async fn serve_calls(
                         reply.clear();
                         scratch = reply;
                     } else {
-                        outbox.push(reply);
+                        outbox.push(reply, Send::Queued);
                     }
                 }
                 Poll::Pending => {
@@ -285,13 +285,15 @@ async fn serve_calls(
                     tokio::spawn(async move {
                         let mut reply = answer.await;
                         finish_reply(&mut reply, id, start);
-                        outbox.push(reply);
+                        outbox.push(reply, Send::Queued);
                     });
                 }
             }
         };
         if !ready.is_empty() {
-            outbox.push(std::mem::replace(&mut ready, outbox.buffer()));
+            // The replies of this read, written at once when the writer
+            // is idle.
+            outbox.push(std::mem::replace(&mut ready, outbox.buffer()), Send::Now);
         }
         outcome
     })

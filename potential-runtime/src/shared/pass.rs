@@ -10,7 +10,6 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use interprocess::local_socket::tokio::Stream;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
@@ -20,15 +19,9 @@ use tokio::io::{AsyncWriteExt, Interest};
 use crate::protocol::frame::FrameDecoder;
 use crate::transport::{Half, ReadEnd};
 
-/// The tokio socket under a local-socket stream.
-fn socket(half: &Half) -> &tokio::net::UnixStream {
-    let Stream::UdSocket(s) = &*half.0;
-    s.inner()
-}
-
 /// Writes `frame` with `fd` attached to its first bytes.
 pub(crate) async fn send_with_fd(half: &Half, frame: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
-    let socket = socket(half);
+    let socket = half.socket();
     let sent = loop {
         socket.writable().await?;
         let attempt = socket.try_io(Interest::WRITABLE, || {
@@ -62,7 +55,7 @@ pub(crate) async fn read_one_with_fd(
     decoder: &mut FrameDecoder,
     fd: &mut Option<OwnedFd>,
 ) -> Result<(u64, Vec<u8>), ReadEnd> {
-    let socket = socket(half);
+    let socket = half.socket();
     loop {
         match decoder.next_frame() {
             Ok(Some(frame)) => return Ok((frame.id, frame.payload.to_vec())),
