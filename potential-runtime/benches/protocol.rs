@@ -6,7 +6,10 @@
 //! - cutting 2,000 small frames out of one read against copying the bytes;
 //! - the shared-memory path (Linux): placing 400 KB of weights in a ring
 //!   and reading them back into a row, alone and with the ring's
-//!   bookkeeping, against the same copies between private buffers.
+//!   bookkeeping, against the same copies between private buffers; and
+//!   the floor of any transport between two processes: 400 KB written on
+//!   one core and read on another (two threads that hand the region over
+//!   by spinning, no system call).
 
 use std::hint::black_box;
 
@@ -146,4 +149,50 @@ fn shared_copy_reference(bencher: Bencher) {
             .collect();
         black_box(row)
     });
+}
+
+/// 400 KB written by one thread and read into a new row by another, the
+/// threads handing the region to each other by spinning: what moving the
+/// values between cores costs, whatever carries them. On a 2-core VM it
+/// was 50 µs, against 16 µs for the same two copies on one core
+/// (`shared_copy_reference`): the part of `worker_logw_next_50k` that no
+/// transport removes.
+#[cfg(target_os = "linux")]
+#[divan::bench]
+fn shared_cross_core_handoff(bencher: Bencher) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let bytes = weight_bytes();
+    let region = Arc::new(potential_runtime::shared::Region::create(64 << 20).expect("a region"));
+    // Odd: the writer's turn; even: the reader's. u64::MAX: stop.
+    let turn = Arc::new(AtomicU64::new(0));
+    let writer = std::thread::spawn({
+        let (region, turn) = (region.clone(), turn.clone());
+        move || {
+            loop {
+                let t = turn.load(Ordering::Acquire);
+                if t == u64::MAX {
+                    return;
+                }
+                if t % 2 == 1 {
+                    region.write(0, &bytes).expect("in bounds");
+                    turn.store(t + 1, Ordering::Release);
+                }
+                std::hint::spin_loop();
+            }
+        }
+    });
+    let width = 50_001;
+    bencher.bench_local(|| {
+        let asked = turn.fetch_add(1, Ordering::AcqRel) + 1;
+        while turn.load(Ordering::Acquire) == asked {
+            std::hint::spin_loop();
+        }
+        let mut row = Vec::with_capacity(width);
+        region.read_f64s(0, width, &mut row).expect("in bounds");
+        black_box(row)
+    });
+    turn.store(u64::MAX, Ordering::Release);
+    writer.join().expect("the writer thread");
 }

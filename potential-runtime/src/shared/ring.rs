@@ -342,6 +342,23 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever a worker claims (any position, any length, any width),
+        /// the reader refuses or reads inside the region, and never panics.
+        #[test]
+        fn arbitrary_placements_never_panic(
+            claims in proptest::collection::vec((any::<u64>(), any::<u64>(), 0usize..300), 1..40),
+        ) {
+            let (_, mut reader) = pair(4096);
+            for (position, len, width) in claims {
+                let placed = Placed { position, len };
+                let mut rows = Vec::new();
+                if reader.take_rows(placed, width, &mut rows).is_ok() {
+                    prop_assert!(rows.iter().all(|row| row.len() == width));
+                }
+                let _ = reader.release(placed);
+            }
+        }
+
         /// Whatever the sizes, and however far the reader lags, every
         /// value placed is read back intact and in order, and a placement
         /// is refused only when the space handed back is too small.
