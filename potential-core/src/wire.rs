@@ -23,12 +23,19 @@
 //! | [`DESCRIPTION`] | a [`Description`] in postcard (the answer to the recipe) |
 //! | [`ERROR`] | a [`WireError`] in postcard |
 //! | [`SHARED`] | where the runtime placed the values in memory it shares with the worker (the runtime's format) |
+//! | [`MASK`] | values that are all `0` or `-∞`, one bit each (see below) |
 //!
 //! Weight vectors are the bulk of the traffic (a vocabulary of 50,000 is a
 //! 400 KB reply), so they travel as raw bytes: no per-element tag, no varint,
 //! a copy at each end. `complete`, `prefix` and `score` answer one value, the
 //! batch forms one per context, `logw_next` `len + 1` values (EOS last) and
 //! `batch_logw_next` the vectors of every context one after the other.
+//!
+//! The weights of a constraint (a grammar's, a regex's) are all `0` or
+//! `-∞`: `logw_next` and `batch_logw_next` replies whose every value is
+//! `+0.0` or `-∞` travel as [`MASK`], the rows' count and width then one
+//! bit per value (6 KB instead of 400 KB for 50,000 tokens), and are
+//! written back as `f64`s by the receiver, bit for bit.
 //!
 //! Errors travel as [`WireError`], a serde mirror of
 //! [`PotentialError`] whose variants map one to one,
@@ -61,6 +68,12 @@ pub const ERROR: u8 = 2;
 /// shares with the worker; the body says where, in the runtime's terms.
 /// [`decode_reply`] does not read it: the runtime does.
 pub const SHARED: u8 = 3;
+/// Reply tag: rows whose values are all `0` or `-∞`: the number of rows
+/// and their width as `u64` LE, then each row's bits (1 for `0`), least
+/// significant first, padded to whole bytes.
+pub const MASK: u8 = 4;
+
+mod mask;
 
 /// A call as the parent encodes it: the contexts are borrowed.
 ///
@@ -327,6 +340,8 @@ pub enum Reply<'a> {
     Values(&'a [u8]),
     /// A postcard [`Description`]; see [`check_description`].
     Description(&'a [u8]),
+    /// A [`MASK`] body: rows of `0` and `-∞`, a bit each.
+    Mask(&'a [u8]),
 }
 
 fn malformed(what: impl std::fmt::Display) -> PotentialError {
@@ -341,6 +356,7 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Reply<'_>> {
         VALUES if body.len() % 8 == 0 => Ok(Reply::Values(body)),
         VALUES => Err(malformed(format!("{} bytes of f64 values", body.len()))),
         DESCRIPTION => Ok(Reply::Description(body)),
+        MASK => Ok(Reply::Mask(body)),
         ERROR => Err(postcard::from_bytes::<WireError>(body)
             .map_err(malformed)?
             .into()),
@@ -388,6 +404,7 @@ impl Answer {
 pub fn decode_rows(bytes: &[u8], method: Method, rows: usize, width: usize) -> Result<Answer> {
     let raw = match decode_reply(bytes)? {
         Reply::Values(raw) => raw,
+        Reply::Mask(body) => return decode_mask(body, method, rows, width),
         Reply::Description(_) => {
             return Err(malformed("a description where values were expected"));
         }
@@ -405,6 +422,33 @@ pub fn decode_rows(bytes: &[u8], method: Method, rows: usize, width: usize) -> R
             })
             .collect(),
     ))
+}
+
+/// The rows of a [`MASK`] reply, checked against the call's shape.
+fn decode_mask(body: &[u8], method: Method, rows: usize, width: usize) -> Result<Answer> {
+    let (got_rows, got_width) =
+        mask::shape(body).ok_or_else(|| malformed("a mask without its shape"))?;
+    check_count(method, rows, width, got_rows.saturating_mul(got_width))?;
+    if got_width != width {
+        return Err(malformed(format!(
+            "a mask of rows of {got_width} values for rows of {width}"
+        )));
+    }
+    mask::decode(body, rows, width)
+        .map(Answer::from_rows)
+        .map_err(malformed)
+}
+
+/// How many bytes the values of a reply take once decoded: a [`MASK`]
+/// reply is 64 times smaller on the wire than in memory. (The runtime
+/// decodes large replies outside its locks.)
+pub fn decoded_len(bytes: &[u8]) -> usize {
+    match bytes.split_first() {
+        Some((&MASK, body)) => mask::shape(body).map_or(0, |(rows, width)| {
+            rows.saturating_mul(width).saturating_mul(8)
+        }),
+        _ => bytes.len(),
+    }
 }
 
 /// Checks that a reply to `method` of `rows` rows of `width` values holds
@@ -426,7 +470,9 @@ pub fn check_count(method: Method, rows: usize, width: usize, got: usize) -> Res
 pub fn check_description<T: TokenType>(bytes: &[u8], vocab_len: usize) -> Result<()> {
     let body = match decode_reply(bytes)? {
         Reply::Description(body) => body,
-        Reply::Values(_) => return Err(malformed("values where a description was expected")),
+        Reply::Values(_) | Reply::Mask(_) => {
+            return Err(malformed("values where a description was expected"));
+        }
     };
     let description: Description = postcard::from_bytes(body).map_err(malformed)?;
     if description.token_type != type_name::<T>() {
@@ -536,9 +582,16 @@ impl<T: TokenType> Server<T> {
     }
 }
 
-/// Appends a reply of `rows` of values: placed by `place` when it takes
-/// them, else encoded after [`VALUES`].
-fn encode_rows(rows: &[&[f64]], reply: &mut Vec<u8>, place: Option<&dyn PlaceValues>) {
+/// Appends a reply of `rows` of values (each of the same width): as a
+/// [`MASK`] when they are one, else placed by `place` when it takes them,
+/// else after [`VALUES`]. What a worker answers `logw_next` and
+/// `batch_logw_next` with.
+pub fn encode_rows(rows: &[&[f64]], reply: &mut Vec<u8>, place: Option<&dyn PlaceValues>) {
+    reply.push(MASK);
+    if mask::encode(rows, reply) {
+        return;
+    }
+    reply.pop();
     if place.is_some_and(|place| place.place(rows, reply)) {
         return;
     }
@@ -683,6 +736,31 @@ mod tests {
             .unwrap()
             .into_rows();
         assert_eq!(rows[1], want.as_slice());
+    }
+
+    #[test]
+    fn masks_travel_as_bits_and_other_weights_as_values() {
+        let ninf = f64::NEG_INFINITY;
+        let mask = [vec![0.0, ninf, ninf, 0.0, 0.0], vec![ninf; 5]];
+        let refs: Vec<&[f64]> = mask.iter().map(Vec::as_slice).collect();
+        let mut reply = Vec::new();
+        encode_rows(&refs, &mut reply, None);
+        assert_eq!(reply[0], MASK);
+        assert_eq!(reply.len(), 1 + 16 + 2);
+        assert_eq!(decoded_len(&reply), 2 * 5 * 8);
+        let rows = decode_rows(&reply, Method::BatchLogwNext, 2, 5).unwrap();
+        assert_eq!(rows.into_rows(), mask);
+        // The call's shape is checked against the mask's.
+        assert!(decode_rows(&reply, Method::BatchLogwNext, 2, 4).is_err());
+        assert!(decode_rows(&reply, Method::BatchLogwNext, 1, 10).is_err());
+        // One value that is neither 0 nor -inf: the values themselves.
+        let mixed = [0.0, ninf, -0.5];
+        let mut reply = Vec::new();
+        encode_rows(&[&mixed], &mut reply, None);
+        assert_eq!(reply[0], VALUES);
+        assert_eq!(decoded_len(&reply), reply.len());
+        let rows = decode_rows(&reply, Method::LogwNext, 1, 3).unwrap();
+        assert_eq!(rows.into_rows(), [mixed.to_vec()]);
     }
 
     #[test]

@@ -28,6 +28,28 @@ fn weights() -> Vec<f64> {
     (0..50_001).map(|i| -f64::from(i % 7)).collect()
 }
 
+/// A grammar's mask over 50,000 tokens (about one token in eight allowed)
+/// through the wire: `serve` sends it as bits and the pool writes the
+/// `f64`s back (see `weights_copy_reference`).
+#[divan::bench]
+fn mask_encode_then_decode(bencher: Bencher) {
+    let mask: Vec<f64> = (0..50_001u32)
+        .map(|i| {
+            if i.wrapping_mul(2_654_435_761) % 8 == 0 {
+                0.0
+            } else {
+                f64::NEG_INFINITY
+            }
+        })
+        .collect();
+    let mut buf = Vec::new();
+    bencher.bench_local(|| {
+        buf.clear();
+        wire::encode_rows(&[black_box(&mask)], &mut buf, None);
+        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, mask.len()).unwrap())
+    });
+}
+
 #[divan::bench]
 fn weights_encode_then_decode(bencher: Bencher) {
     let values = weights();

@@ -307,7 +307,7 @@ impl Conn {
                 delivered.shared += u64::from(taken);
                 continue;
             }
-            if frame.payload.len() > DECODE_UNLOCKED_ABOVE {
+            if wire::decoded_len(frame.payload) > DECODE_UNLOCKED_ABOVE {
                 table = None;
                 delivered.served += u64::from(self.deliver_unlocked(frame.id, wakers, |shape| {
                     shape.map(|shape| shape.decode(frame.payload))
