@@ -13,8 +13,8 @@
 //!   sends its descriptor before the recipe, in a frame of id
 //!   [`REGION_ID`](crate::protocol::message::REGION_ID).
 //! - The worker maps it, and its potential's server writes the weights of
-//!   each `logw_next` or `batch_logw_next` reply larger than
-//!   [`SHARED_ABOVE`](crate::tuning::SHARED_ABOVE) straight into it, as a
+//!   each `logw_next` or `batch_logw_next` reply larger than 32 KB (that
+//!   are not a mask, which travels as bits) straight into it, as a
 //!   ring ([`RingWriter`], through
 //!   [`PlaceValues`](potential_core::wire::PlaceValues)); the reply frame is
 //!   then the tag [`wire::SHARED`](potential_core::wire::SHARED) and a
