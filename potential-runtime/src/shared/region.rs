@@ -91,7 +91,12 @@ impl Region {
         )?;
         rustix::fs::ftruncate(&fd, len as u64)?;
         rustix::fs::fcntl_add_seals(&fd, SEALS)?;
-        Region::map(fd, len)
+        let region = Region::map(fd, len)?;
+        // The header's page is made now: its first write could otherwise
+        // meet a full memory (a SIGBUS in this process, not an error) at
+        // any later call. Data pages are made by the worker's writes.
+        region.cursor().store(0, std::sync::atomic::Ordering::Release);
+        Ok(region)
     }
 
     /// Maps a region received from the peer, after checking that it is
