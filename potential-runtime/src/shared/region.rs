@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::fs::{MemfdFlags, SealFlags};
@@ -95,7 +95,7 @@ impl Region {
         // The header's page is made now: its first write could otherwise
         // meet a full memory (a SIGBUS in this process, not an error) at
         // any later call. Data pages are made by the worker's writes.
-        region.cursor().store(0, std::sync::atomic::Ordering::Release);
+        region.cursor().store(0, Ordering::Release);
         Ok(region)
     }
 
@@ -228,7 +228,6 @@ impl Region {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering;
 
     #[test]
     fn values_written_are_read_back_and_the_cursor_is_apart() {
