@@ -388,6 +388,39 @@ mod tests {
         (queue.bytes.clone(), queue.frames.len())
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_lone_frame_is_written_by_its_pusher_and_nothing_jumps_the_writer() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use interprocess::os::unix::uds_local_socket::tokio::Stream as UdStream;
+            let (ours, mut peer) = tokio::net::UnixStream::pair().unwrap();
+            let half = Half(Arc::new(Stream::UdSocket(UdStream::from(ours))));
+            let outbox = Outbox::with_stream(half);
+            let frame = |bytes: &'static [u8]| {
+                move |out: &mut Vec<u8>| {
+                    out.extend_from_slice(bytes);
+                    Ok::<_, ()>(())
+                }
+            };
+            // No writer task runs here: what the peer reads, the pusher wrote.
+            outbox.push_with(frame(b"lone"), Send::Now).unwrap();
+            let mut read = [0; 4];
+            peer.read_exact(&mut read).await.unwrap();
+            assert_eq!(&read, b"lone");
+            // While the writer holds frames it has not written, a frame sent
+            // now waits its turn, as does one behind a queued frame.
+            lock(&outbox.queue).writing = true;
+            outbox.push_with(frame(b"late"), Send::Now).unwrap();
+            outbox.push(b"whole".to_vec(), Send::Now);
+            assert_eq!(queued(&outbox), (b"late".to_vec(), 1));
+            assert!(peer.try_read(&mut read).is_err(), "nothing was written");
+        });
+    }
+
     #[test]
     fn a_frame_that_fails_to_build_leaves_nothing_queued() {
         let outbox = Outbox::new();
