@@ -13,6 +13,7 @@ use std::time::Instant;
 use potential_core::wire::{self, Answer, CallRef};
 use potential_core::{Method, PotentialError, Result, TokenType};
 
+use crate::hash::BuildFastHasher;
 use crate::protocol::frame::{
     FrameDecoder, FrameError, HEADER_LEN, MAX_FRAME_LEN, begin_frame, finish_frame,
 };
@@ -117,32 +118,8 @@ impl Death {
 struct Table {
     /// False once the worker is gone: no call may wait on it any more.
     open: bool,
-    calls: HashMap<u64, Pending, BuildIdHasher>,
+    calls: HashMap<u64, Pending, BuildFastHasher>,
 }
-
-/// Hashes call ids, which the pool draws in sequence: one multiplication
-/// spreads them over the table (SipHash, the default, cost a visible share
-/// of a trivial call). Only `write_u64` is reached: the key is a `u64`.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type BuildIdHasher = std::hash::BuildHasherDefault<IdHasher>;
 
 /// The replies of one read that a caller waited for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

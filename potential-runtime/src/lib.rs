@@ -115,9 +115,11 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod accept;
+mod affinity;
 mod conn;
 #[cfg(feature = "harness")]
 pub mod harness;
+mod hash;
 mod options;
 mod pool;
 pub mod protocol;

@@ -13,6 +13,7 @@ use potential_core::{
     Vocab, non_empty,
 };
 
+use crate::affinity::Hashes;
 use crate::conn::{Conn, Death, Outcome, Sent, Shape};
 use crate::options::MultiprocessOptions;
 use crate::protocol::env::{INIT_HINT, started_as_worker};
@@ -167,7 +168,8 @@ impl<T: TokenType> Multiprocess<T> {
         Ok(self.call(call, shape).await?.into_rows())
     }
 
-    /// Sends a call to the least-loaded worker and waits for its answer;
+    /// Sends a call to the least-loaded worker (on a tie, the one that
+    /// served the call's parent context: see `affinity`) and waits for its answer;
     /// sends it again to a live worker if its worker dies meanwhile (once:
     /// a call that two workers died of is a poison pill and fails).
     ///
@@ -176,8 +178,10 @@ impl<T: TokenType> Multiprocess<T> {
     /// a request timeout) are boxed and the sending is not async at all.
     async fn call(&self, call: CallRef<'_, T>, shape: Shape) -> Result<Answer> {
         let mut died: Option<Arc<Death>> = None;
+        let hashes = Hashes::of(&call);
         loop {
-            let (slot, conn) = match self.pool.least_loaded() {
+            let prefer = self.pool.preferred(hashes);
+            let (slot, conn) = match self.pool.least_loaded(prefer) {
                 (Some(best), _) => best,
                 _ => Box::pin(self.pool.pick()).await?,
             };
@@ -194,7 +198,12 @@ impl<T: TokenType> Multiprocess<T> {
                 Sent::Gone => continue,
             };
             match self.wait(id, &conn).await {
-                Outcome::Answered(answer) => return answer,
+                Outcome::Answered(answer) => {
+                    if answer.is_ok() {
+                        self.pool.served_context(hashes, slot);
+                    }
+                    return answer;
+                }
                 Outcome::Died(death) if !self.pool.options().retry => return Err(death.error()),
                 Outcome::Died(death) => match died {
                     Some(first) => return Err(Death::poison_pill(&first, &death)),

@@ -14,6 +14,7 @@ use potential_core::{PotentialError, Result, Wrapper};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 
+use crate::affinity::{Affinity, Hashes};
 use crate::conn::{Conn, Delivered};
 use crate::options::MultiprocessOptions;
 use crate::protocol::frame::FrameDecoder;
@@ -138,6 +139,9 @@ pub(crate) struct Pool {
     /// go round-robin (always from slot 0, a stuck worker that looks idle
     /// would win every tie).
     next_start: AtomicUsize,
+    /// Which worker served which context: ties go to the worker that
+    /// served a call's parent context.
+    affinity: Affinity,
 }
 
 impl Pool {
@@ -153,6 +157,7 @@ impl Pool {
             refusals: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             next_start: AtomicUsize::new(0),
+            affinity: Affinity::new(),
         }
     }
 
@@ -392,14 +397,14 @@ impl Pool {
     /// are starting; fails fast when none is left.
     pub(crate) async fn pick(&self) -> Result<(usize, Arc<Conn>)> {
         // The common case, a worker running, registers no waiter.
-        if let (Some(best), _) = self.least_loaded() {
+        if let (Some(best), _) = self.least_loaded(None) {
             return Ok(best);
         }
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let (best, starting) = self.least_loaded();
+            let (best, starting) = self.least_loaded(None);
             if let Some(best) = best {
                 return Ok(best);
             }
@@ -449,9 +454,10 @@ impl Pool {
         ))
     }
 
-    /// The running worker with the fewest calls in flight (ties go
-    /// round-robin), and whether some worker is starting.
-    pub(crate) fn least_loaded(&self) -> (Option<(usize, Arc<Conn>)>, bool) {
+    /// The running worker with the fewest calls in flight, and whether
+    /// some worker is starting. Ties go to `prefer` when it is among them,
+    /// else round-robin.
+    pub(crate) fn least_loaded(&self, prefer: Option<usize>) -> (Option<(usize, Arc<Conn>)>, bool) {
         let mut best: Option<(usize, usize, Arc<Conn>)> = None;
         let mut starting = false;
         let n = self.slots.len();
@@ -461,7 +467,10 @@ impl Pool {
             match &*lock(&slot.state) {
                 SlotState::Up(conn) => {
                     let load = slot.in_flight.load(Ordering::Relaxed);
-                    if best.as_ref().is_none_or(|(_, l, _)| load < *l) {
+                    let better = best
+                        .as_ref()
+                        .is_none_or(|(_, l, _)| load < *l || (load == *l && prefer == Some(i)));
+                    if better {
                         best = Some((i, load, conn.clone()));
                     }
                 }
@@ -470,6 +479,18 @@ impl Pool {
             }
         }
         (best.map(|(i, _, c)| (i, c)), starting)
+    }
+
+    /// The worker that served the parent of a call's context, if known.
+    pub(crate) fn preferred(&self, hashes: Option<Hashes>) -> Option<usize> {
+        self.affinity.served(hashes?.parent?)
+    }
+
+    /// Remembers that `slot` answered a call of this context.
+    pub(crate) fn served_context(&self, hashes: Option<Hashes>, slot: usize) {
+        if let Some(hashes) = hashes {
+            self.affinity.record(hashes.own, slot);
+        }
     }
 
     // --- Stopping ---

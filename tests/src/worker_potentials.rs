@@ -257,3 +257,42 @@ impl Potential for Wide {
 
 impl Registered for Wide {}
 potential_core::register!(Wide);
+
+/// Answers which process served it: `complete` and `prefix` are the
+/// worker's process id, whatever the context (over `0..4`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoServes {
+    /// The vocabulary, `0..4`.
+    pub vocab: Vocab<u32>,
+}
+
+impl WhoServes {
+    /// Over `0..4`.
+    pub fn new() -> WhoServes {
+        WhoServes {
+            vocab: Vocab::new(0..4).expect("four tokens"),
+        }
+    }
+}
+
+impl Default for WhoServes {
+    fn default() -> Self {
+        WhoServes::new()
+    }
+}
+
+impl Potential for WhoServes {
+    type Token = u32;
+    fn vocab(&self) -> &Vocab<u32> {
+        &self.vocab
+    }
+    async fn complete(&self, _: &[u32]) -> Result<f64> {
+        Ok(f64::from(std::process::id()))
+    }
+    async fn prefix(&self, _: &[u32]) -> Result<f64> {
+        Ok(f64::from(std::process::id()))
+    }
+}
+
+impl Registered for WhoServes {}
+potential_core::register!(WhoServes);

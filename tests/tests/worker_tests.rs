@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use potential_core::{Potential, PotentialError, PotentialExt};
 use potential_runtime::{MultiprocessExt, MultiprocessOptions};
-use potential_tests::worker_potentials::{CountB, Length};
+use potential_tests::worker_potentials::{CountB, Length, WhoServes};
 
 /// A test that returns a `Result`: `?` works, an error fails the test.
 async fn a_shared_potential_answers_alike_through_workers() -> Result<(), PotentialError> {
@@ -37,6 +37,28 @@ async fn a_chained_product_runs_in_workers() {
         local.batch_complete(&contexts).await.unwrap()
     );
     workers.shutdown().await;
+}
+
+/// A context's next call (one token more) goes to the worker that served
+/// the context, whose caches may hold its state, when both workers are
+/// equally free; unrelated contexts still alternate.
+async fn a_context_follows_its_parent_to_its_worker() -> Result<(), PotentialError> {
+    let workers = WhoServes::new().to_multiprocess(2).await?;
+    for chain in [[1u32, 2, 3, 0, 1, 2, 3, 0], [2, 2, 2, 1, 1, 1, 0, 0]] {
+        let mut served = Vec::new();
+        for len in 0..=chain.len() {
+            served.push(workers.prefix(&chain[..len]).await?);
+        }
+        assert!(served.iter().all(|&pid| pid == served[0]), "{served:?}");
+    }
+    // Calls one at a time with no known parent take turns.
+    let mut unrelated = std::collections::HashSet::new();
+    for t in 0..4u32 {
+        unrelated.insert(workers.complete(&[3, 3, t, t]).await?.to_bits());
+    }
+    assert_eq!(unrelated.len(), 2, "both workers served some");
+    workers.shutdown().await;
+    Ok(())
 }
 
 /// Zero workers is an error, not a pool of one.
@@ -75,6 +97,7 @@ async fn a_worker_without_init_is_explained() {
 potential_runtime::worker_tests!(
     a_shared_potential_answers_alike_through_workers,
     a_chained_product_runs_in_workers,
+    a_context_follows_its_parent_to_its_worker,
     zero_workers_is_an_error,
     a_worker_without_init_is_explained,
 );
