@@ -49,6 +49,7 @@ mod derive_support;
 mod dyn_potential;
 mod error;
 mod ext;
+pub mod hash;
 pub mod ops;
 mod potential;
 mod spawn;

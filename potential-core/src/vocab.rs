@@ -3,13 +3,14 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt::{self, Debug, Write as _};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{PotentialError, Result};
+use crate::hash::BuildFastHasher;
 
 /// What a token type must be: cloneable, hashable, printable, shareable
 /// across threads and serializable (so that it can travel to a worker).
@@ -204,7 +205,7 @@ pub struct Vocab<T> {
 
 struct VocabInner<T> {
     tokens: Vec<T>,
-    index: HashMap<T, usize, BuildHasherDefault<TokenHasher>>,
+    index: HashMap<T, usize, BuildFastHasher>,
     /// Writes a token as [`Shown`] does. Stored here, where `T` is known to
     /// be a [`TokenType`], so that the `Debug` forms of the vocabulary and
     /// of the weights over it need no more than `T: Debug`.
@@ -225,57 +226,6 @@ impl<T> Vocab<T> {
     /// weights over this vocabulary).
     pub(crate) fn show_symbol<'a>(&'a self, symbol: Symbol<&'a T>) -> impl Debug + 'a {
         symbol.map(|t| ShownBy(self, t))
-    }
-}
-
-/// The hasher of the token index: FxHash (as rustc's own maps use), a
-/// rotate, xor and multiply per word. Looking tokens up is on the per-call
-/// path (the autobatching wrapper checks every token of every context) and
-/// SipHash, std's default, costs several times more for a small token;
-/// its resistance to collision floods buys nothing here, as the tokens are
-/// the vocabulary's author's, not an attacker's.
-#[derive(Default, Clone, Copy)]
-struct TokenHasher(u64);
-
-impl TokenHasher {
-    fn add(&mut self, word: u64) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for TokenHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use potential_core::wire::CallRef;
 
-use crate::hash::FastHasher;
+use potential_core::hash::FastHasher;
 
 /// Entries of the table (a power of two): room for the contexts of a few
 /// thousand particles' last steps.

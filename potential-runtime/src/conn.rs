@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use potential_core::hash::BuildFastHasher;
 use potential_core::wire::{self, Answer, CallRef};
 use potential_core::{Method, PotentialError, Result, TokenType};
 
-use crate::hash::BuildFastHasher;
 use crate::protocol::frame::{
     FrameDecoder, FrameError, HEADER_LEN, MAX_FRAME_LEN, begin_frame, finish_frame,
 };

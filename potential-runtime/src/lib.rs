@@ -119,7 +119,6 @@ mod affinity;
 mod conn;
 #[cfg(feature = "harness")]
 pub mod harness;
-mod hash;
 mod options;
 mod pool;
 pub mod protocol;

@@ -141,9 +141,9 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
     };
     let conn = Arc::new(Conn::new(pid, ticket, Outbox::with_stream(half.clone())));
     let writer = tokio::spawn({
-        let (outbox, half) = (conn.outbox.clone(), half.clone());
+        let outbox = conn.outbox.clone();
         async move {
-            let _ = outbox.write_loop(half).await;
+            let _ = outbox.write_loop().await;
         }
     });
     pool.track(writer.abort_handle());

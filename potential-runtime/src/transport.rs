@@ -95,7 +95,8 @@ pub(crate) struct Outbox {
     spare: Mutex<Vec<Vec<u8>>>,
     notify: Notify,
     closed: AtomicBool,
-    /// The stream, for writes at once; `None`: always through the writer.
+    /// The stream the writer task writes to, and pushers of [`Send::Now`]
+    /// frames (`None` only in unit tests, which do not write).
     stream: Option<Half>,
 }
 
@@ -120,13 +121,14 @@ pub(crate) enum Send {
 }
 
 impl Outbox {
-    /// An outbox whose frames only the writer task writes (for tests).
+    /// An outbox without a stream, whose frames stay queued (for tests).
     #[cfg(test)]
     pub(crate) fn new() -> Arc<Outbox> {
         Outbox::build(None)
     }
 
-    /// An outbox that may write [`Send::Now`] frames to `stream` at once.
+    /// An outbox whose writer task writes to `stream`, as may pushers of
+    /// [`Send::Now`] frames.
     pub(crate) fn with_stream(stream: Half) -> Arc<Outbox> {
         Outbox::build(Some(stream))
     }
@@ -242,7 +244,12 @@ impl Outbox {
     }
 
     /// Writes queued frames until closed or the peer is gone.
-    pub(crate) async fn write_loop(&self, mut out: Half) -> io::Result<()> {
+    pub(crate) async fn write_loop(&self) -> io::Result<()> {
+        // Only the outboxes of unit tests have no stream; they are not written.
+        let mut out = self
+            .stream
+            .clone()
+            .ok_or_else(|| io::Error::other("an outbox without a stream"))?;
         let mut batch = Vec::new();
         let mut joined = Vec::new();
         loop {
@@ -350,13 +357,28 @@ pub(crate) async fn read_one(
     input: &mut Half,
     decoder: &mut FrameDecoder,
 ) -> Result<(u64, Vec<u8>), ReadEnd> {
+    read_one_with(decoder, |cx, buf| {
+        let mut read = ReadBuf::new(buf);
+        Pin::new(&mut *input)
+            .poll_read(cx, &mut read)
+            .map_ok(|()| read.filled().len())
+    })
+    .await
+}
+
+/// As [`read_one`], reading with `poll_read`, which fills the buffer it is
+/// given and says how much it read (0: the end of the stream).
+pub(crate) async fn read_one_with(
+    decoder: &mut FrameDecoder,
+    mut poll_read: impl FnMut(&mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
+) -> Result<(u64, Vec<u8>), ReadEnd> {
     loop {
         match decoder.next_frame() {
             Ok(Some(frame)) => return Ok((frame.id, frame.payload.to_vec())),
             Ok(None) => {}
             Err(e) => return Err(ReadEnd::Frame(e)),
         }
-        match input.read(decoder.spare()).await {
+        match std::future::poll_fn(|cx| poll_read(cx, decoder.spare())).await {
             Ok(0) => return Err(ReadEnd::Eof),
             Ok(n) => decoder.advance(n),
             Err(e) => return Err(ReadEnd::Io(e)),

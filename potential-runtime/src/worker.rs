@@ -230,8 +230,8 @@ async fn serve_calls(
 ) -> i32 {
     let outbox = Outbox::with_stream(half.clone());
     let writer = tokio::spawn({
-        let (outbox, half) = (outbox.clone(), half.clone());
-        async move { outbox.write_loop(half).await }
+        let outbox = outbox.clone();
+        async move { outbox.write_loop().await }
     });
     // The socket stays open until the process exits (the kernel closes it
     // as the process ends), so the end of stream the pool reads means this

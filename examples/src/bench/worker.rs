@@ -275,29 +275,36 @@ fn medians(samples: &[(f64, f64)]) -> (f64, f64) {
 /// of both (medians, so that a stray slow round trip does not weigh).
 async fn one_at_a_time<Fut>(
     calls: usize,
-    mut raw: impl FnMut() -> std::io::Result<()>,
+    raw: impl FnMut() -> std::io::Result<()>,
     mut through: impl FnMut() -> Fut,
 ) -> Result<(f64, f64)>
 where
     Fut: Future<Output = Result<()>>,
 {
-    let mut raw_times = Vec::with_capacity(calls);
-    tokio::task::block_in_place(|| -> std::io::Result<()> {
-        for _ in 0..calls {
-            let t = Instant::now();
-            raw()?;
-            raw_times.push(per_call(t, 1));
-        }
-        Ok(())
-    })
-    .map_err(PotentialError::custom)?;
+    let raw = each_raw(calls, raw)?;
     let mut through_times = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
         through().await?;
         through_times.push(per_call(t, 1));
     }
-    Ok((median(&through_times), median(&raw_times)))
+    Ok((median(&through_times), raw))
+}
+
+/// `calls` raw exchanges, each timed alone (blocking I/O, off the
+/// runtime's threads): their per-call median (µs).
+fn each_raw(calls: usize, mut raw: impl FnMut() -> std::io::Result<()>) -> Result<f64> {
+    let mut times = Vec::with_capacity(calls);
+    tokio::task::block_in_place(|| -> std::io::Result<()> {
+        for _ in 0..calls {
+            let t = Instant::now();
+            raw()?;
+            times.push(per_call(t, 1));
+        }
+        Ok(())
+    })
+    .map_err(PotentialError::custom)?;
+    Ok(median(&times))
 }
 
 async fn roundtrip(reference: &mut Reference) -> Result<Row> {
@@ -391,12 +398,7 @@ async fn logw_next_50k(reference: &mut Reference) -> Result<Row> {
         )
         .await?;
         // The second reference: the whole payload through a raw socket.
-        let (_, raw) = one_at_a_time(
-            calls,
-            || reference.weights().map(|w| drop(black_box(w))),
-            || async { Ok(()) },
-        )
-        .await?;
+        let raw = each_raw(calls, || reference.weights().map(|w| drop(black_box(w))))?;
         samples.push((through, floor));
         socket.push(raw);
     }

@@ -9,6 +9,7 @@
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::task::{Context, Poll};
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -17,7 +18,7 @@ use rustix::net::{
 use tokio::io::{AsyncWriteExt, Interest};
 
 use crate::protocol::frame::FrameDecoder;
-use crate::transport::{Half, ReadEnd};
+use crate::transport::{Half, ReadEnd, read_one_with};
 
 /// Writes `frame` with `fd` attached to its first bytes.
 pub(crate) async fn send_with_fd(half: &Half, frame: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
@@ -55,20 +56,26 @@ pub(crate) async fn read_one_with_fd(
     decoder: &mut FrameDecoder,
     fd: &mut Option<OwnedFd>,
 ) -> Result<(u64, Vec<u8>), ReadEnd> {
+    read_one_with(decoder, |cx, buf| poll_recv_with_fd(half, cx, buf, fd)).await
+}
+
+/// One `recvmsg` into `buf` once the socket is readable, keeping the first
+/// descriptor that comes with the bytes.
+fn poll_recv_with_fd(
+    half: &Half,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+    fd: &mut Option<OwnedFd>,
+) -> Poll<io::Result<usize>> {
     let socket = half.socket();
     loop {
-        match decoder.next_frame() {
-            Ok(Some(frame)) => return Ok((frame.id, frame.payload.to_vec())),
-            Ok(None) => {}
-            Err(e) => return Err(ReadEnd::Frame(e)),
-        }
-        socket.readable().await.map_err(ReadEnd::Io)?;
+        std::task::ready!(socket.poll_read_ready(cx))?;
         let attempt = socket.try_io(Interest::READABLE, || {
             let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
             let mut control = RecvAncillaryBuffer::new(&mut space);
             let msg = rustix::net::recvmsg(
                 socket,
-                &mut [IoSliceMut::new(decoder.spare())],
+                &mut [IoSliceMut::new(buf)],
                 &mut control,
                 RecvFlags::CMSG_CLOEXEC,
             )?;
@@ -81,11 +88,10 @@ pub(crate) async fn read_one_with_fd(
             }
             Ok(msg.bytes)
         });
+        // Would block: the readiness was cleared, and the next poll waits.
         match attempt {
-            Ok(0) => return Err(ReadEnd::Eof),
-            Ok(n) => decoder.advance(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(ReadEnd::Io(e)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            done => return Poll::Ready(done),
         }
     }
 }
