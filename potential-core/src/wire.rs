@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dyn_potential::DynPotential;
 use crate::error::{Method, PotentialError, Result, Wrapper};
-use crate::potential::check_len;
+use crate::potential::{check_len, check_weights};
 use crate::vocab::{Symbol, TokenType};
 
 /// Reply tag: raw little-endian `f64` values follow.
@@ -552,17 +552,32 @@ impl<T: TokenType> Server<T> {
         reply: &mut Vec<u8>,
         place: Option<&dyn PlaceValues>,
     ) -> Result<()> {
+        // Every value is checked as a log weight before it leaves, as
+        // `AutoBatched` checks it: a NaN is the same error on every path.
+        let scalars = |method: Method, values: &[f64], reply: &mut Vec<u8>| {
+            check_weights(method.as_str(), values).map(|()| encode_values(values, reply))
+        };
         match call {
-            Call::Complete(c) => encode_values(&[p.dyn_complete(&c).await?], reply),
-            Call::Prefix(c) => encode_values(&[p.dyn_prefix(&c).await?], reply),
-            Call::Score(c) => encode_values(&[p.dyn_score(&c).await?], reply),
+            Call::Complete(c) => scalars(Method::Complete, &[p.dyn_complete(&c).await?], reply)?,
+            Call::Prefix(c) => scalars(Method::Prefix, &[p.dyn_prefix(&c).await?], reply)?,
+            Call::Score(c) => scalars(Method::Score, &[p.dyn_score(&c).await?], reply)?,
             Call::LogwNext(c) => {
                 let weights = p.dyn_logw_next(&c).await?;
+                check_weights(Method::LogwNext.as_str(), weights.as_slice())?;
                 encode_rows(&[weights.as_slice()], reply, place);
             }
-            Call::BatchComplete(c) => encode_values(&p.dyn_batch_complete(&c).await?, reply),
-            Call::BatchPrefix(c) => encode_values(&p.dyn_batch_prefix(&c).await?, reply),
-            Call::BatchScore(c) => encode_values(&p.dyn_batch_score(&c).await?, reply),
+            Call::BatchComplete(c) => {
+                let values = p.dyn_batch_complete(&c).await?;
+                scalars(Method::BatchComplete, &values, reply)?;
+            }
+            Call::BatchPrefix(c) => {
+                let values = p.dyn_batch_prefix(&c).await?;
+                scalars(Method::BatchPrefix, &values, reply)?;
+            }
+            Call::BatchScore(c) => {
+                let values = p.dyn_batch_score(&c).await?;
+                scalars(Method::BatchScore, &values, reply)?;
+            }
             Call::BatchLogwNext(c) => {
                 let all = p.dyn_batch_logw_next(&c).await?;
                 check_len(Method::BatchLogwNext.as_str(), c.len(), all.len())?;
@@ -575,6 +590,8 @@ impl<T: TokenType> Server<T> {
                     )));
                 }
                 let rows: Vec<&[f64]> = all.iter().map(|w| w.as_slice()).collect();
+                rows.iter()
+                    .try_for_each(|row| check_weights(Method::BatchLogwNext.as_str(), row))?;
                 encode_rows(&rows, reply, place);
             }
         }

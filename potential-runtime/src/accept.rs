@@ -41,11 +41,21 @@ async fn accept_loop(pool: Arc<Pool>, listener: Listener) {
         match listener.accept().await {
             Ok(stream) => {
                 // Refused connections are dropped here: closed at once.
-                if let Err(refusal) = check_peer(&stream) {
-                    pool.refuse(refusal);
-                    continue;
-                }
-                let Ok(permit) = pending.clone().try_acquire_owned() else {
+                let pid = match check_peer(&stream) {
+                    Ok(pid) => pid,
+                    Err(refusal) => {
+                        pool.refuse(refusal);
+                        continue;
+                    }
+                };
+                // A worker this pool spawned gets in past the cap, so that
+                // a flood of connections cannot keep a restart out (its
+                // hello is checked all the same).
+                let permit = if pid.is_some_and(|pid| pool.is_child(pid)) {
+                    None
+                } else if let Ok(permit) = pending.clone().try_acquire_owned() {
+                    Some(permit)
+                } else {
                     pool.refuse(Refusal::Busy { pending: cap });
                     continue;
                 };
@@ -66,14 +76,16 @@ async fn accept_loop(pool: Arc<Pool>, listener: Listener) {
     }
 }
 
-/// Refuses a peer that runs as another user, before anything is read.
+/// Refuses a peer that runs as another user, before anything is read;
+/// gives its pid.
 #[cfg(target_os = "linux")]
-fn check_peer(stream: &Stream) -> Result<(), Refusal> {
+fn check_peer(stream: &Stream) -> Result<Option<u32>, Refusal> {
     use std::os::fd::AsFd;
     let Stream::UdSocket(s) = stream;
     let peer = rustix::net::sockopt::socket_peercred(s.as_fd())
         .map_err(|e| Refusal::NoHello(format!("cannot read the peer's credentials: {e}")))?;
-    same_user(peer.uid.as_raw())
+    same_user(peer.uid.as_raw())?;
+    Ok(u32::try_from(peer.pid.as_raw_nonzero().get()).ok())
 }
 
 /// Refuses a peer whose uid is not this process's.
@@ -89,8 +101,8 @@ fn same_user(peer: u32) -> Result<(), Refusal> {
 /// Elsewhere, the socket's location (a private directory, a named pipe)
 /// keeps other users out.
 #[cfg(not(target_os = "linux"))]
-fn check_peer(_: &Stream) -> Result<(), Refusal> {
-    Ok(())
+fn check_peer(_: &Stream) -> Result<Option<u32>, Refusal> {
+    Ok(None)
 }
 
 /// Reads a connection's hello; hands an authenticated worker's connection

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::pin::Pin;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use potential_core::hash::BuildFastHasher;
 use potential_core::wire::{self, Answer, CallRef};
@@ -64,6 +64,10 @@ enum Pending {
     Waiting(Shape, Waker, Option<Arc<Death>>),
     /// Decoded (or the worker died), waiting for its caller to take it.
     Done(Outcome),
+    /// Its caller gave up (a timeout, a dropped future) before the reply:
+    /// the worker still works on it, so it still counts as the worker's
+    /// load until the reply comes and is dropped.
+    Abandoned,
 }
 
 /// How a call sent to a worker ended.
@@ -80,6 +84,13 @@ pub(crate) enum Outcome {
 pub(crate) struct Death {
     pub(crate) pid: u32,
     pub(crate) slot: usize,
+    /// Whether it counts as a crash: false when the pool killed a worker
+    /// that missed a request timeout (stuck or too slow, not broken), so
+    /// its calls are retried without counting it towards a poison pill.
+    pub(crate) crash: bool,
+    /// How many of the calls in flight at this death had died with a
+    /// worker before: when only one had, it is the one both died of.
+    pub(crate) suspects: usize,
     /// When the pool saw it end: the key of its record in the slot's deaths.
     pub(crate) at: Instant,
     /// Why its connection ended (end of stream, a read error, ...).
@@ -140,6 +151,17 @@ pub(crate) enum Sent {
     Gone,
 }
 
+/// Why the pool killed a worker.
+#[derive(Debug, Clone)]
+pub(crate) struct Killed {
+    /// What the pool saw.
+    pub(crate) reason: String,
+    /// Whether the kill counts as a death towards giving the slot up: not
+    /// for a worker that missed a request timeout (busy or stuck in one
+    /// call is not a crash).
+    pub(crate) counts: bool,
+}
+
 /// One worker process's connection.
 pub(crate) struct Conn {
     pub(crate) pid: u32,
@@ -147,10 +169,18 @@ pub(crate) struct Conn {
     pub(crate) outbox: Arc<Outbox>,
     pending: Mutex<Table>,
     next_id: AtomicU64,
+    /// Calls sent and not yet answered by the worker, abandoned ones
+    /// included: the worker's load, for dispatch.
+    load: AtomicUsize,
+    /// When the connection was made: `heard` counts from it.
+    born: Instant,
+    /// When bytes last came from the worker (nanoseconds after `born`):
+    /// a worker heard from within a request timeout is busy, not stuck.
+    heard: AtomicU64,
     /// The frame limit of calls ([`MAX_FRAME_LEN`]; smaller in tests).
     max_frame: usize,
     /// Why the pool killed the worker, when it did.
-    killed_for: Mutex<Option<String>>,
+    killed: Mutex<Option<Killed>>,
 }
 
 impl Conn {
@@ -164,19 +194,86 @@ impl Conn {
                 calls: HashMap::default(),
             }),
             next_id: AtomicU64::new(FIRST_CALL_ID),
+            load: AtomicUsize::new(0),
+            born: Instant::now(),
+            heard: AtomicU64::new(0),
             max_frame: MAX_FRAME_LEN,
-            killed_for: Mutex::new(None),
+            killed: Mutex::new(None),
         }
     }
 
-    /// Records why the pool is about to kill the worker.
-    pub(crate) fn kill_for(&self, why: String) {
-        *lock(&self.killed_for) = Some(why);
+    /// Records why the pool is about to kill the worker (the first reason
+    /// stays); `counts`: whether it counts as a death (see [`Killed`]).
+    pub(crate) fn kill_for(&self, reason: String, counts: bool) {
+        lock(&self.killed).get_or_insert(Killed { reason, counts });
     }
 
     /// Why the pool killed the worker, if it did.
-    pub(crate) fn killed_for(&self) -> Option<String> {
-        lock(&self.killed_for).clone()
+    pub(crate) fn killed(&self) -> Option<Killed> {
+        lock(&self.killed).clone()
+    }
+
+    /// Calls sent to the worker that it has not answered yet, including
+    /// those whose callers gave up.
+    pub(crate) fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    /// When bytes last came from the worker (or the connection was made).
+    pub(crate) fn last_heard(&self) -> Instant {
+        self.born + Duration::from_nanos(self.heard.load(Ordering::Relaxed))
+    }
+
+    /// Whether `id` is the oldest call the worker has not answered (its
+    /// caller waiting or not): the one a worker that serves calls in order
+    /// is stuck in.
+    pub(crate) fn is_oldest_unanswered(&self, id: u64) -> bool {
+        let table = lock(&self.pending);
+        table
+            .calls
+            .iter()
+            .filter(|(_, p)| !matches!(p, Pending::Done(_)))
+            .map(|(&k, _)| k)
+            .min()
+            == Some(id)
+    }
+
+    /// Enters a call in the table; `None` when the worker is gone, else
+    /// whether it is alone there (then it is written at once).
+    fn register(&self, id: u64, pending: Pending) -> Option<Send> {
+        let mut table = lock(&self.pending);
+        if !table.open {
+            return None;
+        }
+        table.calls.insert(id, pending);
+        self.load.fetch_add(1, Ordering::Relaxed);
+        Some(if table.calls.len() == 1 {
+            Send::Now
+        } else {
+            Send::Queued
+        })
+    }
+
+    /// Takes a call the worker answered out of the load (and, when its
+    /// caller gave up, out of the table); gives the waiting entry, if a
+    /// caller waits.
+    fn answered<'t>(&self, table: &'t mut Table, id: u64) -> Option<&'t mut Pending> {
+        let entry = match table.calls.entry(id) {
+            Entry::Vacant(_) => return None,
+            Entry::Occupied(entry) => entry,
+        };
+        match entry.get() {
+            // A second reply to the same id is not the worker's work.
+            Pending::Done(_) => return None,
+            Pending::Abandoned => {
+                entry.remove();
+                self.load.fetch_sub(1, Ordering::Relaxed);
+                return None;
+            }
+            Pending::Waiting(..) => {}
+        }
+        self.load.fetch_sub(1, Ordering::Relaxed);
+        Some(entry.into_mut())
     }
 
     /// Registers a call's reply with the task's `waker` (and the death
@@ -208,19 +305,8 @@ impl Conn {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // A lone call is written at once, by this task; calls that have
         // company are queued, so that the writer sends them together.
-        let send = {
-            let mut table = lock(&self.pending);
-            if !table.open {
-                return Sent::Gone;
-            }
-            table
-                .calls
-                .insert(id, Pending::Waiting(shape, waker, after));
-            if table.calls.len() == 1 {
-                Send::Now
-            } else {
-                Send::Queued
-            }
+        let Some(send) = self.register(id, Pending::Waiting(shape, waker, after)) else {
+            return Sent::Gone;
         };
         let encode = |out: &mut Vec<u8>| {
             let start = begin_frame(out, id);
@@ -235,7 +321,9 @@ impl Conn {
             encode(&mut frame).map(|()| self.outbox.push(frame, Send::Queued))
         };
         if let Err(e) = queued {
-            lock(&self.pending).calls.remove(&id);
+            if lock(&self.pending).calls.remove(&id).is_some() {
+                self.load.fetch_sub(1, Ordering::Relaxed);
+            }
             return Sent::Failed(e);
         }
         Sent::Waiting(id)
@@ -268,6 +356,10 @@ impl Conn {
     ) -> (Delivered, std::result::Result<(), FrameError>) {
         let mut delivered = Delivered::default();
         let mut table = None;
+        // Bytes came: the worker is alive and working.
+        let heard = self.born.elapsed().as_nanos();
+        self.heard
+            .store(u64::try_from(heard).unwrap_or(u64::MAX), Ordering::Relaxed);
         let outcome = loop {
             let frame = match decoder.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -280,19 +372,22 @@ impl Conn {
                 let ring = ring.as_deref_mut();
                 let taken =
                     self.deliver_unlocked(frame.id, wakers, |shape| take_shared(ring, body, shape));
-                delivered.served += u64::from(taken);
-                delivered.shared += u64::from(taken);
+                delivered.served += u64::from(taken.is_some());
+                // A malformed placement is an error, not values that came
+                // through the region.
+                delivered.shared += u64::from(taken == Some(true));
                 continue;
             }
             if wire::decoded_len(frame.payload) > DECODE_UNLOCKED_ABOVE {
                 table = None;
-                delivered.served += u64::from(self.deliver_unlocked(frame.id, wakers, |shape| {
+                let taken = self.deliver_unlocked(frame.id, wakers, |shape| {
                     shape.map(|shape| shape.decode(frame.payload))
-                }));
+                });
+                delivered.served += u64::from(taken.is_some());
                 continue;
             }
             let locked = table.get_or_insert_with(|| lock(&self.pending));
-            let Some(entry) = locked.calls.get_mut(&frame.id) else {
+            let Some(entry) = self.answered(locked, frame.id) else {
                 tracing::debug!(id = frame.id, "reply to a call nobody waits for");
                 continue;
             };
@@ -311,46 +406,62 @@ impl Conn {
     }
 
     /// Delivers a large reply, decoding it with the table unlocked;
-    /// returns whether a caller waited for it. `decode` is given the
-    /// shape of the reply when a caller waits for it, and `None` when
-    /// nobody does (it may have to release what the reply holds).
+    /// returns, when a caller waited for it, whether it decoded to values.
+    /// `decode` is given the shape of the reply when a caller waits for
+    /// it, and `None` when nobody does (it may have to release what the
+    /// reply holds).
     fn deliver_unlocked(
         &self,
         id: u64,
         wakers: &mut Vec<Waker>,
         decode: impl FnOnce(Option<Shape>) -> Option<Result<Answer>>,
-    ) -> bool {
-        let shape = match lock(&self.pending).calls.get(&id) {
+    ) -> Option<bool> {
+        let shape = match self.answered(&mut lock(&self.pending), id) {
             Some(Pending::Waiting(shape, ..)) => Some(*shape),
             _ => None,
         };
         let Some(answer) = decode(shape) else {
             tracing::debug!(id, "reply to a call nobody waits for");
-            return false;
+            return None;
         };
+        let ok = answer.is_ok();
         let answer = Outcome::Answered(answer);
         // The caller may have given up meanwhile (a timeout): then its
-        // entry is gone and the answer is dropped.
+        // entry is abandoned (or gone) and the answer is dropped.
         let mut table = lock(&self.pending);
-        let Some(entry @ Pending::Waiting(..)) = table.calls.get_mut(&id) else {
-            return false;
+        let Entry::Occupied(mut entry) = table.calls.entry(id) else {
+            return None;
         };
-        if let Pending::Waiting(_, waker, _) = std::mem::replace(entry, Pending::Done(answer)) {
+        match entry.get() {
+            Pending::Waiting(..) => {}
+            Pending::Abandoned => {
+                entry.remove();
+                return None;
+            }
+            Pending::Done(_) => return None,
+        }
+        if let Pending::Waiting(_, waker, _) = entry.insert(Pending::Done(answer)) {
             wakers.push(waker);
         }
-        true
+        Some(ok)
     }
 
     /// Refuses new calls (the worker is gone); gives the earlier death of
-    /// a call still in flight that had been retried here already, if any:
-    /// then this death is that call's second, and the call a poison pill.
-    pub(crate) fn close(&self) -> Option<Arc<Death>> {
+    /// a call still in flight that had been retried here already, if any
+    /// (then this death is that call's second, and the call may be a
+    /// poison pill), and how many such calls were in flight.
+    pub(crate) fn close(&self) -> (Option<Arc<Death>>, usize) {
         let mut table = lock(&self.pending);
         table.open = false;
-        table.calls.values().find_map(|entry| match entry {
-            Pending::Waiting(_, _, Some(first)) => Some(first.clone()),
+        let mut retried = table.calls.values().filter_map(|entry| match entry {
+            Pending::Waiting(_, _, Some(first)) => Some(first),
             _ => None,
-        })
+        });
+        let first = retried.next().cloned();
+        (
+            first.clone(),
+            usize::from(first.is_some()) + retried.count(),
+        )
     }
 
     /// Fails every call in flight with `error` and refuses new ones.
@@ -368,9 +479,16 @@ impl Conn {
         {
             let mut table = lock(&self.pending);
             table.open = false;
+            // No reply will come: abandoned calls leave, and nothing is
+            // the worker's load any more.
+            table.calls.retain(|_, p| !matches!(p, Pending::Abandoned));
+            self.load.store(0, Ordering::Relaxed);
+            // An answer delivered but not yet taken by its caller stays:
+            // only the calls still waiting learn of the end.
             for entry in table.calls.values_mut() {
-                if let Pending::Waiting(_, waker, _) =
-                    std::mem::replace(entry, Pending::Done(outcome()))
+                if matches!(entry, Pending::Waiting(..))
+                    && let Pending::Waiting(_, waker, _) =
+                        std::mem::replace(entry, Pending::Done(outcome()))
                 {
                     wakers.push(waker);
                 }
@@ -429,7 +547,8 @@ fn take_shared(
     answer
 }
 
-/// Waits for the reply to one call; forgets the call if dropped first.
+/// Waits for the reply to one call; if dropped first, marks the call
+/// abandoned (its reply is dropped when it comes).
 ///
 /// Its first poll, right after the call was sent with the task's waker,
 /// only returns `Pending`: a reply that came meanwhile has woken the task
@@ -461,7 +580,9 @@ impl Future for AwaitReply<'_> {
                 }
                 match entry.remove() {
                     Pending::Done(outcome) => outcome,
-                    Pending::Waiting(..) => Outcome::Answered(Err(self.lost())),
+                    Pending::Waiting(..) | Pending::Abandoned => {
+                        Outcome::Answered(Err(self.lost()))
+                    }
                 }
             }
             Entry::Vacant(_) => Outcome::Answered(Err(self.lost())),
@@ -482,8 +603,20 @@ impl AwaitReply<'_> {
 
 impl Drop for AwaitReply<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            lock(&self.conn.pending).calls.remove(&self.id);
+        if self.done {
+            return;
+        }
+        let mut table = lock(&self.conn.pending);
+        let open = table.open;
+        if let Entry::Occupied(mut entry) = table.calls.entry(self.id) {
+            match entry.get() {
+                // The worker still works on it: it stays the worker's load
+                // until the reply comes (see `answered`).
+                Pending::Waiting(..) if open => *entry.get_mut() = Pending::Abandoned,
+                _ => {
+                    entry.remove();
+                }
+            }
         }
     }
 }
@@ -502,9 +635,8 @@ mod tests {
     /// A call of one value waiting on `conn` with id `id`.
     fn waiting(conn: &Conn, id: u64) -> AwaitReply<'_> {
         let shape = Shape::flat(Method::Complete, 1);
-        lock(&conn.pending)
-            .calls
-            .insert(id, Pending::Waiting(shape, Waker::noop().clone(), None));
+        conn.register(id, Pending::Waiting(shape, Waker::noop().clone(), None))
+            .expect("an open connection");
         conn.reply(id)
     }
 
@@ -546,18 +678,72 @@ mod tests {
     }
 
     #[test]
-    fn a_call_dropped_before_its_reply_leaves_no_entry() {
+    fn a_call_dropped_before_its_reply_counts_as_load_until_the_worker_answers() {
         let conn = Conn::new(1, 1, Outbox::new());
         let mut gone = waiting(&conn, 3);
         assert!(poll(&mut gone).is_pending());
         drop(gone);
-        assert!(lock(&conn.pending).calls.is_empty());
+        // The worker still works on it: a new call should go elsewhere.
+        assert_eq!(conn.load(), 1);
+        assert!(conn.is_oldest_unanswered(3));
         let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
         decoder.push(&encode_frame(3, &reply(&[1.0])));
         let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
         outcome.unwrap();
         assert_eq!(served.served, 0);
+        assert_eq!(conn.load(), 0);
         assert!(lock(&conn.pending).calls.is_empty());
+    }
+
+    #[test]
+    fn load_counts_calls_until_their_replies_and_a_death_clears_it() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let (mut a, mut b) = (waiting(&conn, 1), waiting(&conn, 2));
+        assert!(poll(&mut a).is_pending() && poll(&mut b).is_pending());
+        assert_eq!(conn.load(), 2);
+        assert!(conn.is_oldest_unanswered(1) && !conn.is_oldest_unanswered(2));
+        let before = conn.last_heard();
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        decoder.push(&encode_frame(1, &reply(&[1.0])));
+        conn.deliver_all(&mut decoder, &mut Vec::new(), None)
+            .1
+            .unwrap();
+        assert!(conn.last_heard() >= before);
+        // Answered but not yet taken by its caller: no longer the worker's load.
+        assert_eq!(conn.load(), 1);
+        assert!(conn.is_oldest_unanswered(2));
+        drop(b);
+        conn.bury(&death(9));
+        assert_eq!(conn.load(), 0);
+        assert!(
+            lock(&conn.pending).calls.len() == 1,
+            "only the answered call waits"
+        );
+        assert!(matches!(poll(&mut a), Poll::Ready(Ok(Answer::One(1.0)))));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_malformed_shared_reply_is_an_error_not_counted_as_shared() {
+        let conn = Conn::new(1, 1, Outbox::new());
+        let mut call = waiting(&conn, 6);
+        assert!(poll(&mut call).is_pending());
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        // A shared-memory reply on a connection without a region.
+        decoder.push(&encode_frame(6, &[wire::SHARED, 0, 0]));
+        let (delivered, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
+        outcome.unwrap();
+        assert_eq!(
+            delivered,
+            Delivered {
+                served: 1,
+                shared: 0
+            }
+        );
+        assert!(matches!(
+            poll(&mut call),
+            Poll::Ready(Err(PotentialError::WorkerFailure(m))) if m.contains("malformed")
+        ));
     }
 
     #[test]
@@ -613,6 +799,8 @@ mod tests {
         Arc::new(Death {
             pid,
             slot: 0,
+            crash: true,
+            suspects: 0,
             at: Instant::now(),
             reason: "end of stream".into(),
             status: None,
@@ -633,7 +821,9 @@ mod tests {
         };
         let mut reply = conn.reply(id);
         reply.polled = true;
-        let earlier = conn.close().expect("the call had died once before");
+        let (earlier, suspects) = conn.close();
+        let earlier = earlier.expect("the call had died once before");
+        assert_eq!(suspects, 1);
         assert!(Arc::ptr_eq(&earlier, &first));
         conn.bury(&death(2));
         let Poll::Ready(Outcome::Died(second)) =

@@ -119,6 +119,7 @@ mod affinity;
 mod conn;
 #[cfg(feature = "harness")]
 pub mod harness;
+mod log_throttle;
 mod options;
 mod pool;
 pub mod protocol;

@@ -120,9 +120,15 @@ impl MultiprocessOptions {
     }
 
     /// Fails a call with [`PotentialError::WorkerFailure`](potential_core::PotentialError::WorkerFailure)
-    /// when its worker has not answered within `timeout`; the worker, stuck
-    /// or too slow, is killed and restarted, and its other calls in flight
-    /// are retried (see [`retry`](Self::retry)). None by default: a
+    /// when its worker has been silent for `timeout` while the call waited:
+    /// the clock times the work, not the queue, so it runs from when the
+    /// call was sent or from the worker's last answer to any call,
+    /// whichever is later (a worker that keeps answering is busy, not
+    /// stuck, however long the queue). A silent worker is killed and
+    /// restarted; the call it was stuck in (its oldest unanswered one)
+    /// fails, and its other calls in flight are retried (see
+    /// [`retry`](Self::retry)). Such a kill does not count towards the
+    /// [`RestartPolicy`]: a slow call is not a crash. None by default: a
     /// potential may be slow, and a worker that dies is noticed without a
     /// timeout.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {

@@ -10,11 +10,11 @@ use futures::future::try_join_all;
 use potential_core::wire::{self, Answer, CallRef};
 use potential_core::{
     LogWeights, Method, NativeBatch, Potential, PotentialError, Recipe, Result, Symbol, TokenType,
-    Vocab, non_empty,
+    Vocab, check_symbols, check_tokens, non_empty,
 };
 
 use crate::affinity::Hashes;
-use crate::conn::{Conn, Death, Outcome, Sent, Shape};
+use crate::conn::{AwaitReply, Conn, Death, Outcome, Sent, Shape};
 use crate::options::MultiprocessOptions;
 use crate::protocol::env::{INIT_HINT, started_as_worker};
 use crate::protocol::handshake::{Refusal, Secret};
@@ -48,12 +48,23 @@ pub struct Multiprocess<T: TokenType> {
 }
 
 /// Stops a pool that is dropped before it is handed out (an error, or a
-/// cancelled start).
-struct StopOnDrop(Arc<Pool>);
+/// cancelled start); [`defuse`](Self::defuse)d once the pool is handed out.
+struct StopOnDrop(Option<Arc<Pool>>);
+
+impl StopOnDrop {
+    /// Lets the pool live on, and drops this guard's reference to it (a
+    /// `mem::forget` of the guard would keep the pool's state, its recipe
+    /// among it, alive for the rest of the process).
+    fn defuse(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.stop_now();
+        if let Some(pool) = &self.0 {
+            pool.stop_now();
+        }
     }
 }
 
@@ -86,7 +97,7 @@ impl<T: TokenType> Multiprocess<T> {
             address,
             dir,
         }));
-        let guard = StopOnDrop(pool.clone());
+        let guard = StopOnDrop(Some(pool.clone()));
         accept::listen(&pool).map_err(|e| io("listen on the pool's socket", e))?;
         let descriptions =
             try_join_all((0..pool.slot_count()).map(|i| supervise::start_worker(&pool, i, false)))
@@ -94,7 +105,7 @@ impl<T: TokenType> Multiprocess<T> {
         for description in &descriptions {
             wire::check_description::<T>(description, vocab.len())?;
         }
-        std::mem::forget(guard);
+        guard.defuse();
         Ok(Multiprocess { pool, vocab })
     }
 
@@ -170,14 +181,21 @@ impl<T: TokenType> Multiprocess<T> {
 
     /// Sends a call to the least-loaded worker (on a tie, the one that
     /// served the call's parent context: see `affinity`) and waits for its answer;
-    /// sends it again to a live worker if its worker dies meanwhile (once:
-    /// a call that two workers died of is a poison pill and fails).
+    /// sends it again to a live worker if its worker dies meanwhile.
+    ///
+    /// A call that two workers died of is a poison pill and fails. When
+    /// the second death held several calls that had each died once (a
+    /// poison pill's innocent companions, retried with it), it cannot tell
+    /// which: each of them is then sent once more alone (one such call in
+    /// flight in the whole pool at a time), and only the one whose worker
+    /// dies again fails.
     ///
     /// Thousands of these futures may be in flight, each moved into its
     /// task or `join_all`, so the waits that are rare (no worker running,
     /// a request timeout) are boxed and the sending is not async at all.
     async fn call(&self, call: CallRef<'_, T>, shape: Shape) -> Result<Answer> {
         let mut died: Option<Arc<Death>> = None;
+        let mut alone = None;
         let hashes = Hashes::of(&call);
         loop {
             let prefer = self.pool.preferred(hashes);
@@ -185,7 +203,6 @@ impl<T: TokenType> Multiprocess<T> {
                 (Some(best), _) => best,
                 _ => Box::pin(self.pool.pick()).await?,
             };
-            let _in_flight = self.pool.enter(slot);
             // The waker goes into the call's entry as it is sent; no
             // `.await` may come between the send and the reply's first
             // poll (see `AwaitReply`).
@@ -205,37 +222,77 @@ impl<T: TokenType> Multiprocess<T> {
                     return answer;
                 }
                 Outcome::Died(death) if !self.pool.options().retry => return Err(death.error()),
-                Outcome::Died(death) => match died {
-                    Some(first) => return Err(Death::poison_pill(&first, &death)),
+                // Killed for another call's timeout: not this call's fault.
+                Outcome::Died(death) if !death.crash => self.pool.add_retried(death.slot),
+                Outcome::Died(death) => match &died {
                     None => {
                         self.pool.add_retried(death.slot);
                         died = Some(death);
+                    }
+                    Some(first) if alone.is_some() || death.suspects <= 1 => {
+                        return Err(Death::poison_pill(first, &death));
+                    }
+                    Some(_) => {
+                        self.pool.add_retried(death.slot);
+                        alone = Some(Box::pin(self.pool.isolate()).await);
                     }
                 },
             }
         }
     }
 
-    /// Waits for the reply to call `id`, up to the request timeout; a
-    /// worker that misses it is killed (stuck, it would look idle and win
-    /// the next calls) and restarts, and its other calls are retried.
+    /// Waits for the reply to call `id`, up to the request timeout.
     async fn wait(&self, id: u64, conn: &Conn) -> Outcome {
         let reply = conn.reply(id);
-        let Some(limit) = self.pool.options().request_timeout else {
-            return reply.await;
-        };
-        // A reply that comes too late finds no entry and is dropped.
-        match Box::pin(tokio::time::timeout(limit, reply)).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                let why = format!("killed: it did not answer within {limit:?}");
-                conn.kill_for(why);
-                self.pool.kill(conn.ticket);
-                Outcome::Answered(Err(PotentialError::WorkerFailure(format!(
+        match self.pool.options().request_timeout {
+            None => reply.await,
+            Some(limit) => Box::pin(self.wait_timed(id, conn, reply, limit)).await,
+        }
+    }
+
+    /// Waits for a reply under a request timeout that times the work, not
+    /// the queue: the clock of a call runs from when it was sent or from
+    /// when its worker was last heard from, whichever is later, so that a
+    /// worker that keeps answering other calls is busy, not stuck (400
+    /// callers of 1 ms calls on 2 workers queue for 200 ms, and none of
+    /// them is late). A worker silent for the whole limit is killed (stuck,
+    /// it would look idle and win the next calls) and restarts; the call it
+    /// was stuck in (its oldest unanswered call) fails with the timeout,
+    /// and its other calls are retried. Such a kill is not a crash: it
+    /// does not count towards giving the worker up.
+    async fn wait_timed(
+        &self,
+        id: u64,
+        conn: &Conn,
+        mut reply: AwaitReply<'_>,
+        limit: std::time::Duration,
+    ) -> Outcome {
+        let sent = tokio::time::Instant::now();
+        loop {
+            let quiet_since = tokio::time::Instant::from_std(conn.last_heard()).max(sent);
+            let deadline = quiet_since + limit;
+            if let Ok(outcome) = tokio::time::timeout_at(deadline, &mut reply).await {
+                return outcome;
+            }
+            if tokio::time::Instant::from_std(conn.last_heard()) + limit
+                > tokio::time::Instant::now()
+            {
+                continue; // heard from meanwhile: busy, not stuck
+            }
+            let why = format!("killed: it answered nothing for {limit:?}");
+            conn.kill_for(why, false);
+            self.pool.kill(conn.ticket);
+            if conn.is_oldest_unanswered(id) {
+                // Dropping `reply` marks the call abandoned: a reply that
+                // comes after all is dropped.
+                return Outcome::Answered(Err(PotentialError::WorkerFailure(format!(
                     "worker {} did not answer within {limit:?}; it was killed and is restarted",
                     conn.pid
-                ))))
+                ))));
             }
+            // Another call holds the worker up: this one learns of the
+            // death and is retried.
+            return reply.await;
         }
     }
 
@@ -320,41 +377,61 @@ impl<T: TokenType> Potential for Multiprocess<T> {
         NativeBatch::ALL
     }
 
+    // Tokens are checked against the vocabulary here, before a call is
+    // sent, as `AutoBatched` checks them: the same error on every path,
+    // and no out-of-vocabulary token reaches the potential's code.
+
     async fn complete(&self, context: &[T]) -> Result<f64> {
+        check_tokens(&self.vocab, context)?;
         self.scalar(CallRef::Complete(context), Method::Complete)
             .await
     }
 
     async fn prefix(&self, context: &[T]) -> Result<f64> {
+        check_tokens(&self.vocab, context)?;
         self.scalar(CallRef::Prefix(context), Method::Prefix).await
     }
 
     async fn score(&self, context: &[Symbol<T>]) -> Result<f64> {
+        check_symbols(&self.vocab, context)?;
         self.scalar(CallRef::Score(context), Method::Score).await
     }
 
     async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
+        check_tokens(&self.vocab, context)?;
         let shape = Shape::flat(Method::LogwNext, self.vocab.len() + 1);
         let mut rows = self.rows(CallRef::LogwNext(context), shape).await?;
         self.weights(rows.pop().expect("one row"))
     }
 
     async fn batch_complete(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
+        contexts
+            .iter()
+            .try_for_each(|c| check_tokens(&self.vocab, c))?;
         self.split_scalars(contexts, Method::BatchComplete, CallRef::BatchComplete)
             .await
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
+        contexts
+            .iter()
+            .try_for_each(|c| check_tokens(&self.vocab, c))?;
         self.split_scalars(contexts, Method::BatchPrefix, CallRef::BatchPrefix)
             .await
     }
 
     async fn batch_score(&self, contexts: &[Vec<Symbol<T>>]) -> Result<Vec<f64>> {
+        contexts
+            .iter()
+            .try_for_each(|c| check_symbols(&self.vocab, c))?;
         self.split_scalars(contexts, Method::BatchScore, CallRef::BatchScore)
             .await
     }
 
     async fn batch_logw_next(&self, contexts: &[Vec<T>]) -> Result<Vec<LogWeights<T>>> {
+        contexts
+            .iter()
+            .try_for_each(|c| check_tokens(&self.vocab, c))?;
         let method = Method::BatchLogwNext;
         let width = self.vocab.len() + 1;
         let shape = |rows| Shape {

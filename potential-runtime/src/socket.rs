@@ -123,10 +123,27 @@ fn alive(_pid: u32) -> bool {
     true
 }
 
+/// Whether `path` is a real directory (not a link to one) owned by this
+/// process's user: only such a directory can be a pool's private one.
+#[cfg(unix)]
+fn own_directory(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // `symlink_metadata` does not follow a link: a link planted under a
+    // dead pool's name is not a directory, and is left alone.
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_dir() && m.uid() == rustix::process::getuid().as_raw())
+}
+
+#[cfg(not(unix))]
+fn own_directory(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_dir())
+}
+
 /// Removes the private directories that pools of dead processes left in
 /// `parent` (a pool killed by `SIGKILL` cannot remove its own): those named
-/// for a pid that no longer runs. Only a directory holding nothing but the
-/// socket goes; anything else stays.
+/// for a pid that no longer runs, that are directories (never a link,
+/// which could lead anywhere) owned by this user. Only a directory holding
+/// nothing but the socket goes; anything else stays.
 fn sweep(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
@@ -140,6 +157,9 @@ fn sweep(parent: &Path) {
             continue;
         }
         let dir = entry.path();
+        if !own_directory(&dir) {
+            continue;
+        }
         let _ = std::fs::remove_file(dir.join(SOCKET_FILE));
         if std::fs::remove_dir(&dir).is_ok() {
             tracing::info!(dir = %dir.display(), pid, "removed a dead pool's socket directory");
@@ -210,5 +230,31 @@ mod tests {
         for d in [&live, &unrelated, &parent] {
             std::fs::remove_dir(d).unwrap();
         }
+    }
+
+    #[test]
+    fn a_link_named_like_a_dead_pools_directory_is_not_followed() {
+        let root =
+            std::env::temp_dir().join(format!("potential-link-test-{}", random_tag().unwrap()));
+        let (parent, target) = (root.join("parent"), root.join("target"));
+        std::fs::create_dir_all(&parent).unwrap();
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join(SOCKET_FILE), b"precious").unwrap();
+        let planted = parent.join(dir_name(dead_pid(), &random_tag().unwrap()));
+        std::os::unix::fs::symlink(&target, &planted).unwrap();
+
+        let (address, dir) = fresh_address(&SocketLocation::Directory(parent.clone())).unwrap();
+        assert_eq!(
+            std::fs::read(target.join(SOCKET_FILE)).unwrap(),
+            b"precious",
+            "the sweep followed the link"
+        );
+        assert!(
+            std::fs::symlink_metadata(&planted).is_ok(),
+            "the link stays"
+        );
+
+        remove_private_dir(&address, dir.as_deref());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

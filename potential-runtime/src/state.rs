@@ -3,6 +3,7 @@
 //! reaches into it.
 
 use std::collections::HashMap;
+use std::mem::Discriminant;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -16,13 +17,14 @@ use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::affinity::{Affinity, Hashes};
 use crate::conn::{Conn, Delivered};
+use crate::log_throttle::LogThrottle;
 use crate::options::MultiprocessOptions;
 use crate::protocol::frame::FrameDecoder;
 use crate::protocol::handshake::{Refusal, Secret};
 use crate::socket::{SocketAddress, remove_private_dir};
 use crate::sync::lock;
 use crate::transport::Half;
-use crate::tuning::REFUSALS_KEPT;
+use crate::tuning::{REFUSAL_LOG_INTERVAL, REFUSALS_KEPT};
 
 /// What a worker is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +56,9 @@ pub struct WorkerStats {
     /// worker shares with this process rather than the socket (see
     /// [`MultiprocessOptions::shared_memory`](crate::MultiprocessOptions::shared_memory)).
     pub shared: u64,
-    /// Calls sent and not yet answered.
+    /// Calls sent to the running process and not yet answered by it; a
+    /// call whose caller gave up (a timeout, a dropped future) counts until
+    /// the worker answers it, since the worker is still busy with it.
     pub in_flight: usize,
     /// Times a process of this slot was restarted after dying.
     pub restarts: u32,
@@ -81,7 +85,6 @@ enum SlotState {
 /// One worker's place in the pool, over all the processes that fill it.
 struct Slot {
     state: Mutex<SlotState>,
-    in_flight: AtomicUsize,
     served: AtomicU64,
     shared: AtomicU64,
     restarts: AtomicU32,
@@ -97,7 +100,6 @@ impl Slot {
     fn new() -> Slot {
         Slot {
             state: Mutex::new(SlotState::Starting),
-            in_flight: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             shared: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
@@ -134,6 +136,10 @@ pub(crate) struct Pool {
     children: Mutex<HashMap<u64, (usize, Child)>>,
     tasks: Mutex<Vec<AbortHandle>>,
     refusals: Mutex<Vec<Refusal>>,
+    /// Which refusals get a log line (a flood must not flood the log).
+    refusal_log: Mutex<LogThrottle<Discriminant<Refusal>>>,
+    /// Connections refused because too many waited for their hello.
+    busy_refusals: AtomicU64,
     stopped: AtomicBool,
     /// Where the next scan for the least-loaded worker starts, so that ties
     /// go round-robin (always from slot 0, a stuck worker that looks idle
@@ -142,6 +148,8 @@ pub(crate) struct Pool {
     /// Which worker served which context: ties go to the worker that
     /// served a call's parent context.
     affinity: Affinity,
+    /// Held by a call sent alone to find out whether it is a poison pill.
+    isolation: tokio::sync::Mutex<()>,
 }
 
 impl Pool {
@@ -155,9 +163,12 @@ impl Pool {
             children: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
+            refusal_log: Mutex::new(LogThrottle::new(REFUSAL_LOG_INTERVAL)),
+            busy_refusals: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             next_start: AtomicUsize::new(0),
             affinity: Affinity::new(),
+            isolation: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -234,6 +245,13 @@ impl Pool {
             return;
         }
         children.insert(ticket, (slot, child));
+    }
+
+    /// Whether `pid` is a child this pool spawned and has not reaped: a
+    /// connection from it is one of its workers (before its hello proves
+    /// it), so a flood of other connections cannot crowd it out.
+    pub(crate) fn is_child(&self, pid: u32) -> bool {
+        lock(&self.children).values().any(|(_, c)| c.id() == pid)
     }
 
     /// The exit status of a child that has exited, if it has.
@@ -355,13 +373,6 @@ impl Pool {
         slot.shared.fetch_add(delivered.shared, Ordering::Relaxed);
     }
 
-    /// Counts a call in flight on a slot for as long as the guard lives.
-    pub(crate) fn enter(&self, slot: usize) -> InFlight<'_> {
-        let count = &self.slots[slot].in_flight;
-        count.fetch_add(1, Ordering::Relaxed);
-        InFlight(count)
-    }
-
     // --- Tasks and refusals ---
 
     /// Keeps a task's handle so that stopping the pool aborts it.
@@ -371,8 +382,21 @@ impl Pool {
         tasks.push(handle);
     }
 
+    /// Records a refused connection; logs it unless a line for its kind
+    /// was written within the last [`REFUSAL_LOG_INTERVAL`].
     pub(crate) fn refuse(&self, refusal: Refusal) {
-        tracing::warn!(socket = %self.setup.address, reason = %refusal, "refused a connection");
+        if matches!(refusal, Refusal::Busy { .. }) {
+            self.busy_refusals.fetch_add(1, Ordering::Relaxed);
+        }
+        let kind = std::mem::discriminant(&refusal);
+        if let Some(silenced) = lock(&self.refusal_log).admit(kind, Instant::now()) {
+            tracing::warn!(
+                socket = %self.setup.address,
+                reason = %refusal,
+                more_since_last_line = silenced,
+                "refused a connection"
+            );
+        }
         let mut kept = lock(&self.refusals);
         if kept.len() == REFUSALS_KEPT {
             kept.remove(0);
@@ -382,6 +406,12 @@ impl Pool {
 
     pub(crate) fn refusals(&self) -> Vec<Refusal> {
         lock(&self.refusals).clone()
+    }
+
+    /// How many connections were refused so far because too many waited
+    /// for their hello (a flood of connections on the socket).
+    pub(crate) fn busy_refusals(&self) -> u64 {
+        self.busy_refusals.load(Ordering::Relaxed)
     }
 
     // --- Dispatch ---
@@ -466,7 +496,7 @@ impl Pool {
             let slot = &self.slots[i];
             match &*lock(&slot.state) {
                 SlotState::Up(conn) => {
-                    let load = slot.in_flight.load(Ordering::Relaxed);
+                    let load = conn.load();
                     let better = best
                         .as_ref()
                         .is_none_or(|(_, l, _)| load < *l || (load == *l && prefer == Some(i)));
@@ -479,6 +509,12 @@ impl Pool {
             }
         }
         (best.map(|(i, _, c)| (i, c)), starting)
+    }
+
+    /// Waits until no other suspect of a poison pill is in flight; the
+    /// guard keeps others out until the call holding it is answered.
+    pub(crate) async fn isolate(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.isolation.lock().await
     }
 
     /// The worker that served the parent of a call's context, if known.
@@ -549,11 +585,11 @@ impl Pool {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let (state, pid) = match &*lock(&s.state) {
-                    SlotState::Starting => (WorkerState::Starting, None),
-                    SlotState::Up(c) => (WorkerState::Running, Some(c.pid)),
-                    SlotState::GivenUp => (WorkerState::GivenUp, None),
-                    SlotState::Stopped => (WorkerState::Stopped, None),
+                let (state, pid, in_flight) = match &*lock(&s.state) {
+                    SlotState::Starting => (WorkerState::Starting, None, 0),
+                    SlotState::Up(c) => (WorkerState::Running, Some(c.pid), c.load()),
+                    SlotState::GivenUp => (WorkerState::GivenUp, None, 0),
+                    SlotState::Stopped => (WorkerState::Stopped, None, 0),
                 };
                 WorkerStats {
                     slot: i,
@@ -561,21 +597,12 @@ impl Pool {
                     state,
                     served: s.served.load(Ordering::Relaxed),
                     shared: s.shared.load(Ordering::Relaxed),
-                    in_flight: s.in_flight.load(Ordering::Relaxed),
+                    in_flight,
                     restarts: s.restarts.load(Ordering::Relaxed),
                     retried: s.retried.load(Ordering::Relaxed),
                     last_exit: *lock(&s.last_exit),
                 }
             })
             .collect()
-    }
-}
-
-/// Counts a call in flight on a slot for as long as it lives.
-pub(crate) struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

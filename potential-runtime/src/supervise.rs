@@ -1,12 +1,14 @@
 //! Starting, watching, restarting and reaping workers.
 
 use std::io;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::panic::AssertUnwindSafe;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Waker;
 use std::time::Instant;
 
+use futures::FutureExt;
 use futures::channel::oneshot;
 use potential_core::{PotentialError, Result, Wrapper, wire};
 use tokio::io::AsyncWriteExt;
@@ -19,8 +21,8 @@ use crate::protocol::message::INIT_ID;
 use crate::shared::{self, RingReader};
 use crate::state::Pool;
 use crate::sync::lock;
-use crate::transport::{Half, Outbox, Took, read_loop, read_one};
-use crate::tuning::EXIT_CHECK;
+use crate::transport::{Half, Outbox, ReadEnd, Took, read_loop, read_one};
+use crate::tuning::{EXIT_CHECK, RESTART_PAUSE_FIRST, RESTART_PAUSE_MAX};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -81,17 +83,22 @@ fn worker_env(pool: &Pool, ticket: u64) -> WorkerEnv {
 
 /// Hands a spawned worker its credentials through its standard input, and
 /// closes it: 40 bytes into an empty pipe, which never blocks.
-fn send_credentials(pool: &Pool, ticket: u64, child: &mut Child) -> io::Result<()> {
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| io::Error::other("the worker has no standard input"))?;
+fn send_credentials(pool: &Pool, ticket: u64, stdin: Option<ChildStdin>) -> io::Result<()> {
+    let mut stdin = stdin.ok_or_else(|| io::Error::other("the worker has no standard input"))?;
     match worker_env(pool, ticket).write_credentials(&mut stdin) {
         // The child exited before it read them (a program whose `main`
         // does not call `init()` may exit at once): the exit check that
         // follows reports that, with what to do, better than a broken pipe.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         written => written,
+    }
+}
+
+/// The message of a caught panic.
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match PotentialError::from_panic(payload) {
+        PotentialError::Panicked(text) => text,
+        other => other.to_string(),
     }
 }
 
@@ -109,15 +116,7 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
         Ok(command) => spawn_process(command).await,
         Err(e) => Err(e),
     };
-    let spawned = spawned.and_then(|mut child| {
-        if let Err(e) = send_credentials(pool, ticket, &mut child) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
-        }
-        Ok(child)
-    });
-    let child = match spawned {
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             pool.take_ticket(ticket);
@@ -125,7 +124,15 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
         }
     };
     let pid = child.id();
+    let stdin = child.stdin.take();
+    // Adopted before it learns where to connect, so that the accept loop
+    // knows its pid when it connects (see `Pool::is_child`).
     pool.adopt_child(ticket, slot, child);
+    if let Err(e) = send_credentials(pool, ticket, stdin) {
+        pool.take_ticket(ticket);
+        reap(pool, ticket).await;
+        return Err(failure(format!("cannot start a worker process: {e}")));
+    }
     let span = tracing::info_span!("potential_worker", slot, pid);
     let started = connect_worker(pool, ticket, rx)
         .instrument(span.clone())
@@ -141,9 +148,19 @@ pub(crate) async fn start_worker(pool: &Arc<Pool>, slot: usize, restart: bool) -
     };
     let conn = Arc::new(Conn::new(pid, ticket, Outbox::with_stream(half.clone())));
     let writer = tokio::spawn({
-        let outbox = conn.outbox.clone();
+        let (pool, conn) = (pool.clone(), conn.clone());
         async move {
-            let _ = outbox.write_loop().await;
+            // A panic in the writer would leave calls queued that nobody
+            // sends: it is the worker's death (killed, so that its reader
+            // sees the stream end and restarts it), with the message.
+            if let Err(panic) = AssertUnwindSafe(conn.outbox.write_loop())
+                .catch_unwind()
+                .await
+            {
+                let why = format!("the pool's writer panicked: {}", panic_text(panic));
+                conn.kill_for(why, true);
+                pool.kill(conn.ticket);
+            }
         }
     });
     pool.track(writer.abort_handle());
@@ -166,11 +183,20 @@ async fn connect_worker(
     mut arrival: oneshot::Receiver<(Half, FrameDecoder)>,
 ) -> Result<(Half, FrameDecoder, Vec<u8>, Option<RingReader>)> {
     let deadline = Instant::now() + pool.options().startup_timeout;
+    let busy_before = pool.busy_refusals();
     let (mut half, mut decoder) = loop {
         tokio::select! {
             arrived = &mut arrival => break arrived.map_err(|_| Wrapper::WorkerPool.closed())?,
             () = tokio::time::sleep(EXIT_CHECK) => {
                 if let Some(status) = pool.child_exited(ticket) {
+                    let busy = pool.busy_refusals() - busy_before;
+                    if busy > 0 {
+                        return Err(failure(format!(
+                            "the worker process exited ({status}) before it connected, \
+                             while the pool refused {busy} connections because too many \
+                             waited to say hello (a flood of connections on its socket?)"
+                        )));
+                    }
                     return Err(failure(format!(
                         "the worker process exited ({status}) before it connected: \
                          a worker is this program started again, and its `main` must \
@@ -249,24 +275,38 @@ async fn watch(
     mut ring: Option<RingReader>,
 ) {
     let mut wakers = Vec::new();
-    let end = read_loop(half, &mut decoder, |frames| {
+    let reading = read_loop(half, &mut decoder, |frames| {
         let (delivered, outcome) = conn.deliver_all(frames, &mut wakers, ring.as_mut());
         pool.add_served(slot, delivered);
         wakers.drain(..).for_each(Waker::wake);
         outcome.map(|()| Took::All)
-    })
-    .await;
+    });
+    // A panic while reading must not leave the slot looking alive on a
+    // connection nobody reads: it ends the connection like any other end,
+    // so the worker is reaped and restarted and its calls retried. The
+    // call table's lock does not poison (`sync::lock`), and a caller whose
+    // reply was half delivered finds it either done or still waiting,
+    // then failed by `bury` below.
+    let end = AssertUnwindSafe(reading)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| ReadEnd::Panicked(panic_text(panic)));
     let at = Instant::now();
     let closing = pool.is_closing();
-    let poison = conn.close();
+    let killed = conn.killed();
+    // A worker killed for missing a request timeout did not crash: it
+    // neither counts towards giving its slot up nor makes a poison pill.
+    let crash = killed.as_ref().is_none_or(|k| k.counts);
+    let (first, suspects) = conn.close();
+    let poison = first.filter(|_| crash);
     if let Some(first) = &poison {
         pool.forgive(first.slot, first.at);
     }
-    let give_up = !closing && poison.is_none() && pool.record_death(slot, at);
+    let give_up = !closing && crash && poison.is_none() && pool.record_death(slot, at);
     pool.worker_down(slot, give_up);
     conn.outbox.close();
     let status = reap(&pool, conn.ticket).await;
-    let reason = conn.killed_for().unwrap_or_else(|| end.to_string());
+    let reason = killed.map_or_else(|| end.to_string(), |k| k.reason);
     pool.record_exit(slot, status, reason.clone());
     if closing {
         conn.fail_all(&Wrapper::WorkerPool.closed());
@@ -277,6 +317,8 @@ async fn watch(
     conn.bury(&Arc::new(Death {
         pid: conn.pid,
         slot,
+        crash,
+        suspects,
         at,
         reason,
         status,
@@ -327,6 +369,7 @@ fn restart(pool: Arc<Pool>, slot: usize) -> futures::future::BoxFuture<'static, 
 }
 
 async fn restart_loop(pool: Arc<Pool>, slot: usize) {
+    let mut pause = RESTART_PAUSE_FIRST;
     loop {
         if pool.is_closing() {
             return;
@@ -337,7 +380,7 @@ async fn restart_loop(pool: Arc<Pool>, slot: usize) {
                 return;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "worker restart failed");
+                tracing::warn!(error = %e, ?pause, "worker restart failed; trying again after a pause");
                 pool.record_exit(slot, None, format!("failed to start: {e}"));
             }
         }
@@ -346,5 +389,9 @@ async fn restart_loop(pool: Arc<Pool>, slot: usize) {
             revive_later(&pool, slot, "it keeps failing to start");
             return;
         }
+        // Failed starts in a row back off, so that a passing cause (a
+        // flood of connections) does not use up the policy's deaths at once.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RESTART_PAUSE_MAX);
     }
 }

@@ -304,6 +304,9 @@ pub(crate) enum ReadEnd {
     Io(io::Error),
     /// The peer broke the framing.
     Frame(FrameError),
+    /// The reader itself panicked (a bug of ours): the connection is
+    /// treated as dead, with the panic's message.
+    Panicked(String),
 }
 
 impl std::fmt::Display for ReadEnd {
@@ -312,6 +315,7 @@ impl std::fmt::Display for ReadEnd {
             ReadEnd::Eof => f.write_str("end of stream"),
             ReadEnd::Io(e) => write!(f, "read error: {e}"),
             ReadEnd::Frame(e) => write!(f, "protocol error: {e}"),
+            ReadEnd::Panicked(e) => write!(f, "the pool's reader panicked: {e}"),
         }
     }
 }

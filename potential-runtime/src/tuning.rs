@@ -93,5 +93,19 @@ pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// workers exit by themselves before it kills them.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// At most one log line per kind of refused connection this often, with
+/// the count of those refused meanwhile: a flood of connections from any
+/// local user once wrote 715,687 lines in 15 s.
+pub(crate) const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The pause after a worker fails to start, doubled after each failure in
+/// a row up to [`RESTART_PAUSE_MAX`]: without it, a start that fails at
+/// once (a flood of connections crowding the socket) used up the restart
+/// policy's deaths in 75 ms.
+pub(crate) const RESTART_PAUSE_FIRST: Duration = Duration::from_millis(10);
+
+/// The longest pause between two failed starts of a worker.
+pub(crate) const RESTART_PAUSE_MAX: Duration = Duration::from_secs(1);
+
 /// The most refusals kept for [`Multiprocess::refusals`](crate::Multiprocess::refusals).
 pub(crate) const REFUSALS_KEPT: usize = 64;

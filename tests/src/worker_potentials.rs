@@ -76,7 +76,8 @@ impl Registered for CountB {}
 potential_core::register!(CountB);
 
 /// Misbehaves on request: `complete([0])` panics, `complete([1])` aborts
-/// the process, `prefix([2])` blocks forever; anything else is `len`.
+/// the process, `prefix([2])` blocks forever, `prefix([3])` is an error,
+/// `prefix([1, 1])` is NaN (not a log weight); anything else is `len`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Faulty {
     /// The vocabulary.
@@ -118,6 +119,9 @@ impl Potential for Faulty {
         }
         if context == [3] {
             return Err(PotentialError::msg("three is not a prefix"));
+        }
+        if context == [1, 1] {
+            return Ok(f64::NAN);
         }
         Ok(context.len() as f64)
     }

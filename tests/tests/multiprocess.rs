@@ -58,6 +58,13 @@ fn main() {
         a_given_up_worker_comes_back_after_its_window,
         connections_waiting_for_their_hello_are_capped,
         no_secret_is_in_a_workers_environment,
+        a_busy_worker_is_not_killed_by_the_request_timeout,
+        timeout_kills_do_not_give_a_worker_up,
+        an_abandoned_call_counts_as_load_until_answered,
+        bad_tokens_and_nan_are_the_same_errors_as_in_process,
+        a_flood_of_connections_does_not_keep_a_restart_out,
+        pools_opened_and_closed_leave_the_heap_flat,
+        innocent_calls_retried_with_a_poison_pill_succeed,
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -593,7 +600,13 @@ async fn a_request_timeout_fails_the_call() {
         matches!(&err, PotentialError::WorkerFailure(m) if m.contains("did not answer")),
         "{err:?}"
     );
-    assert_eq!(workers.stats()[0].in_flight, 0);
+    // The stuck call counts as the worker's load until the killed worker
+    // is gone.
+    until("the killed worker's load is cleared", || {
+        workers.stats()[0].in_flight == 0
+    })
+    .await;
+    assert_eq!(workers.prefix(&[3, 3]).await.unwrap(), 2.0);
 }
 
 /// A path in the temporary directory for one test of this process.
@@ -803,4 +816,242 @@ async fn no_secret_is_in_a_workers_environment() {
         );
     }
     assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
+}
+
+/// 400 callers of 5 ms calls on 2 workers queue for about a second, five
+/// times the 200 ms request timeout; every worker keeps answering, so no
+/// call times out and no worker is killed (the timeout times the work,
+/// not the queue).
+async fn a_busy_worker_is_not_killed_by_the_request_timeout() {
+    let p = paced("busy");
+    let options = MultiprocessOptions::new()
+        .workers(2)
+        .request_timeout(Duration::from_millis(200));
+    let workers = p.clone().to_multiprocess_with(options).await.unwrap();
+    let pids = workers.worker_pids();
+    let answers = futures::future::join_all((0..400).map(|_| workers.complete(&[5]))).await;
+    let failed: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert_eq!(workers.worker_pids(), pids, "a busy worker was killed");
+    clean(&p);
+}
+
+/// A worker killed for missing its timeout did not crash: five stuck calls
+/// in a row (more than the policy's deaths) leave it running, and each
+/// stuck call alone fails.
+async fn timeout_kills_do_not_give_a_worker_up() {
+    let policy = RestartPolicy {
+        max_deaths: 2,
+        window: Duration::from_secs(60),
+    };
+    let options = MultiprocessOptions::new()
+        .workers(1)
+        .restart(policy)
+        .request_timeout(Duration::from_millis(200));
+    let workers = Faulty::new().to_multiprocess_with(options).await.unwrap();
+    for _ in 0..5 {
+        let err = workers.prefix(&[2]).await.unwrap_err();
+        assert!(
+            matches!(&err, PotentialError::WorkerFailure(m) if m.contains("did not answer")),
+            "{err:?}"
+        );
+    }
+    assert_eq!(workers.complete(&[3, 3]).await.unwrap(), 2.0);
+    let stats = workers.stats();
+    assert_eq!(stats[0].state, WorkerState::Running, "{stats:?}");
+    assert_eq!(stats[0].restarts, 5, "{stats:?}");
+}
+
+/// A call whose caller gave up still occupies its worker: new calls go to
+/// the other worker until it answers.
+async fn an_abandoned_call_counts_as_load_until_answered() {
+    let p = paced("abandoned");
+    let workers = p.clone().to_multiprocess(2).await.unwrap();
+    // `prefix([0])` waits for the gate; its caller gives up at once.
+    let mut call = Box::pin(workers.prefix(&[0]));
+    assert!(futures::poll!(call.as_mut()).is_pending());
+    drop(call);
+    let busy = workers
+        .stats()
+        .iter()
+        .position(|s| s.in_flight == 1)
+        .expect("the abandoned call still counts");
+    let before = workers.stats()[busy].served;
+    for _ in 0..4 {
+        assert_eq!(workers.complete(&[0]).await.unwrap(), 0.0);
+    }
+    let stats = workers.stats();
+    assert_eq!(
+        stats[busy].served, before,
+        "a call went behind the abandoned one: {stats:?}"
+    );
+    let gate = p.gate.clone();
+    tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(gate))
+        .await
+        .unwrap()
+        .unwrap();
+    until("the abandoned call is answered", || {
+        workers.stats()[busy].in_flight == 0
+    })
+    .await;
+    clean(&p);
+}
+
+/// A token outside the vocabulary and a NaN weight give the same errors
+/// through workers as through `AutoBatched`, and the potential never sees
+/// the bad token.
+async fn bad_tokens_and_nan_are_the_same_errors_as_in_process() {
+    let workers = Faulty::new().to_multiprocess(1).await.unwrap();
+    let local = Faulty::new().to_autobatched();
+    let unknown =
+        |e: &PotentialError| matches!(e, PotentialError::UnknownToken { position: 1, .. });
+    let there = workers.complete(&[3, 9]).await.unwrap_err();
+    let here = local.complete(&[3, 9]).await.unwrap_err();
+    assert!(unknown(&there) && unknown(&here), "{there:?} / {here:?}");
+    assert_eq!(there.to_string(), here.to_string());
+    let err = workers
+        .batch_prefix(&[vec![0], vec![0, 7]])
+        .await
+        .unwrap_err();
+    assert!(unknown(&err), "{err:?}");
+    let nan = |e: &PotentialError| matches!(e, PotentialError::InvalidWeight { value, .. } if value.is_nan());
+    let there = workers.prefix(&[1, 1]).await.unwrap_err();
+    let here = local.prefix(&[1, 1]).await.unwrap_err();
+    assert!(nan(&there) && nan(&here), "{there:?} / {here:?}");
+    let err = workers
+        .batch_prefix(&[vec![0], vec![1, 1]])
+        .await
+        .unwrap_err();
+    assert!(nan(&err), "{err:?}");
+    assert_eq!(workers.stats()[0].restarts, 0);
+}
+
+/// Silent connections fill every place for a hello, then the worker is
+/// killed: its restart still gets in (the pool knows its own children),
+/// and no connection of it is refused.
+async fn a_flood_of_connections_does_not_keep_a_restart_out() {
+    use interprocess::local_socket::{Stream, prelude::*};
+    let workers = Length::abc().to_multiprocess(1).await.unwrap();
+    let pid = workers.worker_pids()[0];
+    let name = workers.socket().to_name().unwrap();
+    let silent: Vec<Stream> = tokio::task::block_in_place(|| {
+        (0..40)
+            .map(|_| Stream::connect(name.clone()).unwrap())
+            .collect()
+    });
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    until("the worker is restarted", || {
+        workers.worker_pids().first().is_some_and(|&p| p != pid)
+    })
+    .await;
+    assert_eq!(workers.complete(&['a']).await.unwrap(), -1.0);
+    let refusals = workers.refusals();
+    assert!(
+        refusals.contains(&Refusal::Busy { pending: 32 }),
+        "the flood filled the places: {refusals:?}"
+    );
+    assert_eq!(workers.stats()[0].restarts, 1, "{:?}", workers.stats());
+    drop(silent);
+}
+
+/// Every pool gives its memory back when it closes: 20 pools whose recipe
+/// is about 600 KB leave the heap within 4 MB of where it was (it grew by
+/// the recipe's size and more per pool when the pool's state leaked).
+async fn pools_opened_and_closed_leave_the_heap_flat() {
+    use potential_tests::worker_potentials::Wide;
+    let wide = Wide::new(200_000);
+    // One round first, so that lazily made statics (the spawner thread,
+    // the registry) are not counted.
+    wide.clone()
+        .to_multiprocess(1)
+        .await
+        .unwrap()
+        .shutdown()
+        .await;
+    let before = heap::live();
+    for _ in 0..20 {
+        let workers = wide.clone().to_multiprocess(1).await.unwrap();
+        assert_eq!(workers.complete(&[1, 2]).await.unwrap(), -2.0);
+        workers.shutdown().await;
+    }
+    let grown = heap::live().saturating_sub(before);
+    assert!(
+        grown < 4 << 20,
+        "the heap grew by {grown} bytes over 20 pools"
+    );
+}
+
+/// Counts the bytes allocated and not yet freed in this process.
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting;
+
+    static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+    // SAFETY: every call is forwarded to the system allocator unchanged;
+    // the counter only observes the sizes.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            // SAFETY: the caller's contract is the system allocator's.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            // SAFETY: `ptr` came from `alloc` above with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            // SAFETY: as for `dealloc`, and `new_size` is the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// Bytes allocated and not freed.
+    pub(super) fn live() -> usize {
+        LIVE.load(Ordering::Relaxed)
+    }
+}
+
+/// Ten innocent calls in flight with a poison pill die with it twice
+/// (the worker, then its restart); each is then tried alone, and only
+/// the poison pill fails.
+async fn innocent_calls_retried_with_a_poison_pill_succeed() {
+    let workers = Faulty::new().to_multiprocess(1).await.unwrap();
+    let poison = workers.complete(&[1]);
+    let innocent = (2..12usize).map(|n| {
+        let context = vec![3; n];
+        let workers = &workers;
+        async move { (n, workers.complete(&context).await) }
+    });
+    let (poison, innocent) = futures::join!(poison, futures::future::join_all(innocent));
+    let err = poison.unwrap_err();
+    assert!(
+        matches!(&err, PotentialError::WorkerFailure(m) if m.contains("poison pill")),
+        "{err:?}"
+    );
+    for (n, answer) in innocent {
+        assert_eq!(
+            answer.unwrap(),
+            n as f64,
+            "an innocent call of length {n} failed"
+        );
+    }
+    assert_eq!(workers.stats()[0].state, WorkerState::Running);
 }

@@ -165,7 +165,39 @@ async fn a_worker_killed_mid_reply_leaves_no_wrong_answer() -> Result<(), Potent
     Ok(())
 }
 
+/// A reply over 16 MiB (the decoder then gives its memory back) followed
+/// by a smaller one, and the same for calls on the worker's side: every
+/// answer comes, on the same workers (the decoder once panicked there and
+/// the pool hung).
+async fn a_frame_over_16_mib_then_a_smaller_one_both_decode() -> Result<(), PotentialError> {
+    let local = Arc::new(Wide::new(LARGE));
+    let options = MultiprocessOptions::new().workers(1).shared_memory(0);
+    let workers = local.clone().to_multiprocess_with(options).await?;
+    let pids = workers.worker_pids();
+    // 50 rows of 50,001 weights: a 20 MB reply.
+    let contexts: Vec<Vec<u32>> = (0..50u32).map(|n| vec![n; n as usize % 3]).collect();
+    let there = workers.batch_logw_next(&contexts).await?;
+    assert_eq!(there.len(), 50);
+    assert_eq!(
+        there[49].as_slice(),
+        local.logw_next(&contexts[49]).await?.as_slice()
+    );
+    assert_eq!(
+        workers.logw_next(&contexts[1]).await?.as_slice(),
+        local.logw_next(&contexts[1]).await?.as_slice()
+    );
+    // A call over 16 MiB (6 M tokens of 3 bytes each), then a 100 KB one.
+    let long = vec![(0..6_000_000u32).map(|t| t % LARGE).collect::<Vec<u32>>()];
+    assert_eq!(workers.batch_complete(&long).await?, vec![-6e6]);
+    let short = vec![vec![LARGE - 1; 30_000]];
+    assert_eq!(workers.batch_complete(&short).await?, vec![-3e4]);
+    assert_eq!(workers.worker_pids(), pids, "no worker died");
+    workers.shutdown().await;
+    Ok(())
+}
+
 potential_runtime::worker_tests!(
+    a_frame_over_16_mib_then_a_smaller_one_both_decode,
     large_replies_come_through_shared_memory,
     without_shared_memory_replies_take_the_socket,
     a_reply_too_large_for_the_region_takes_the_socket,

@@ -624,6 +624,42 @@ async fn kill_lost(iters: u64) -> Result<Row> {
     })
 }
 
+/// Concurrent callers in `worker_timeout_burst`.
+const BURST_CALLERS: usize = 400;
+
+/// `BURST_CALLERS` concurrent callers of 1 ms calls on 2 workers with a
+/// 100 ms request timeout: the calls queue for about 200 ms per worker,
+/// and a timeout that timed the queue killed busy workers and failed
+/// thousands of calls.
+async fn timeout_burst(iters: u64) -> Result<Row> {
+    let busy = Busy {
+        vocab: Vocab::new([0u32])?,
+        iters,
+    };
+    let options = potential_runtime::MultiprocessOptions::new()
+        .workers(2)
+        .request_timeout(Duration::from_millis(100));
+    let pool = busy.to_multiprocess_with(options).await?;
+    let t = Instant::now();
+    let answers = futures::future::join_all((0..BURST_CALLERS).map(|_| pool.complete(&[0]))).await;
+    let wall = t.elapsed().as_secs_f64() * 1e3;
+    let failed = answers.iter().filter(|a| a.is_err()).count();
+    let restarts: u32 = pool.stats().iter().map(|s| s.restarts).sum();
+    pool.shutdown().await;
+    Ok(Row {
+        id: "worker_timeout_burst",
+        figure: format!(
+            "{BURST_CALLERS} concurrent callers of 1 ms calls on 2 workers with a 100 ms request timeout: \
+             calls failed ({wall:.0} ms in all, {restarts} workers restarted)"
+        ),
+        value: failed as f64,
+        unit: "calls",
+        reference: None,
+        target: "0".into(),
+        met: failed == 0,
+    })
+}
+
 async fn startup() -> Result<Row> {
     let mut times = Vec::new();
     for _ in 0..REPS + 2 {
@@ -690,6 +726,9 @@ pub fn rows() -> Vec<Row> {
             #[cfg(target_os = "linux")]
             if wanted("worker_kill_lost") {
                 rows.push(kill_lost(iters).await?);
+            }
+            if wanted("worker_timeout_burst") {
+                rows.push(timeout_burst(iters).await?);
             }
             Ok::<_, PotentialError>(rows)
         })

@@ -115,6 +115,8 @@ pub struct FrameDecoder {
     start: usize,
     end: usize,
     max_len: usize,
+    /// The length field of the frame returned last.
+    last_len: usize,
 }
 
 impl FrameDecoder {
@@ -125,6 +127,7 @@ impl FrameDecoder {
             start: 0,
             end: 0,
             max_len,
+            last_len: 0,
         }
     }
 
@@ -145,16 +148,33 @@ impl FrameDecoder {
             .then(|| u32::from_le_bytes(head.try_into().expect("4 bytes")) as usize)
     }
 
-    /// Free space to read into: at least the rest of the frame at the front
-    /// (when its length is known and within the limit), and at least a read
-    /// chunk, or one whole frame of the limit when that is smaller (a
-    /// decoder for a hello buffers a hello, not 64 KiB).
+    /// Free space to read into: at least a read chunk, or one whole frame of
+    /// the limit when that is smaller (a decoder for a hello buffers a
+    /// hello, not 64 KiB); for a frame announced larger, room that grows
+    /// with the bytes that have arrived (at most as much again as is
+    /// buffered, up to the rest of the frame), so that a peer that
+    /// announces 1 GiB and sends nothing costs a read chunk, not 1 GiB of
+    /// zeroed memory.
     pub fn spare(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            // The frame returned last no longer borrows the buffer: give
+            // back the memory a huge frame took once a small one follows.
+            if self.buf.len() > SHRINK_ABOVE && self.last_len < SHRINK_ABOVE {
+                self.buf.truncate(READ_CHUNK);
+                self.buf.shrink_to_fit();
+            }
+        }
+        let chunk = READ_CHUNK.min(4 + self.max_len);
         let needed = match self.front_len() {
-            Some(len) if len <= self.max_len => (4 + len).saturating_sub(self.buffered()),
+            Some(len) if len <= self.max_len => {
+                let rest = (4 + len).saturating_sub(self.buffered());
+                rest.min(self.buffered().max(chunk))
+            }
             _ => HEADER_LEN,
         }
-        .max(READ_CHUNK.min(4 + self.max_len));
+        .max(chunk);
         if self.buf.len() - self.end < needed {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -204,14 +224,9 @@ impl FrameDecoder {
         }
         let at = self.start;
         self.start += 4 + len;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.buf.len() > SHRINK_ABOVE && len < SHRINK_ABOVE {
-                self.buf.truncate(READ_CHUNK);
-                self.buf.shrink_to_fit();
-            }
-        }
+        // The buffer is reset and shrunk at the next `spare`, not here: the
+        // frame returned borrows it until then.
+        self.last_len = len;
         let id = u64::from_le_bytes(self.buf[at + 4..at + 12].try_into().expect("8 bytes"));
         Ok(Some(Frame {
             id,
@@ -280,6 +295,35 @@ mod tests {
         let mut d = FrameDecoder::new(100);
         d.push(&3u32.to_le_bytes());
         assert_eq!(d.next_frame(), Err(FrameError::TooShort { len: 3 }));
+    }
+
+    #[test]
+    fn a_small_frame_after_a_huge_one_decodes_and_the_memory_is_given_back() {
+        let mut d = FrameDecoder::new(MAX_FRAME_LEN);
+        let huge = vec![0; SHRINK_ABOVE + 1];
+        d.push(&encode_frame(1, &huge));
+        assert_eq!(d.next_frame().unwrap().unwrap().payload.len(), huge.len());
+        let small = vec![7; 100_000];
+        d.push(&encode_frame(2, &small));
+        let frame = d.next_frame().unwrap().unwrap();
+        assert_eq!((frame.id, frame.payload), (2, &small[..]));
+        d.push(&encode_frame(3, b"x"));
+        assert_eq!(d.next_frame().unwrap().unwrap().payload, b"x");
+        assert!(
+            d.spare().len() <= SHRINK_ABOVE,
+            "the buffer of the huge frame is given back once small frames follow"
+        );
+    }
+
+    #[test]
+    fn an_announced_length_is_not_allocated_before_its_bytes_arrive() {
+        let mut d = FrameDecoder::new(MAX_FRAME_LEN);
+        d.push(&((MAX_FRAME_LEN - 1) as u32).to_le_bytes());
+        assert_eq!(d.next_frame(), Ok(None));
+        assert!(d.spare().len() <= 2 * READ_CHUNK);
+        // As bytes come, the room grows with them (at most doubling).
+        d.push(&vec![1; 4 * READ_CHUNK]);
+        assert!(d.spare().len() <= 8 * READ_CHUNK);
     }
 
     #[test]
