@@ -577,3 +577,71 @@ fn batches_agree_with_single_calls_and_recipes_rebuild_the_grammar() {
         }
     });
 }
+
+// ---- The schema the user wrote: references ----
+
+/// Every single byte, so that any text is a context.
+fn byte_vocab() -> Vocab<Vec<u8>> {
+    Vocab::new((0..=255u8).map(|b| vec![b])).unwrap()
+}
+
+/// A JSON-schema grammar over single bytes.
+fn schema_grammar(schema: serde_json::Value) -> Grammar {
+    Grammar::json_schema_plain(&schema, byte_vocab()).unwrap()
+}
+
+/// Whether `text` is a whole document of `g`'s language.
+fn accepts(g: &Grammar, text: &[u8]) -> bool {
+    block_on(g.complete(&bytes_of(text))).unwrap() == 0.0
+}
+
+#[test]
+fn a_ref_resolves_against_the_nearest_id() {
+    // `#/$defs/inner` inside the resource `http://example.com/other.json`
+    // is that resource's `inner` (a string), not the root's (an integer).
+    let g = schema_grammar(serde_json::json!({
+        "$defs": {"inner": {"type": "integer"}},
+        "properties": {
+            "foo": {
+                "$id": "http://example.com/other.json",
+                "$defs": {"inner": {"type": "string"}},
+                "$ref": "#/$defs/inner"
+            }
+        }
+    }));
+    assert!(accepts(&g, br#"{"foo":"x"}"#));
+    assert!(!accepts(&g, br#"{"foo":1}"#));
+}
+
+#[test]
+fn anchors_and_escaped_pointers_resolve() {
+    let g = schema_grammar(serde_json::json!({
+        "$defs": {
+            "n": {"$anchor": "num", "type": "integer"},
+            "a/b": {"type": "boolean"},
+            "c~d": {"type": "null"}
+        },
+        "type": "object",
+        "properties": {
+            "x": {"$ref": "#num"},
+            "y": {"$ref": "#/$defs/a~1b"},
+            "z": {"$ref": "#/$defs/c~0d"}
+        },
+        "additionalProperties": false
+    }));
+    assert!(accepts(&g, br#"{"x":1,"y":true,"z":null}"#));
+    assert!(!accepts(&g, br#"{"x":"1"}"#));
+    assert!(!accepts(&g, br#"{"y":null}"#));
+    assert!(!accepts(&g, br#"{"z":true}"#));
+}
+
+#[test]
+fn a_remote_ref_is_an_error_not_a_fetch() {
+    let err = Grammar::json_schema_plain(
+        &serde_json::json!({"$ref": "http://example.com/elsewhere.json"}),
+        byte_vocab(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("elsewhere.json"), "{err}");
+}
