@@ -3,6 +3,7 @@
 
 mod cache;
 mod engine;
+mod json;
 #[cfg(test)]
 mod tests;
 
@@ -53,10 +54,11 @@ impl GrammarSource {
         Ok(match self {
             GrammarSource::Lark(text) => TopLevelGrammar::from_lark(text.clone()),
             GrammarSource::JsonSchema(text) => {
-                let schema = serde_json::from_str(text).map_err(|e| {
+                let invalid = |e: &dyn fmt::Display| {
                     PotentialError::InvalidInput(format!("invalid JSON schema: {e}"))
-                })?;
-                TopLevelGrammar::from_json_schema(schema)
+                };
+                let schema = serde_json::from_str(text).map_err(|e| invalid(&e))?;
+                TopLevelGrammar::from_json_schema(json::prepare(schema).map_err(|e| invalid(&e))?)
             }
             // llguidance turns the pattern into Lark (`start: /…/`); its
             // errors surface when the parser is built.

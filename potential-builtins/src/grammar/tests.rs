@@ -645,3 +645,66 @@ fn a_remote_ref_is_an_error_not_a_fetch() {
     assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
     assert!(err.to_string().contains("elsewhere.json"), "{err}");
 }
+
+// ---- The schema the user wrote: keys spelled with escapes ----
+
+#[test]
+fn a_key_spelled_with_an_escape_is_held_to_its_property() {
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}}
+    }));
+    assert!(accepts(&g, br#"{"a":1}"#));
+    assert!(accepts(&g, br#"{"b":"y"}"#));
+    assert!(!accepts(&g, br#"{"a":"y"}"#));
+    // Escapes in keys are refused: "\u0061" is "a", and "y" is no integer.
+    assert!(!accepts(&g, br#"{"\u0061":"y"}"#));
+    assert!(!accepts(&g, br#"{"\u0062":"y"}"#));
+}
+
+#[test]
+fn a_key_spelled_with_an_escape_is_held_to_its_pattern_property() {
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "patternProperties": {"^a$": {"type": "integer"}}
+    }));
+    assert!(accepts(&g, br#"{"a":1}"#));
+    assert!(accepts(&g, br#"{"b":"y"}"#));
+    assert!(!accepts(&g, br#"{"a":"y"}"#));
+    assert!(!accepts(&g, br#"{"\u0061":"y"}"#));
+}
+
+#[test]
+fn a_non_ascii_key_spelled_with_an_escape_is_held_to_its_property() {
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"é": {"type": "integer"}, "\n": {"type": "integer"}}
+    }));
+    assert!(accepts(&g, "{\"é\":1}".as_bytes()));
+    assert!(accepts(&g, br#"{"\n":1}"#));
+    assert!(!accepts(&g, "{\"é\":\"y\"}".as_bytes()));
+    assert!(!accepts(&g, br#"{"\u00e9":"y"}"#));
+    assert!(!accepts(&g, br#"{"\u00E9":"y"}"#));
+    // A control character's other spellings.
+    assert!(!accepts(&g, br#"{"\u000a":"y"}"#));
+    assert!(!accepts(&g, br#"{"\u000A":"y"}"#));
+}
+
+#[test]
+fn a_schema_cannot_turn_the_escapes_back_on() {
+    for key in ["json_allowed_escapes", "json_allow_general_unicode_escapes"] {
+        let err = Grammar::json_schema_plain(
+            &serde_json::json!({"type": "object", "x-guidance": {key: true}}),
+            byte_vocab(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        assert!(err.to_string().contains(key), "{err}");
+    }
+    let err = Grammar::json_schema_plain(
+        &serde_json::json!({"type": "object", "x-guidance": 1}),
+        byte_vocab(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("x-guidance"), "{err}");
+}
