@@ -1,6 +1,7 @@
-//! The settings every JSON schema is compiled with, given to llguidance in
-//! the schema's own `x-guidance` object (the only way its JSON compiler
-//! takes options).
+//! The settings a JSON schema is compiled with (the escapes, always; the
+//! white space, as the user chooses), given to llguidance in the schema's
+//! own `x-guidance` object: the only way its JSON compiler takes options,
+//! and one that the schema text, hence the recipe, carries.
 
 use serde_json::{Map, Value};
 
@@ -23,30 +24,72 @@ const ESCAPES: &str = "nrbtf\"\\";
 /// The compile options that decide escapes: ours, not a schema's.
 const ESCAPE_OPTIONS: [&str; 2] = ["json_allowed_escapes", "json_allow_general_unicode_escapes"];
 
-/// `schema` with our compile options in its `x-guidance` object (where the
-/// schema's own options, other than escapes, are kept).
+/// How white space may lay out a JSON document of a [`Grammar`](super::Grammar)
+/// built from a schema (see [`GrammarSource::json_schema_with`](super::GrammarSource::json_schema_with)).
 ///
-/// A boolean schema is wrapped (`{"allOf": [b]}`, the same language) to
-/// carry them. A schema whose `x-guidance` sets the escapes is an error:
-/// those settings would reopen the hole that [`ESCAPES`] closes.
-pub(super) fn prepare(schema: Value) -> Result<Value, String> {
-    let mut schema = match schema {
+/// Either way there is none before or after the document's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JsonWhitespace {
+    /// Any run of spaces, tabs, line feeds and carriage returns between
+    /// two tokens of the document (llguidance's default).
+    #[default]
+    Free,
+    /// None at all: `{"a":[1,2]}`. A language model then spends no
+    /// tokens on layout.
+    Compact,
+}
+
+/// `schema` written with `whitespace` in its `x-guidance` object.
+pub(super) fn with_whitespace(schema: &Value, whitespace: JsonWhitespace) -> String {
+    let mut schema = carrier(schema.clone());
+    // A schema that cannot carry the setting (not an object, or an
+    // `x-guidance` that is not one) is refused when it is compiled, by
+    // `prepare` or llguidance, with a message that says why.
+    if let Ok(Some(options)) = options_of(&mut schema) {
+        options.insert(
+            "whitespace_flexible".to_string(),
+            Value::Bool(whitespace == JsonWhitespace::Free),
+        );
+    }
+    schema.to_string()
+}
+
+/// A schema that can carry options: a boolean schema is wrapped as
+/// `{"allOf": [b]}`, the same language; others are kept.
+fn carrier(schema: Value) -> Value {
+    match schema {
         Value::Bool(_) => Value::Object(Map::from_iter([(
             "allOf".to_string(),
             Value::Array(vec![schema]),
         )])),
         other => other,
-    };
-    // A schema that is neither an object nor a boolean is llguidance's to
-    // refuse, with its own message.
+    }
+}
+
+/// The `x-guidance` object of `schema`, made if missing; `None` for a
+/// schema that is not an object (llguidance's to refuse, with its own
+/// message).
+fn options_of(schema: &mut Value) -> Result<Option<&mut Map<String, Value>>, String> {
     let Some(root) = schema.as_object_mut() else {
-        return Ok(schema);
+        return Ok(None);
     };
-    let options = root
-        .entry(OPTIONS_KEY)
+    root.entry(OPTIONS_KEY)
         .or_insert_with(|| Value::Object(Map::new()))
         .as_object_mut()
-        .ok_or_else(|| format!("\"{OPTIONS_KEY}\" must be an object of llguidance options"))?;
+        .map(Some)
+        .ok_or_else(|| format!("\"{OPTIONS_KEY}\" must be an object of llguidance options"))
+}
+
+/// `schema` with our compile options in its `x-guidance` object, where
+/// the schema's own options (other than escapes) are kept.
+///
+/// A schema whose `x-guidance` sets the escapes is an error: those
+/// settings would reopen the hole that [`ESCAPES`] closes.
+pub(super) fn prepare(schema: Value) -> Result<Value, String> {
+    let mut schema = carrier(schema);
+    let Some(options) = options_of(&mut schema)? else {
+        return Ok(schema);
+    };
     if let Some(key) = ESCAPE_OPTIONS.iter().find(|k| options.contains_key(**k)) {
         return Err(format!(
             "\"{OPTIONS_KEY}\".{key} is not accepted: with \\u escapes an object key \
