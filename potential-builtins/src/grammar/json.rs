@@ -21,8 +21,10 @@ const OPTIONS_KEY: &str = "x-guidance";
 /// control characters) the short escapes remain for `\b \f \n \r \t`.
 const ESCAPES: &str = "nrbtf\"\\";
 
-/// The compile options that decide escapes: ours, not a schema's.
-const ESCAPE_OPTIONS: [&str; 2] = ["json_allowed_escapes", "json_allow_general_unicode_escapes"];
+/// llguidance's compile option that lists the escapes allowed.
+const ALLOWED_ESCAPES: &str = "json_allowed_escapes";
+/// llguidance's compile option that allows `\u` for every character.
+const GENERAL_UNICODE_ESCAPES: &str = "json_allow_general_unicode_escapes";
 
 /// How white space may lay out a JSON document of a [`Grammar`](super::Grammar)
 /// built from a schema (see [`GrammarSource::json_schema_with`](super::GrammarSource::json_schema_with)).
@@ -81,21 +83,33 @@ fn options_of(schema: &mut Value) -> Result<Option<&mut Map<String, Value>>, Str
 }
 
 /// `schema` with our compile options in its `x-guidance` object, where
-/// the schema's own options (other than escapes) are kept.
+/// the schema's own options are kept.
 ///
-/// A schema whose `x-guidance` sets the escapes is an error: those
-/// settings would reopen the hole that [`ESCAPES`] closes.
+/// A schema may set the escapes itself only as strictly as [`ESCAPES`]
+/// (no `\u`: fewer escapes still give each string one spelling); a
+/// setting that allows `\u` would reopen the hole, and is an error.
 pub(super) fn prepare(schema: Value) -> Result<Value, String> {
     let mut schema = carrier(schema);
     let Some(options) = options_of(&mut schema)? else {
         return Ok(schema);
     };
-    if let Some(key) = ESCAPE_OPTIONS.iter().find(|k| options.contains_key(**k)) {
-        return Err(format!(
-            "\"{OPTIONS_KEY}\".{key} is not accepted: with \\u escapes an object key \
-             can spell a declared property name another way and escape its schema"
-        ));
+    let strict = |key: &str, value: &Value| match key {
+        ALLOWED_ESCAPES => value.as_str().is_some_and(|e| !e.contains('u')),
+        _ => value == &Value::Bool(false),
+    };
+    for key in [ALLOWED_ESCAPES, GENERAL_UNICODE_ESCAPES] {
+        if let Some(value) = options.get(key)
+            && !strict(key, value)
+        {
+            return Err(format!(
+                "\"{OPTIONS_KEY}\".{key} = {value} is not accepted: the escapes may not \
+                 include \\u, with which an object key can spell a declared property name \
+                 another way and escape its schema"
+            ));
+        }
     }
-    options.insert(ESCAPE_OPTIONS[0].to_string(), ESCAPES.into());
+    options
+        .entry(ALLOWED_ESCAPES)
+        .or_insert_with(|| ESCAPES.into());
     Ok(schema)
 }

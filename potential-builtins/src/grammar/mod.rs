@@ -171,7 +171,7 @@ impl GrammarSource {
 ///
 /// A schema may carry llguidance's own compile options in an `x-guidance`
 /// object (separators, `lenient`, `coerce_one_of`, …); they are honored,
-/// except those on escapes, which are an error. A `%json { … }` inside a
+/// but escape settings that allow `\u` are an error. A `%json { … }` inside a
 /// Lark grammar is compiled by llguidance without these settings: there a
 /// key spelled with `\u` escapes its property's schema unless the embedded
 /// schema's `x-guidance` sets `"json_allowed_escapes": "nrbtf\"\\"`.

@@ -692,15 +692,28 @@ fn a_non_ascii_key_spelled_with_an_escape_is_held_to_its_property() {
 
 #[test]
 fn a_schema_cannot_turn_the_escapes_back_on() {
-    for key in ["json_allowed_escapes", "json_allow_general_unicode_escapes"] {
+    for (key, value) in [
+        ("json_allowed_escapes", serde_json::json!("nrbtf\"\\u")),
+        ("json_allowed_escapes", serde_json::json!(true)),
+        (
+            "json_allow_general_unicode_escapes",
+            serde_json::json!(true),
+        ),
+    ] {
         let err = Grammar::json_schema_plain(
-            &serde_json::json!({"type": "object", "x-guidance": {key: true}}),
+            &serde_json::json!({"type": "object", "x-guidance": {key: value}}),
             byte_vocab(),
         )
         .unwrap_err();
         assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
         assert!(err.to_string().contains(key), "{err}");
     }
+    // As strict or stricter is fine: here `\t` is refused too.
+    let strict = schema_grammar(serde_json::json!({
+        "type": "string",
+        "x-guidance": {"json_allowed_escapes": "n\"\\", "json_allow_general_unicode_escapes": false}
+    }));
+    assert_language(&strict, &[br#""a\n\"""#], &[br#""\t""#, br#""\u0061""#]);
     let err = Grammar::json_schema_plain(
         &serde_json::json!({"type": "object", "x-guidance": 1}),
         byte_vocab(),
