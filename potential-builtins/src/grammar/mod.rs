@@ -137,7 +137,7 @@ impl GrammarSource {
 /// - **Key order**: the declared properties (those of `properties`, then
 ///   the names of `required` that `properties` lacks) come in the schema's
 ///   order, each at most once; additional and pattern properties come
-///   after them.
+///   after them, in any order among themselves.
 /// - **Duplicate keys**: a declared name is never repeated, but the keys of
 ///   additional and pattern properties are not compared with one another:
 ///   `{"b":1,"b":2}` passes where additional properties are allowed, and

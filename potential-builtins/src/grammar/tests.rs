@@ -843,6 +843,23 @@ fn language_key_order() {
         ],
         &[br#"{"b":2,"a":1}"#, br#"{"c":3,"b":2}"#, br#"{"a":1}"#],
     );
+    // Required names that `properties` lacks come after its own; pattern
+    // properties after all declared ones.
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["z", "a"],
+        "patternProperties": {"^x": {"type": "integer"}}
+    }));
+    assert_language(
+        &g,
+        &[br#"{"a":1,"z":2}"#, br#"{"a":1,"z":2,"x1":3,"y":4,"x2":5}"#],
+        &[
+            br#"{"z":2,"a":1}"#,
+            br#"{"x1":3,"a":1,"z":2}"#,
+            br#"{"a":1,"z":2,"x1":"s"}"#,
+        ],
+    );
 }
 
 #[test]
