@@ -890,6 +890,8 @@ fn language_duplicate_keys() {
         &[br#"{"a":1,"b":2,"c":3}"#, br#"{"a":1,"b":2,"b":3}"#],
         &[br#"{"a":1,"a":2,"b":3}"#, br#"{"a":1,"b":2}"#],
     );
+    let g = schema_grammar(serde_json::json!({"type": "object", "maxProperties": 1}));
+    assert_language(&g, &[br#"{"b":1}"#], &[br#"{"b":1,"b":2}"#]);
 }
 
 #[test]
