@@ -51,7 +51,7 @@ mod grammar;
 mod ngram;
 mod regex;
 
-pub use grammar::{CacheStats, DEFAULT_CACHE_CAPACITY, Grammar, GrammarSource};
+pub use grammar::{CacheStats, DEFAULT_CACHE_CAPACITY, Grammar, GrammarSource, JsonWhitespace};
 pub use ngram::{NgramConfig, NgramLm};
 pub use regex::Regex;
 

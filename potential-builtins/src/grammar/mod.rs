@@ -3,6 +3,7 @@
 
 mod cache;
 mod engine;
+mod json;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use cache::CacheStats;
 use cache::{StateCache, prefix_hashes};
+pub use json::JsonWhitespace;
 
 /// How many parser states a [`Grammar`] keeps by default: enough for the
 /// particles of a sampler and their parents. A state holds llguidance's
@@ -32,7 +34,8 @@ pub enum GrammarSource {
     /// Grammar text in llguidance's Lark syntax (`start: …`, rules,
     /// `/regex/` and `"string"` terminals, `%ignore`, `%json { … }`).
     Lark(String),
-    /// A JSON schema, as JSON text.
+    /// A JSON schema, as JSON text (see [the JSON language
+    /// accepted](Grammar#the-json-language-accepted)).
     JsonSchema(String),
     /// A regular expression (Rust `regex` syntax) that the whole output
     /// must match.
@@ -40,6 +43,30 @@ pub enum GrammarSource {
 }
 
 impl GrammarSource {
+    /// A JSON schema, with the white space its documents may hold: the
+    /// schema's text with the setting in its `x-guidance` object (where
+    /// llguidance reads its options), so that the source alone rebuilds
+    /// the grammar. [`GrammarSource::JsonSchema`] of a schema without the
+    /// setting is [`JsonWhitespace::Free`].
+    ///
+    /// ```
+    /// use potential_builtins::{Grammar, GrammarSource, JsonWhitespace};
+    /// use potential_core::{Potential, Vocab};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let vocab = Vocab::new(["[", "]", ",", " ", "1"].map(|t| t.as_bytes().to_vec()))?;
+    /// let schema = serde_json::json!({"type": "array", "items": {"type": "integer"}});
+    /// let source = GrammarSource::json_schema_with(&schema, JsonWhitespace::Compact);
+    /// let compact = Grammar::new(source, vocab)?;
+    /// let tokens = |ts: &[&str]| ts.iter().map(|t| t.as_bytes().to_vec()).collect::<Vec<_>>();
+    /// assert_eq!(compact.complete(&tokens(&["[", "1", ",", "1", "]"])).await?, 0.0);
+    /// assert_eq!(compact.prefix(&tokens(&["[", "1", ",", " "])).await?, f64::NEG_INFINITY);
+    /// # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
+    /// ```
+    pub fn json_schema_with(schema: &serde_json::Value, whitespace: JsonWhitespace) -> Self {
+        GrammarSource::JsonSchema(json::with_whitespace(schema, whitespace))
+    }
+
     /// What the source is, for messages.
     fn kind(&self) -> &'static str {
         match self {
@@ -53,10 +80,11 @@ impl GrammarSource {
         Ok(match self {
             GrammarSource::Lark(text) => TopLevelGrammar::from_lark(text.clone()),
             GrammarSource::JsonSchema(text) => {
-                let schema = serde_json::from_str(text).map_err(|e| {
+                let invalid = |e: &dyn fmt::Display| {
                     PotentialError::InvalidInput(format!("invalid JSON schema: {e}"))
-                })?;
-                TopLevelGrammar::from_json_schema(schema)
+                };
+                let schema = serde_json::from_str(text).map_err(|e| invalid(&e))?;
+                TopLevelGrammar::from_json_schema(json::prepare(schema).map_err(|e| invalid(&e))?)
             }
             // llguidance turns the pattern into Lark (`start: /…/`); its
             // errors surface when the parser is built.
@@ -94,9 +122,59 @@ impl GrammarSource {
 /// is answered once. Clones share the compiled grammar and the kept states.
 ///
 /// The language is llguidance's: its lexer is greedy (a terminal takes the
-/// longest match), as in Lark; a JSON document has no white space before
-/// or after its value, and its object properties come in the order the
-/// schema lists them.
+/// longest match), as in Lark.
+///
+/// # The JSON language accepted
+///
+/// A grammar built from a JSON schema accepts the documents valid under
+/// the schema, written in these forms only; a valid document written
+/// otherwise is refused.
+///
+/// - **White space**: none before or after the document's value; between
+///   two of its tokens any run of spaces, tabs, line feeds and carriage
+///   returns ([`JsonWhitespace::Free`], the default), or none
+///   ([`JsonWhitespace::Compact`], see [`GrammarSource::json_schema_with`]).
+/// - **Key order**: the declared properties (those of `properties`, then
+///   the names of `required` that `properties` lacks) come in the schema's
+///   order, each at most once; additional and pattern properties come
+///   after them, in any order among themselves.
+/// - **Duplicate keys**: a declared name is never repeated, but the keys of
+///   additional and pattern properties are not compared with one another:
+///   `{"b":1,"b":2}` passes where additional properties are allowed, and
+///   counts as two properties toward `minProperties` and `maxProperties`.
+/// - **Strings and escapes**: characters are written as themselves (in
+///   UTF-8) except `"`, `\` and the control characters; the only escapes
+///   are `\"`, `\\`, `\b`, `\f`, `\n`, `\r` and `\t`, in values and keys
+///   alike: no `\uXXXX`, no `\/`. So every string has one spelling and a
+///   key is held to the schema of the property it names (llguidance would
+///   otherwise take `"\u0061"` for a key other than `"a"`). Hence a string
+///   holding another control character (U+0000 to U+001F but those five,
+///   or U+007F) cannot be written, and the default output of Python's
+///   `json.dumps` for non-ASCII text (`"\u00e9"`) is refused.
+/// - **Numbers**: an `integer` has no fraction and no exponent (`1`, never
+///   `1.0` or `1e2`); an unbounded `number` takes every JSON form
+///   (`-0`, `2.5e-3`); a number or integer with a bound (`minimum`,
+///   `maximum` or their exclusive forms) has no exponent and is never
+///   written `-0`.
+/// - **`format`** is enforced (draft 2020-12 makes it an annotation):
+///   `date-time`, `date`, `time`, `duration`, `email`, `hostname`, `ipv4`,
+///   `ipv6`, `uuid`, `uri`; another format is an error at construction.
+/// - **Unsatisfiable schemas**: a schema that llguidance finds
+///   unsatisfiable (`false`, `minimum` above `maximum`, a required
+///   property whose schema is `false`) is a
+///   [`PotentialError::InvalidInput`] at construction ("Unsatisfiable
+///   schema: …"), not an empty language; an optional property that no
+///   value satisfies is left out of the object.
+/// - **References**: a `$ref` resolves against the nearest `$id`, and
+///   `$anchor`s and escaped pointers (`#/$defs/a~1b`) resolve; nothing is
+///   fetched, so a `$ref` to another document is an error.
+///
+/// A schema may carry llguidance's own compile options in an `x-guidance`
+/// object (separators, `lenient`, `coerce_one_of`, …); they are honored,
+/// but escape settings that allow `\u` are an error. A `%json { … }` inside a
+/// Lark grammar is compiled by llguidance without these settings: there a
+/// key spelled with `\u` escapes its property's schema unless the embedded
+/// schema's `x-guidance` sets `"json_allowed_escapes": "nrbtf\"\\"`.
 ///
 /// ```
 /// use potential_builtins::Grammar;
@@ -184,10 +262,11 @@ impl Grammar {
         Self::new_plain(GrammarSource::Lark(grammar.to_string()), vocab)
     }
 
-    /// The JSON documents valid under a JSON schema, autobatched (white
-    /// space between items is free; object properties come in the
-    /// schema's order). For schema text, use
-    /// [`GrammarSource::JsonSchema`] with [`Grammar::new`].
+    /// The JSON documents valid under a JSON schema, autobatched, in the
+    /// forms of [the JSON language accepted](Grammar#the-json-language-accepted).
+    /// For schema text, use [`GrammarSource::JsonSchema`] with
+    /// [`Grammar::new`]; for compact documents,
+    /// [`GrammarSource::json_schema_with`].
     ///
     /// ```
     /// use potential_builtins::Grammar;

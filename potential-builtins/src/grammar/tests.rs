@@ -577,3 +577,390 @@ fn batches_agree_with_single_calls_and_recipes_rebuild_the_grammar() {
         }
     });
 }
+
+// ---- The schema the user wrote: references ----
+
+/// Every single byte, so that any text is a context.
+fn byte_vocab() -> Vocab<Vec<u8>> {
+    Vocab::new((0..=255u8).map(|b| vec![b])).unwrap()
+}
+
+/// A JSON-schema grammar over single bytes.
+fn schema_grammar(schema: serde_json::Value) -> Grammar {
+    Grammar::json_schema_plain(&schema, byte_vocab()).unwrap()
+}
+
+/// Whether `text` is a whole document of `g`'s language.
+fn accepts(g: &Grammar, text: &[u8]) -> bool {
+    block_on(g.complete(&bytes_of(text))).unwrap() == 0.0
+}
+
+#[test]
+fn a_ref_resolves_against_the_nearest_id() {
+    // `#/$defs/inner` inside the resource `http://example.com/other.json`
+    // is that resource's `inner` (a string), not the root's (an integer).
+    let g = schema_grammar(serde_json::json!({
+        "$defs": {"inner": {"type": "integer"}},
+        "properties": {
+            "foo": {
+                "$id": "http://example.com/other.json",
+                "$defs": {"inner": {"type": "string"}},
+                "$ref": "#/$defs/inner"
+            }
+        }
+    }));
+    assert!(accepts(&g, br#"{"foo":"x"}"#));
+    assert!(!accepts(&g, br#"{"foo":1}"#));
+}
+
+#[test]
+fn anchors_and_escaped_pointers_resolve() {
+    let g = schema_grammar(serde_json::json!({
+        "$defs": {
+            "n": {"$anchor": "num", "type": "integer"},
+            "a/b": {"type": "boolean"},
+            "c~d": {"type": "null"}
+        },
+        "type": "object",
+        "properties": {
+            "x": {"$ref": "#num"},
+            "y": {"$ref": "#/$defs/a~1b"},
+            "z": {"$ref": "#/$defs/c~0d"}
+        },
+        "additionalProperties": false
+    }));
+    assert!(accepts(&g, br#"{"x":1,"y":true,"z":null}"#));
+    assert!(!accepts(&g, br#"{"x":"1"}"#));
+    assert!(!accepts(&g, br#"{"y":null}"#));
+    assert!(!accepts(&g, br#"{"z":true}"#));
+}
+
+#[test]
+fn a_remote_ref_is_an_error_not_a_fetch() {
+    let err = Grammar::json_schema_plain(
+        &serde_json::json!({"$ref": "http://example.com/elsewhere.json"}),
+        byte_vocab(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("elsewhere.json"), "{err}");
+}
+
+// ---- The schema the user wrote: keys spelled with escapes ----
+
+#[test]
+fn a_key_spelled_with_an_escape_is_held_to_its_property() {
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}}
+    }));
+    assert!(accepts(&g, br#"{"a":1}"#));
+    assert!(accepts(&g, br#"{"b":"y"}"#));
+    assert!(!accepts(&g, br#"{"a":"y"}"#));
+    // Escapes in keys are refused: "\u0061" is "a", and "y" is no integer.
+    assert!(!accepts(&g, br#"{"\u0061":"y"}"#));
+    assert!(!accepts(&g, br#"{"\u0062":"y"}"#));
+}
+
+#[test]
+fn a_key_spelled_with_an_escape_is_held_to_its_pattern_property() {
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "patternProperties": {"^a$": {"type": "integer"}}
+    }));
+    assert!(accepts(&g, br#"{"a":1}"#));
+    assert!(accepts(&g, br#"{"b":"y"}"#));
+    assert!(!accepts(&g, br#"{"a":"y"}"#));
+    assert!(!accepts(&g, br#"{"\u0061":"y"}"#));
+}
+
+#[test]
+fn a_non_ascii_key_spelled_with_an_escape_is_held_to_its_property() {
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"é": {"type": "integer"}, "\n": {"type": "integer"}}
+    }));
+    assert!(accepts(&g, "{\"é\":1}".as_bytes()));
+    assert!(accepts(&g, br#"{"\n":1}"#));
+    assert!(!accepts(&g, "{\"é\":\"y\"}".as_bytes()));
+    assert!(!accepts(&g, br#"{"\u00e9":"y"}"#));
+    assert!(!accepts(&g, br#"{"\u00E9":"y"}"#));
+    // A control character's other spellings.
+    assert!(!accepts(&g, br#"{"\u000a":"y"}"#));
+    assert!(!accepts(&g, br#"{"\u000A":"y"}"#));
+}
+
+#[test]
+fn a_schema_cannot_turn_the_escapes_back_on() {
+    for (key, value) in [
+        ("json_allowed_escapes", serde_json::json!("nrbtf\"\\u")),
+        ("json_allowed_escapes", serde_json::json!(true)),
+        (
+            "json_allow_general_unicode_escapes",
+            serde_json::json!(true),
+        ),
+    ] {
+        let err = Grammar::json_schema_plain(
+            &serde_json::json!({"type": "object", "x-guidance": {key: value}}),
+            byte_vocab(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        assert!(err.to_string().contains(key), "{err}");
+    }
+    // As strict or stricter is fine: here `\t` is refused too.
+    let strict = schema_grammar(serde_json::json!({
+        "type": "string",
+        "x-guidance": {"json_allowed_escapes": "n\"\\", "json_allow_general_unicode_escapes": false}
+    }));
+    assert_language(&strict, &[br#""a\n\"""#], &[br#""\t""#, br#""\u0061""#]);
+    let err = Grammar::json_schema_plain(
+        &serde_json::json!({"type": "object", "x-guidance": 1}),
+        byte_vocab(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("x-guidance"), "{err}");
+}
+
+// ---- The JSON language accepted (each point of `Grammar`'s docs) ----
+
+/// Asserts which of `texts` `g` accepts: `yes` all, `no` none.
+fn assert_language(g: &Grammar, yes: &[&[u8]], no: &[&[u8]]) {
+    for text in yes {
+        assert!(
+            accepts(g, text),
+            "refused {:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    for text in no {
+        assert!(
+            !accepts(g, text),
+            "accepted {:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+#[test]
+fn language_numbers() {
+    // An integer is written as one: no fraction, no exponent.
+    let int = schema_grammar(serde_json::json!({"type": "integer"}));
+    assert_language(
+        &int,
+        &[b"0", b"-7", b"120", b"-0"],
+        &[b"1.0", b"1e2", b"01", b"+1"],
+    );
+    // An unbounded number takes every JSON number form.
+    let num = schema_grammar(serde_json::json!({"type": "number"}));
+    assert_language(
+        &num,
+        &[b"0", b"-0", b"1.5", b"1e2", b"1E+2", b"-2.5e-3"],
+        &[b"01", b".5", b"1.", b"+1", b"NaN"],
+    );
+    // With bounds: no exponent, and no -0.
+    let bounded =
+        schema_grammar(serde_json::json!({"type": "number", "minimum": 0, "maximum": 1000}));
+    assert_language(
+        &bounded,
+        &[b"0", b"2.5", b"1000"],
+        &[b"1e2", b"-0", b"1000.5", b"-1"],
+    );
+    let bounded = schema_grammar(serde_json::json!({"type": "integer", "minimum": 0}));
+    assert_language(&bounded, &[b"0", b"12345678901"], &[b"-0", b"1e2", b"-1"]);
+    let bounded = schema_grammar(serde_json::json!({"type": "integer", "maximum": 10}));
+    assert_language(&bounded, &[b"-12", b"10"], &[b"11", b"1e1", b"-0"]);
+}
+
+#[test]
+fn language_escapes() {
+    let string = schema_grammar(serde_json::json!({"type": "string"}));
+    assert_language(
+        &string,
+        &[
+            br#""plain""#,
+            "\"caf\u{e9} \u{1F600}\"".as_bytes(),
+            br#""\" \\ \b \f \n \r \t""#,
+        ],
+        &[
+            br#""\/""#,
+            br#""\u0041""#,
+            br#""\u00e9""#,
+            br#""\ud83d\ude00""#,
+            br#""\u0001""#,
+            br#""\u000a""#,
+            b"\"\x01\"",
+            b"\"\x7f\"",
+            b"\"\n\"",
+            b"\"\xff\"",
+        ],
+    );
+    // The same in keys, and in strings with a pattern.
+    let keyed = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"p": {"type": "string", "pattern": "^[a-z\n]*$"}}
+    }));
+    assert_language(
+        &keyed,
+        &[br#"{"p":"a\n"}"#, br#"{"q\n":1}"#],
+        &[
+            br#"{"p":"\u0061"}"#,
+            br#"{"\u0071":1}"#,
+            br#"{"p":"\u000a"}"#,
+        ],
+    );
+}
+
+#[test]
+fn language_format_is_checked() {
+    let date = schema_grammar(serde_json::json!({"type": "string", "format": "date"}));
+    assert_language(
+        &date,
+        &[br#""2024-02-29""#],
+        &[br#""2024-02-30""#, br#""soon""#],
+    );
+    let unknown = Grammar::json_schema_plain(
+        &serde_json::json!({"type": "string", "format": "shoe-size"}),
+        byte_vocab(),
+    )
+    .unwrap_err();
+    assert!(unknown.to_string().contains("shoe-size"), "{unknown}");
+}
+
+#[test]
+fn language_key_order() {
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "required": ["b"]
+    }));
+    assert_language(
+        &g,
+        &[
+            br#"{"a":1,"b":2}"#,
+            br#"{"b":2}"#,
+            br#"{"a":1,"b":2,"c":3}"#,
+        ],
+        &[br#"{"b":2,"a":1}"#, br#"{"c":3,"b":2}"#, br#"{"a":1}"#],
+    );
+    // Required names that `properties` lacks come after its own; pattern
+    // properties after all declared ones.
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["z", "a"],
+        "patternProperties": {"^x": {"type": "integer"}}
+    }));
+    assert_language(
+        &g,
+        &[br#"{"a":1,"z":2}"#, br#"{"a":1,"z":2,"x1":3,"y":4,"x2":5}"#],
+        &[
+            br#"{"z":2,"a":1}"#,
+            br#"{"x1":3,"a":1,"z":2}"#,
+            br#"{"a":1,"z":2,"x1":"s"}"#,
+        ],
+    );
+}
+
+#[test]
+fn language_whitespace() {
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "array"}}
+    }));
+    assert_language(
+        &g,
+        &[br#"{"a":[1,2]}"#, b"{ \"a\" :\t[ 1 ,\r\n 2 ] }", b"{\n}"],
+        &[b" {}", b"{} ", b"\n{}"],
+    );
+}
+
+#[test]
+fn language_duplicate_keys() {
+    // A declared name is written once; the keys of additional properties
+    // are not compared, and each counts toward minProperties.
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["a"],
+        "minProperties": 3
+    }));
+    assert_language(
+        &g,
+        &[br#"{"a":1,"b":2,"c":3}"#, br#"{"a":1,"b":2,"b":3}"#],
+        &[br#"{"a":1,"a":2,"b":3}"#, br#"{"a":1,"b":2}"#],
+    );
+    let g = schema_grammar(serde_json::json!({"type": "object", "maxProperties": 1}));
+    assert_language(&g, &[br#"{"b":1}"#], &[br#"{"b":1,"b":2}"#]);
+}
+
+#[test]
+fn language_unsatisfiable_schemas() {
+    for schema in [
+        serde_json::json!(false),
+        serde_json::json!({"type": "integer", "minimum": 5, "maximum": 3}),
+        serde_json::json!({"type": "object", "properties": {"a": false}, "required": ["a"]}),
+    ] {
+        let err = Grammar::json_schema_plain(&schema, byte_vocab()).unwrap_err();
+        assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        assert!(
+            err.to_string().contains("Unsatisfiable schema"),
+            "{schema}: {err}"
+        );
+    }
+    // An optional property that nothing satisfies is left out.
+    let g = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": false, "b": {"type": "null"}},
+        "additionalProperties": false
+    }));
+    assert_language(&g, &[b"{}", br#"{"b":null}"#], &[br#"{"a":1}"#]);
+    // `true` is every JSON document.
+    let any = schema_grammar(serde_json::json!(true));
+    assert_language(&any, &[b"1", br#"{"x":[null,"y"]}"#], &[b"nul"]);
+}
+
+#[test]
+fn compact_whitespace_is_an_option_the_source_carries() {
+    let schema = serde_json::json!({"type": "object", "properties": {"a": {"type": "array"}}});
+    let source = GrammarSource::json_schema_with(&schema, JsonWhitespace::Compact);
+    let compact = Grammar::new_plain(source.clone(), byte_vocab()).unwrap();
+    assert_language(
+        &compact,
+        &[br#"{"a":[1,2]}"#],
+        &[br#"{"a":[1, 2]}"#, b"{ }"],
+    );
+    // The recipe is the source: a rebuilt grammar is compact too.
+    let rebuilt: Grammar = postcard::from_bytes(&postcard::to_stdvec(&compact).unwrap()).unwrap();
+    assert_eq!(rebuilt.source(), &source);
+    assert!(!accepts(&rebuilt, b"{ }"));
+    // Free is the default, and a boolean schema carries the setting too.
+    let free = GrammarSource::json_schema_with(&schema, JsonWhitespace::Free);
+    let free = Grammar::new_plain(free, byte_vocab()).unwrap();
+    assert_language(&free, &[br#"{"a":[1, 2]}"#, b"{ }"], &[]);
+    let any = GrammarSource::json_schema_with(&serde_json::json!(true), JsonWhitespace::Compact);
+    let any = Grammar::new_plain(any, byte_vocab()).unwrap();
+    assert_language(&any, &[b"[1,{}]"], &[b"[1, {}]"]);
+    // The schema's own llguidance options other than escapes are kept.
+    let own = serde_json::json!({"type": "array", "x-guidance": {"item_separator": ", "}});
+    let own = GrammarSource::json_schema_with(&own, JsonWhitespace::Compact);
+    let own = Grammar::new_plain(own, byte_vocab()).unwrap();
+    assert_language(&own, &[b"[1, 2]"], &[b"[1,2]"]);
+}
+
+#[test]
+fn a_json_schema_inside_lark_needs_the_escape_setting_of_its_own() {
+    let lark = |options: &str| {
+        Grammar::lark_plain(
+            &format!(
+                r#"start: %json {{"type": "object", "properties": {{"a": {{"type": "integer"}}}}{options}}}"#
+            ),
+            byte_vocab(),
+        )
+        .unwrap()
+    };
+    // llguidance's own settings: the hole is open.
+    assert_language(&lark(""), &[br#"{"\u0061":"y"}"#], &[br#"{"a":"y"}"#]);
+    let closed = lark(r#", "x-guidance": {"json_allowed_escapes": "nrbtf\"\\"}"#);
+    assert_language(&closed, &[br#"{"a":1}"#], &[br#"{"\u0061":"y"}"#]);
+}
