@@ -21,7 +21,7 @@ use crate::protocol::message::INIT_ID;
 use crate::shared::{self, RingReader};
 use crate::state::Pool;
 use crate::sync::lock;
-use crate::transport::{Half, Outbox, ReadEnd, Took, read_loop, read_one};
+use crate::transport::{Half, Outbox, Took, guarded, panic_text, read_loop, read_one};
 use crate::tuning::{EXIT_CHECK, RESTART_PAUSE_FIRST, RESTART_PAUSE_MAX};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -91,14 +91,6 @@ fn send_credentials(pool: &Pool, ticket: u64, stdin: Option<ChildStdin>) -> io::
         // follows reports that, with what to do, better than a broken pipe.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         written => written,
-    }
-}
-
-/// The message of a caught panic.
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    match PotentialError::from_panic(payload) {
-        PotentialError::Panicked(text) => text,
-        other => other.to_string(),
     }
 }
 
@@ -287,10 +279,7 @@ async fn watch(
     // call table's lock does not poison (`sync::lock`), and a caller whose
     // reply was half delivered finds it either done or still waiting,
     // then failed by `bury` below.
-    let end = AssertUnwindSafe(reading)
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| ReadEnd::Panicked(panic_text(panic)));
+    let end = guarded(reading).await;
     let at = Instant::now();
     let closing = pool.is_closing();
     let killed = conn.killed();

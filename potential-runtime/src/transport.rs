@@ -2,11 +2,13 @@
 //! coalesces frames into few writes, and a reader loop.
 
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use futures::FutureExt;
 use interprocess::local_socket::tokio::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
@@ -356,6 +358,24 @@ pub(crate) async fn read_loop(
     }
 }
 
+/// Runs a reader to its end; a panic in it is an end like the others
+/// ([`ReadEnd::Panicked`]), so that whoever waits on the reader learns
+/// that the connection is over.
+pub(crate) async fn guarded(reading: impl Future<Output = ReadEnd>) -> ReadEnd {
+    AssertUnwindSafe(reading)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| ReadEnd::Panicked(panic_text(panic)))
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_text(payload: Box<dyn std::any::Any + std::marker::Send>) -> String {
+    match potential_core::PotentialError::from_panic(payload) {
+        potential_core::PotentialError::Panicked(text) => text,
+        other => other.to_string(),
+    }
+}
+
 /// Reads exactly one frame (the handshake's), copying its id and payload out.
 pub(crate) async fn read_one(
     input: &mut Half,
@@ -445,6 +465,20 @@ mod tests {
             assert_eq!(queued(&outbox), (b"late".to_vec(), 1));
             assert!(peer.try_read(&mut read).is_err(), "nothing was written");
         });
+    }
+
+    #[test]
+    fn a_reader_that_panics_ends_with_the_panic_message() {
+        let reading = async { panic!("the decoder broke") };
+        let end = futures::executor::block_on(guarded(reading));
+        assert!(
+            matches!(&end, ReadEnd::Panicked(m) if m == "the decoder broke"),
+            "{end:?}"
+        );
+        assert_eq!(
+            end.to_string(),
+            "the pool's reader panicked: the decoder broke"
+        );
     }
 
     #[test]
