@@ -141,6 +141,35 @@ fn shared_ring_put_then_take(bencher: Bencher) {
     });
 }
 
+/// A burst of 64 replies of 400 KB after a lone one (what a batch of
+/// particles asks right after a quiet moment): all 64 are placed before
+/// any is read, then read in order. Panics if the ring refuses one, as it
+/// did when the tail skipped after the lone reply counted as used.
+#[cfg(target_os = "linux")]
+#[divan::bench]
+fn shared_ring_burst_after_a_lone_reply(bencher: Bencher) {
+    let bytes = weight_bytes();
+    let (mut writer, mut reader) = ring_pair();
+    bencher.bench_local(|| {
+        let lone = writer.put(&[&bytes]).expect("room");
+        reader.release(lone).expect("in order");
+        let placed: Vec<_> = (0..64)
+            .map(|_| {
+                writer
+                    .put(&[black_box(&bytes)])
+                    .expect("room for the burst")
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(64);
+        for p in placed {
+            reader
+                .take_rows(p, bytes.len() / 8, &mut rows)
+                .expect("in order");
+        }
+        black_box(rows)
+    });
+}
+
 /// The two copies alone, into and out of the region, without the ring.
 #[cfg(target_os = "linux")]
 #[divan::bench]

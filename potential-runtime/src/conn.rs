@@ -23,7 +23,7 @@ use crate::shared::Placed;
 use crate::shared::RingReader;
 use crate::sync::lock;
 use crate::transport::{Outbox, Send};
-use crate::tuning::{COALESCE_BELOW, DECODE_UNLOCKED_ABOVE};
+use crate::tuning::{COALESCE_BELOW, DECODE_UNLOCKED_ABOVE, SHARED_ABOVE};
 
 /// What a call answers: `rows` rows of `width` values each (one row for a
 /// scalar or a batch of scalars, one per context for `batch_logw_next`).
@@ -139,6 +139,9 @@ pub(crate) struct Delivered {
     pub(crate) served: u64,
     /// Those whose values came through the shared region.
     pub(crate) shared: u64,
+    /// Those large enough for the region that took the socket although
+    /// the connection has one.
+    pub(crate) fallbacks: u64,
 }
 
 /// What [`Conn::send`] did with a call.
@@ -384,6 +387,11 @@ impl Conn {
                     shape.map(|shape| shape.decode(frame.payload))
                 });
                 delivered.served += u64::from(taken.is_some());
+                // Values (not a mask, which is never placed) that the
+                // region would have taken had it had room.
+                let values = frame.payload.first() == Some(&wire::VALUES);
+                delivered.fallbacks +=
+                    u64::from(ring.is_some() && values && frame.payload.len() > SHARED_ABOVE);
                 continue;
             }
             let locked = table.get_or_insert_with(|| lock(&self.pending));
@@ -737,7 +745,8 @@ mod tests {
             delivered,
             Delivered {
                 served: 1,
-                shared: 0
+                shared: 0,
+                fallbacks: 0
             }
         );
         assert!(matches!(

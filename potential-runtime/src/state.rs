@@ -56,6 +56,10 @@ pub struct WorkerStats {
     /// worker shares with this process rather than the socket (see
     /// [`MultiprocessOptions::shared_memory`](crate::MultiprocessOptions::shared_memory)).
     pub shared: u64,
+    /// Large replies (over 32 KB of values) that took the socket although
+    /// the worker shares memory with this process: the region had no room
+    /// for them when they were placed.
+    pub fallbacks: u64,
     /// Calls sent to the running process and not yet answered by it; a
     /// call whose caller gave up (a timeout, a dropped future) counts until
     /// the worker answers it, since the worker is still busy with it.
@@ -87,6 +91,7 @@ struct Slot {
     state: Mutex<SlotState>,
     served: AtomicU64,
     shared: AtomicU64,
+    fallbacks: AtomicU64,
     restarts: AtomicU32,
     retried: AtomicU64,
     deaths: Mutex<Vec<Instant>>,
@@ -102,6 +107,7 @@ impl Slot {
             state: Mutex::new(SlotState::Starting),
             served: AtomicU64::new(0),
             shared: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
             retried: AtomicU64::new(0),
             deaths: Mutex::new(Vec::new()),
@@ -371,6 +377,8 @@ impl Pool {
         let slot = &self.slots[slot];
         slot.served.fetch_add(delivered.served, Ordering::Relaxed);
         slot.shared.fetch_add(delivered.shared, Ordering::Relaxed);
+        slot.fallbacks
+            .fetch_add(delivered.fallbacks, Ordering::Relaxed);
     }
 
     // --- Tasks and refusals ---
@@ -597,6 +605,7 @@ impl Pool {
                     state,
                     served: s.served.load(Ordering::Relaxed),
                     shared: s.shared.load(Ordering::Relaxed),
+                    fallbacks: s.fallbacks.load(Ordering::Relaxed),
                     in_flight,
                     restarts: s.restarts.load(Ordering::Relaxed),
                     retried: s.retried.load(Ordering::Relaxed),

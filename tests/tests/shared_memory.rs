@@ -51,6 +51,7 @@ async fn large_replies_come_through_shared_memory() -> Result<(), PotentialError
     // 8 single calls and the batch, whole or split in two.
     assert!(served >= 9, "{stats:?}");
     assert_eq!(total(&stats, |s| s.shared), served, "{stats:?}");
+    assert_eq!(total(&stats, |s| s.fallbacks), 0, "{stats:?}");
     // Small replies still take the socket.
     assert_eq!(workers.complete(&[1, 2]).await?, -2.0);
     assert_eq!(total(&workers.stats(), |s| s.shared), served);
@@ -67,6 +68,8 @@ async fn without_shared_memory_replies_take_the_socket() -> Result<(), Potential
     let stats = workers.stats();
     assert!(total(&stats, |s| s.served) >= 9, "{stats:?}");
     assert_eq!(total(&stats, |s| s.shared), 0, "{stats:?}");
+    // No region, so nothing fell back from one.
+    assert_eq!(total(&stats, |s| s.fallbacks), 0, "{stats:?}");
     workers.shutdown().await;
     Ok(())
 }
@@ -93,6 +96,7 @@ async fn a_reply_too_large_for_the_region_takes_the_socket() -> Result<(), Poten
             .all(|(x, y)| x.as_slice() == y.as_slice())
     );
     assert_eq!(shared(), 1, "the batch cannot have fit");
+    assert_eq!(workers.stats()[0].fallbacks, 1, "the batch fell back");
     for c in contexts {
         assert_eq!(
             workers.logw_next(c).await?.as_slice(),

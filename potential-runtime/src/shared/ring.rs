@@ -75,6 +75,10 @@ pub struct RingWriter {
     capacity: u64,
     /// Where the next placement may start.
     head: u64,
+    /// Where the ring last started over while empty: the bytes skipped
+    /// then, between the reader's cursor and this position, held nothing
+    /// unread, so they are free even before the reader passes them.
+    floor: u64,
 }
 
 impl RingWriter {
@@ -84,6 +88,7 @@ impl RingWriter {
             capacity: ring_capacity(&region),
             region,
             head: 0,
+            floor: 0,
         }
     }
 
@@ -101,7 +106,12 @@ impl RingWriter {
         }
         let read = self.region.cursor().load(Ordering::Acquire);
         // A cursor ahead of what was written is the reader's bug: place nothing.
-        let used = self.head.checked_sub(read)?;
+        if read > self.head {
+            return None;
+        }
+        // In use: everything from the reader's cursor to `head` (skipped
+        // tails included), except a tail skipped while the ring was empty.
+        let used = self.head - read.max(self.floor);
         let at = self.head % self.capacity;
         // A placement that would cross the end starts over at the
         // beginning; so does one into an empty ring, so that calls one at
@@ -112,13 +122,17 @@ impl RingWriter {
         } else {
             0
         };
-        // Everything behind `head` that the reader has not passed (skipped
-        // tails included) is in use; with nothing in use, any placement
-        // that fits the ring may follow a skip.
+        // With nothing in use, any placement that fits the ring may follow
+        // a skip, and the skipped tail is free for the placements after it
+        // (a burst after a quiet moment gets the whole ring, not just what
+        // was in use before the ring emptied).
         if used > 0 && used + skip + footprint(len) > self.capacity {
             return None;
         }
         let position = self.head + skip;
+        if used == 0 {
+            self.floor = position;
+        }
         let mut offset = (position % self.capacity) as usize;
         for piece in pieces {
             self.region.write(offset, piece).ok()?;
@@ -296,6 +310,22 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_after_a_lone_reply_gets_the_whole_ring() {
+        let (mut writer, mut reader) = pair(4096);
+        let row = bytes_of(&[1.0; 64]); // 512 bytes: 8 fit the ring
+        let lone = writer.put(&[&row]).unwrap();
+        reader.release(lone).unwrap();
+        let burst: Vec<Placed> = (0..8).map_while(|_| writer.put(&[&row])).collect();
+        assert_eq!(burst.len(), 8, "{burst:?}");
+        assert_eq!(writer.put(&[&row]), None, "the ring is full");
+        let mut rows = Vec::new();
+        for placed in burst {
+            reader.take_rows(placed, 64, &mut rows).unwrap();
+        }
+        assert!(rows.iter().all(|r| r == &vec![1.0; 64]));
+    }
+
+    #[test]
     fn placements_out_of_order_or_bounds_are_refused_and_read_nothing() {
         let (mut writer, mut reader) = pair(1024);
         let a = writer.put(&[&bytes_of(&[1.0; 8])]).unwrap();
@@ -342,6 +372,38 @@ mod tests {
     }
 
     proptest! {
+        /// After any history of placements and reads, once the reader has
+        /// caught up, a burst gets the whole ring: as many placements of a
+        /// size as the ring holds.
+        #[test]
+        fn a_burst_after_any_history_gets_the_whole_free_room(
+            history in proptest::collection::vec((1usize..200, 0usize..4), 0..40),
+            size in 1usize..300,
+        ) {
+            let (mut writer, mut reader) = pair(4096);
+            let mut unread = std::collections::VecDeque::new();
+            for (len, lag) in history {
+                if let Some(placed) = writer.put(&[&bytes_of(&vec![0.5; len])]) {
+                    unread.push_back(placed);
+                }
+                while unread.len() > lag {
+                    reader.release(unread.pop_front().unwrap()).unwrap();
+                }
+            }
+            for placed in unread.drain(..) {
+                reader.release(placed).unwrap();
+            }
+            let row = bytes_of(&vec![2.0; size]);
+            let fit = 4096 / footprint(row.len() as u64);
+            let placed: Vec<Placed> = (0..fit).map_while(|_| writer.put(&[&row])).collect();
+            prop_assert_eq!(placed.len() as u64, fit);
+            let mut rows = Vec::new();
+            for p in placed {
+                reader.take_rows(p, size, &mut rows).unwrap();
+            }
+            prop_assert!(rows.iter().all(|r| r == &vec![2.0; size]));
+        }
+
         /// Whatever a worker claims (any position, any length, any width),
         /// the reader refuses or reads inside the region, and never panics.
         #[test]
