@@ -23,7 +23,7 @@ use potential_examples::bench::stats::median;
 use potential_examples::llm_job;
 use potential_examples::main_job::{Fresh, JobOptions, Mode, ModeReport, run_mode, same_particles};
 use potential_examples::ngram_job::NgramJob;
-use potential_examples::sampler::{Resampling, SamplerOptions};
+use potential_smc::{Resampling, SamplerOptions};
 
 /// Constrained generation with sequential Monte Carlo: a language model
 /// under a constraint, plain, autobatched, in worker processes and both.

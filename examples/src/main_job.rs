@@ -21,7 +21,7 @@ use potential_core::{AutoBatchOptions, PotentialError, PotentialExt, Result, Spa
 use potential_llm::Llm;
 use potential_runtime::MultiprocessExt;
 
-use crate::sampler::{Run, SamplerOptions, sample};
+use potential_smc::{Run, SamplerOptions, sample};
 
 /// How the potential is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

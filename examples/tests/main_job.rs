@@ -11,7 +11,7 @@ use potential_core::Spawnable;
 use potential_examples::llm_job;
 use potential_examples::main_job::{Fresh, InWorkers, JobOptions, Mode, run_mode, same_particles};
 use potential_examples::ngram_job::NgramJob;
-use potential_examples::sampler::SamplerOptions;
+use potential_smc::SamplerOptions;
 
 fn main() {
     potential_runtime::init();

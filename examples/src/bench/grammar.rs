@@ -297,12 +297,12 @@ pub fn rows() -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sampler::{SamplerOptions, sample};
     use potential_builtins::{NgramConfig, NgramLm};
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
     };
     use potential_core::ops::Product;
+    use potential_smc::{SamplerOptions, sample};
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()

@@ -1,129 +1,14 @@
-//! Sequential Monte Carlo: many particles driven concurrently through a
-//! potential, as genlm-control runs it.
-//!
-//! Each step, every live particle asks the potential for its next-token
-//! log weights (all particles at once, as concurrent calls: this is where
-//! autobatching gathers them into batches), draws a token or EOS from them
-//! (the locally optimal proposal), and multiplies its importance weight by
-//! their total (the proposal's normalizing constant). After the step, when
-//! the effective sample size of the population falls under
-//! [`SamplerOptions::ess_threshold`] times the number of particles, the
-//! population is resampled ([`Resampling`]): each particle takes the text of
-//! an ancestor drawn in proportion to the weights, and every weight becomes
-//! their mean, so that the log marginal likelihood estimate
-//! ([`Run::log_ml`]) stays unbiased. A threshold of 0 never resamples: the
-//! sampler is then the plain importance sampler. EOS ends a particle; an
-//! ended particle still takes part in resampling.
-//!
-//! Each particle draws from its own seeded random stream and resampling
-//! from one more, so a run depends only on the seed and on the potential's
-//! answers, never on the order in which the calls complete: plain,
-//! autobatched and multiprocess runs of the same potential give the same
-//! particles.
-
-mod resample;
+//! The sequential Monte Carlo loop: stepping, reweighting, resampling.
 
 use futures::future::try_join_all;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rayon::prelude::*;
 
-use potential_core::{LogWeights, Potential, PotentialError, Result, TokenType};
+use potential_core::{LogWeights, Potential, Result, TokenType};
 
-pub use resample::{Resampling, ancestors, effective_sample_size};
-
-/// What to sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SamplerOptions {
-    /// The number of particles.
-    pub particles: usize,
-    /// The most tokens a particle may take (EOS not counted).
-    pub max_tokens: usize,
-    /// The seed of the particles' random streams.
-    pub seed: u64,
-    /// The live particles are stepped in this many groups, concurrently
-    /// (at least 1): while one group draws its next tokens, the potential
-    /// can already answer another, so the sampler's own work and the
-    /// potential's overlap. One group steps all particles as one.
-    pub groups: usize,
-    /// Resample when the effective sample size falls under this fraction
-    /// of the particles (genlm's default: 0.5); 0 never resamples.
-    pub ess_threshold: f64,
-    /// How ancestors are drawn.
-    pub resampling: Resampling,
-}
-
-impl SamplerOptions {
-    /// `particles` particles of at most `max_tokens` tokens, seed `seed`,
-    /// two groups, resampling systematically under half the particles.
-    pub fn new(particles: usize, max_tokens: usize, seed: u64) -> Self {
-        SamplerOptions {
-            particles,
-            max_tokens,
-            seed,
-            groups: 2,
-            ess_threshold: 0.5,
-            resampling: Resampling::Systematic,
-        }
-    }
-
-    /// Checks the options: no particles, no groups, or a threshold outside
-    /// [0, 1] are [`PotentialError::InvalidInput`]s.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str| Err(PotentialError::InvalidInput(what.to_string()));
-        if self.particles == 0 {
-            return bad("the sampler needs at least one particle");
-        }
-        if self.groups == 0 {
-            return bad("the sampler needs at least one group of particles");
-        }
-        if !(0.0..=1.0).contains(&self.ess_threshold) {
-            return bad("the resampling threshold is a fraction of the particles, in [0, 1]");
-        }
-        Ok(())
-    }
-}
-
-/// One particle at the end of a run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample<T> {
-    /// The tokens it took.
-    pub tokens: Vec<T>,
-    /// Its log importance weight.
-    pub log_weight: f64,
-    /// Whether it ended with EOS (rather than running out of tokens or weight).
-    pub finished: bool,
-}
-
-/// The particles of a run and what it cost.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Run<T> {
-    /// The particles, in order.
-    pub samples: Vec<Sample<T>>,
-    /// The `logw_next` calls made.
-    pub calls: usize,
-    /// How many times the population was resampled.
-    pub resamples: usize,
-    /// The estimate of the log marginal likelihood (the log of the mean
-    /// weight): the log of the total weight of the texts the potential
-    /// allows, `-inf` when every particle died.
-    pub log_ml: f64,
-}
-
-impl<T> Run<T> {
-    /// The particles' normalized posterior probabilities (the weights over
-    /// their sum), in order; all zero when every particle died.
-    pub fn posterior(&self) -> Vec<f64> {
-        let w: Vec<f64> = self.samples.iter().map(|s| s.log_weight).collect();
-        let max = w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if max == f64::NEG_INFINITY {
-            return vec![0.0; w.len()];
-        }
-        let linear: Vec<f64> = w.iter().map(|x| (x - max).exp()).collect();
-        let sum: f64 = linear.iter().sum();
-        linear.into_iter().map(|x| x / sum).collect()
-    }
-}
+use crate::resample::{self, ancestors, effective_sample_size};
+use crate::{Run, Sample, SamplerOptions};
 
 struct Particle<T> {
     sample: Sample<T>,
@@ -137,7 +22,7 @@ struct Particle<T> {
 ///
 /// ```
 /// use potential_core::{Potential, PotentialError, Vocab};
-/// use potential_examples::sampler::{sample, SamplerOptions};
+/// use potential_smc::{sample, SamplerOptions};
 ///
 /// /// Uniform over {a, b}, ends with probability 1/3 at each step.
 /// struct Uniform(Vocab<char>);
@@ -341,6 +226,7 @@ fn draw(linear: &[f64], sum: f64, rng: &mut ChaCha8Rng) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Resampling;
     use potential_core::{PotentialError, Vocab};
 
     /// Allows only "ab" repeated, ending after a `b`.
