@@ -1,34 +1,53 @@
-//! Sequential Monte Carlo: many particles driven concurrently through a
-//! potential, as genlm-control runs it.
+//! Samplers over potentials: sequential Monte Carlo and importance
+//! sampling, as genlm-control runs them.
 //!
-//! Each step, every live particle asks the potential for its next-token
-//! log weights (all particles at once, as concurrent calls: this is where
-//! autobatching gathers them into batches), draws a token or EOS from them
-//! (the locally optimal proposal), and multiplies its importance weight by
-//! their total (the proposal's normalizing constant). After the step, when
-//! the effective sample size of the population falls under
-//! [`SamplerOptions::ess_threshold`] times the number of particles, the
-//! population is resampled ([`Resampling`]): each particle takes the text of
-//! an ancestor drawn in proportion to the weights, and every weight becomes
-//! their mean, so that the log marginal likelihood estimate
-//! ([`Run::log_ml`]) stays unbiased. A threshold of 0 never resamples: the
-//! sampler is then the plain importance sampler. EOS ends a particle; an
-//! ended particle still takes part in resampling.
+//! A sampler drives many particles, token sequences that grow one token at
+//! a time, through a *target* potential. Each step a [`Proposal`] extends
+//! every live particle by a token or EOS and weights the step so that the
+//! particles stay properly weighted for the target; an optional
+//! [`Critic`] reweights them by a second potential's prefix ratio; when
+//! the weights grow too uneven the population is resampled. At the end
+//! each particle is a text with a weight, and the mean weight estimates
+//! the target's total weight ([`Run::log_ml`]).
 //!
-//! Each particle draws from its own seeded random stream and resampling
-//! from one more, so a run depends only on the seed and on the potential's
+//! - [`LocallyOptimal`]: draws from the target's own normalized
+//!   `logw_next` (genlm's `DirectTokenSampler`). Over the product of a
+//!   language model and a constraint it is the locally optimal proposal;
+//!   over the language model alone, with the constraint as a critic, it is
+//!   genlm's direct sampler with a critic.
+//! - [`Smc`], [`smc`] and [`importance`] run a proposal, with or without a
+//!   critic, resampling or not.
+//! - [`Run`] holds the particles (as texts, for byte-string tokens:
+//!   [`Sample::text`], [`Run::text_posterior`]), the estimate, the
+//!   effective sample size after each step and the calls made; the
+//!   callback of [`Smc::run`] sees a [`Progress`] after each step.
+//!
+//! Each particle draws from its own seeded [`Stream`] and resampling from
+//! one more, so a run depends only on the seed and on the potentials'
 //! answers, never on the order in which the calls complete: plain,
-//! autobatched and multiprocess runs of the same potential give the same
+//! autobatched and multiprocess runs of the same potentials give the same
 //! particles.
 
 #![warn(missing_docs)]
 
+mod calls;
+mod critic;
+mod locally_optimal;
 mod options;
+mod proposal;
 mod resample;
 mod run;
 mod smc;
+mod stream;
+mod text;
 
+pub use calls::Calls;
+pub use critic::{Critic, NoCritic};
+pub use locally_optimal::LocallyOptimal;
 pub use options::SamplerOptions;
+pub use proposal::{Extension, Proposal, Slot};
 pub use resample::{Resampling, ancestors, effective_sample_size};
-pub use run::{Run, Sample};
-pub use smc::sample;
+pub use run::{Progress, Run, Sample};
+pub use smc::{Smc, importance, smc};
+pub use stream::Stream;
+pub use text::{ByteToken, TextPosterior};
