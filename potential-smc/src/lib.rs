@@ -15,6 +15,8 @@
 //!   language model and a constraint it is the locally optimal proposal;
 //!   over the language model alone, with the constraint as a critic, it is
 //!   genlm's direct sampler with a critic.
+//! - [`Awrs`]: adaptive weighted rejection sampling over a language model
+//!   and a boolean constraint, which checks only the tokens it draws.
 //! - [`Smc`], [`smc`] and [`importance`] run a proposal, with or without a
 //!   critic, resampling or not.
 //! - [`Run`] holds the particles (as texts, for byte-string tokens:
@@ -30,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+mod awrs;
 mod calls;
 mod critic;
 mod locally_optimal;
@@ -41,6 +44,7 @@ mod smc;
 mod stream;
 mod text;
 
+pub use awrs::Awrs;
 pub use calls::Calls;
 pub use critic::{Critic, NoCritic};
 pub use locally_optimal::LocallyOptimal;

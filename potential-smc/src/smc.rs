@@ -68,10 +68,10 @@ impl<'a, Q: Proposal, C: Critic<Q::Token>> Smc<'a, Q, C> {
     /// [`PotentialError::ZeroWeightContext`]; the potentials' errors are
     /// passed on.
     pub async fn run(
-        &self,
+        self,
         mut on_step: impl FnMut(&Progress<'_, Q::Token>) + Send,
     ) -> Result<Run<Q::Token>> {
-        let options = &self.options;
+        let options = self.options;
         options.validate()?;
         let n = options.particles;
         let start = check_weight("prefix", self.proposal.start_weight().await?)?;
@@ -108,7 +108,7 @@ impl<'a, Q: Proposal, C: Critic<Q::Token>> Smc<'a, Q, C> {
             ess_history.push(ess);
             let resampled = ess > 0.0 && ess < options.ess_threshold * n as f64;
             if resampled {
-                population.resample(&log_weights, options, &mut resampler)?;
+                population.resample(&log_weights, &options, &mut resampler)?;
                 resamples += 1;
             }
             on_step(&Progress {

@@ -1,0 +1,6 @@
+//! The samplers on tiny potentials whose exact answers are known.
+
+mod awrs;
+mod common;
+mod critic;
+mod unbiased;
