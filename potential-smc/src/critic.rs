@@ -16,6 +16,11 @@ use potential_core::{Potential, Result, check_weight};
 /// The particles are then properly weighted for the product of the
 /// proposal's target and the critic.
 ///
+/// genlm-control asks the critic only at the end when the sampler never
+/// resamples; here it is asked after every step in every mode: the final
+/// weights are the same (the prefix ratios telescope to the critic's
+/// `complete`), and the particles it rules out stop growing at once.
+///
 /// Every [`Potential`] is a critic; [`NoCritic`] is the absence of one.
 pub trait Critic<T>: Sync {
     /// The critic's log weight of `tokens` as a finished text (`finished`)

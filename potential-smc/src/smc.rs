@@ -101,7 +101,7 @@ impl<'a, Q: Proposal, C: Critic<Q::Token>> Smc<'a, Q, C> {
             let (extensions, step_calls) = self.extend(&mut population).await?;
             calls += step_calls;
             draws += extensions.len();
-            let extended = population.apply(extensions)?;
+            let extended = population.apply(extensions, options.max_tokens)?;
             calls.critic += population.criticize(self.critic, &extended).await?;
             let log_weights = population.log_weights();
             let ess = effective_sample_size(&log_weights);
@@ -237,8 +237,9 @@ impl<T: Clone> Population<T> {
 
     /// Applies the extensions to the live particles, in order; returns the
     /// particles that were extended and still have weight (the ones the
-    /// critic weighs).
-    fn apply(&mut self, extensions: Vec<Extension<T>>) -> Result<Vec<usize>> {
+    /// critic weighs). A token past `max_tokens` is an error: a proposal
+    /// that ignored [`Slot::eos_only`] would otherwise never let the run end.
+    fn apply(&mut self, extensions: Vec<Extension<T>>, max_tokens: usize) -> Result<Vec<usize>> {
         let live: Vec<usize> = (0..self.live.len()).filter(|&i| self.live[i]).collect();
         let mut extended = Vec::with_capacity(live.len());
         for (i, extension) in live.into_iter().zip(extensions) {
@@ -257,6 +258,11 @@ impl<T: Clone> Population<T> {
                 continue;
             }
             match extension.next {
+                Symbol::Token(_) if sample.tokens.len() >= max_tokens => {
+                    return Err(PotentialError::InvalidInput(format!(
+                        "the proposal gave a token after {max_tokens} tokens, where only EOS may follow"
+                    )));
+                }
                 Symbol::Token(token) => sample.tokens.push(token),
                 Symbol::Eos => {
                     self.live[i] = false;

@@ -57,8 +57,12 @@ fn importance_never_resamples_and_smc_does() {
     });
 }
 
-/// Gives one extension too few.
-struct Short(Vocab<char>);
+/// Gives one extension too few, or (`endless`) one per particle, always
+/// the first token, even where only EOS may follow.
+struct Short {
+    vocab: Vocab<char>,
+    endless: bool,
+}
 
 impl Proposal for Short {
     type Token = char;
@@ -66,9 +70,13 @@ impl Proposal for Short {
         Ok(0.0)
     }
     async fn extend(&self, slots: &mut [Slot<'_, char>]) -> Result<(Vec<Extension<char>>, Calls)> {
-        let n = slots.len().saturating_sub(1);
+        let n = if self.endless {
+            slots.len()
+        } else {
+            slots.len().saturating_sub(1)
+        };
         let step = Extension {
-            next: potential_core::Symbol::Token(self.0.tokens()[0]),
+            next: potential_core::Symbol::Token(self.vocab.tokens()[0]),
             log_weight: 0.0,
         };
         Ok((vec![step; n], Calls::default()))
@@ -76,12 +84,15 @@ impl Proposal for Short {
 }
 
 #[test]
-fn a_proposal_that_loses_particles_is_an_error() {
+fn a_proposal_that_loses_particles_or_ignores_the_limit_is_an_error() {
     block_on(async {
-        let short = Short(Vocab::new(['a']).unwrap());
-        let err = smc(&short, SamplerOptions::new(4, 3, 1), |_| {})
-            .await
-            .unwrap_err();
-        assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        for endless in [false, true] {
+            let vocab = Vocab::new(['a']).unwrap();
+            let short = Short { vocab, endless };
+            let err = smc(&short, SamplerOptions::new(4, 3, 1), |_| {})
+                .await
+                .unwrap_err();
+            assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        }
     });
 }
