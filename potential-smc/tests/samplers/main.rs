@@ -3,4 +3,5 @@
 mod awrs;
 mod common;
 mod critic;
+mod modes;
 mod unbiased;
