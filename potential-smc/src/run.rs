@@ -51,7 +51,9 @@ impl<T> Run<T> {
     }
 
     /// Constraint checks per drawn symbol (AWRS's `prefix`/`complete`
-    /// calls, see [`Calls::checks`]); 0 when nothing was drawn.
+    /// calls, see [`Calls::checks`], over the tokens and EOS drawn: the
+    /// figure `awrs_checks_per_token`, where the full-vocabulary proposal
+    /// would need the vocabulary's size); 0 when nothing was drawn.
     pub fn checks_per_draw(&self) -> f64 {
         if self.draws == 0 {
             0.0
