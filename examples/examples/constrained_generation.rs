@@ -23,7 +23,7 @@ use potential_examples::bench::stats::median;
 use potential_examples::llm_job;
 use potential_examples::main_job::{Fresh, JobOptions, Mode, ModeReport, run_mode, same_particles};
 use potential_examples::ngram_job::NgramJob;
-use potential_examples::sampler::{Resampling, SamplerOptions};
+use potential_smc::{Resampling, SamplerOptions};
 
 /// Constrained generation with sequential Monte Carlo: a language model
 /// under a constraint, plain, autobatched, in worker processes and both.
@@ -318,37 +318,21 @@ where
     );
     // Resampling copies particles: each distinct text once, with its
     // copies counted and their posterior probabilities summed.
-    let posterior = plain.posterior();
-    let mut texts: Vec<(Vec<u8>, f64, usize)> = Vec::new();
-    for (sample, p) in plain
-        .samples
-        .iter()
-        .zip(&posterior)
-        .filter(|(s, _)| s.finished)
-    {
-        let bytes = sample.tokens.concat();
-        match texts.iter_mut().find(|(t, _, _)| *t == bytes) {
-            Some((_, total, copies)) => {
-                *total += p;
-                *copies += 1;
-            }
-            None => texts.push((bytes, *p, 1)),
-        }
-    }
-    texts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let texts = plain.text_posterior();
     let mut all_valid = !texts.is_empty();
-    for (k, (bytes, p, copies)) in texts.iter().enumerate() {
-        let verdict = check(bytes);
+    for (k, text) in texts.iter().enumerate() {
+        let verdict = check(&text.bytes);
         if k < args.show {
             println!(
-                "  p={p:.3} {:>4} {} {}",
-                format!("x{copies}"),
+                "  p={:.3} {:>4} {} {}",
+                text.probability,
+                format!("x{}", text.particles),
                 if verdict.is_ok() {
                     "valid  "
                 } else {
                     "INVALID"
                 },
-                String::from_utf8_lossy(bytes)
+                text.text
             );
         }
         if let Err(why) = verdict {

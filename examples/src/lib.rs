@@ -1,4 +1,4 @@
-//! Code shared by the examples: the sampler, the main job and the bench
+//! Code shared by the examples: the main job and the bench
 //! harness's rows and figures.
 #![warn(missing_docs)]
 
@@ -7,7 +7,6 @@ pub mod llm_job;
 pub mod main_job;
 pub mod memory;
 pub mod ngram_job;
-pub mod sampler;
 
 /// The README's examples, compiled as doctests so that they stay true.
 #[cfg(doctest)]

@@ -11,7 +11,7 @@ use potential_llm::{Llm, LlmOptions, chat_prompt};
 use serde_json::{Value, json};
 
 use crate::main_job::{InWorkers, JobOptions};
-use crate::sampler::SamplerOptions;
+use potential_smc::SamplerOptions;
 
 /// The schema of the answer: a book, with a year in a range and at most
 /// three genres from a list.

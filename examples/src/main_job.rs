@@ -4,7 +4,7 @@
 //! The potential is the product of the constraint and the language model:
 //! the model's next-token weights times the constraint's (zero for tokens
 //! that would make the text unable to satisfy it). The same seeded
-//! [`sample`] run goes through it plain, autobatched, in worker processes,
+//! [`smc`] run goes through it plain, autobatched, in worker processes,
 //! and both, and the four runs must give the same particles.
 //!
 //! Two jobs use it: SmolLM2 under a JSON-schema grammar (the
@@ -21,7 +21,7 @@ use potential_core::{AutoBatchOptions, PotentialError, PotentialExt, Result, Spa
 use potential_llm::Llm;
 use potential_runtime::MultiprocessExt;
 
-use crate::sampler::{Run, SamplerOptions, sample};
+use potential_smc::{LocallyOptimal, Progress, Run, SamplerOptions, smc};
 
 /// How the potential is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +156,7 @@ pub async fn run_mode<L, C>(
     lm: &L,
     constraint: &C,
     options: &JobOptions,
-    on_step: impl FnMut(usize) + Send,
+    mut on_step: impl FnMut(usize) + Send,
 ) -> Result<ModeReport>
 where
     L: Spawnable<Token = Vec<u8>> + Fresh,
@@ -164,6 +164,7 @@ where
 {
     options.validate()?;
     let sampler = options.sampler;
+    let on_step = |progress: &Progress<'_, Vec<u8>>| on_step(progress.live);
     // Each run starts from nothing kept: a language model that remembered
     // the contexts of the previous run would answer them from its cache,
     // and the run after the first would time lookups, not the model.
@@ -172,13 +173,13 @@ where
     let started = Instant::now();
     let (run, setup, batches) = match (mode, options.in_workers) {
         (Mode::Plain, _) => (
-            timed(sample(&product()?, sampler, on_step)).await?,
+            timed(smc(&LocallyOptimal::new(&product()?), sampler, on_step)).await?,
             Duration::ZERO,
             None,
         ),
         (Mode::Autobatched, _) => {
             let batched = product()?.to_autobatched_with(group_batches(&sampler));
-            let run = timed(sample(&batched, sampler, on_step)).await;
+            let run = timed(smc(&LocallyOptimal::new(&batched), sampler, on_step)).await;
             let batches = batched.stats().batches;
             batched.shutdown().await;
             (run?, Duration::ZERO, Some(batches))
@@ -186,7 +187,7 @@ where
         (Mode::Workers, InWorkers::Product) => {
             let workers = product()?.to_multiprocess(options.workers).await?;
             let setup = started.elapsed();
-            let run = timed(sample(&workers, sampler, on_step)).await;
+            let run = timed(smc(&LocallyOptimal::new(&workers), sampler, on_step)).await;
             workers.shutdown().await;
             (run?, setup, None)
         }
@@ -197,7 +198,7 @@ where
                 lm.clone(),
             )?;
             let setup = started.elapsed();
-            let run = timed(sample(&product, sampler, on_step)).await;
+            let run = timed(smc(&LocallyOptimal::new(&product), sampler, on_step)).await;
             product.first().shutdown().await;
             (run?, setup, None)
         }
@@ -207,7 +208,7 @@ where
                 .await?
                 .to_autobatched_with(group_batches(&sampler));
             let setup = started.elapsed();
-            let run = timed(sample(&batched, sampler, on_step)).await;
+            let run = timed(smc(&LocallyOptimal::new(&batched), sampler, on_step)).await;
             let batches = batched.stats().batches;
             batched.shutdown().await;
             batched.inner().shutdown().await;
@@ -220,7 +221,7 @@ where
             )?;
             let setup = started.elapsed();
             let batched = product.to_autobatched_with(group_batches(&sampler));
-            let run = timed(sample(&batched, sampler, on_step)).await;
+            let run = timed(smc(&LocallyOptimal::new(&batched), sampler, on_step)).await;
             let batches = batched.stats().batches;
             batched.shutdown().await;
             batched.inner().first().shutdown().await;
@@ -228,7 +229,7 @@ where
         }
     };
     let (run, wall) = run;
-    let calls = run.calls as u64;
+    let calls = run.calls.logw_next as u64;
     let potential_calls = batches.unwrap_or(calls);
     Ok(ModeReport {
         mode,

@@ -6,7 +6,7 @@ use potential_builtins::{NgramConfig, NgramLm, Regex};
 use potential_core::{Potential, Result};
 
 use crate::main_job::{InWorkers, JobOptions};
-use crate::sampler::SamplerOptions;
+use potential_smc::SamplerOptions;
 
 /// The n-gram job's settings.
 #[derive(Debug, Clone, PartialEq)]

@@ -297,12 +297,12 @@ pub fn rows() -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sampler::{SamplerOptions, sample};
     use potential_builtins::{NgramConfig, NgramLm};
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
     };
     use potential_core::ops::Product;
+    use potential_smc::{LocallyOptimal, SamplerOptions, smc};
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
@@ -387,7 +387,8 @@ the cat sat on the mat. {"name":"cat"}"#,
             let grammar = Grammar::json_schema(&schema, lm.vocab().clone()).unwrap();
             let product = Product::new(lm, grammar).unwrap();
             let options = SamplerOptions::new(8, 60, 11);
-            let run = sample(&product, options, |_| {}).await.unwrap();
+            let proposal = LocallyOptimal::new(&product);
+            let run = smc(&proposal, options, |_| {}).await.unwrap();
             let finished: Vec<_> = run.samples.iter().filter(|s| s.finished).collect();
             assert!(!finished.is_empty(), "{:?}", run.samples);
             for s in finished {

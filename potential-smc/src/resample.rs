@@ -1,8 +1,9 @@
 //! Resampling: the effective sample size of a population of log weights,
 //! and the two ways to draw ancestors in proportion to the weights.
 
-use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::Rng;
+use potential_core::{PotentialError, Result};
+
+use crate::Stream;
 
 /// How ancestors are drawn when the population is resampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,14 +36,23 @@ pub fn effective_sample_size(log_weights: &[f64]) -> f64 {
 }
 
 /// Draws `log_weights.len()` ancestor indices in proportion to the weights,
-/// in ascending order. At least one weight must be finite.
-pub fn ancestors(log_weights: &[f64], how: Resampling, rng: &mut ChaCha8Rng) -> Vec<usize> {
+/// in ascending order. An empty population, or one where every weight is
+/// zero, has no ancestors to draw, and a NaN or `+inf` weight is not a
+/// weight: [`PotentialError::InvalidInput`].
+pub fn ancestors(log_weights: &[f64], how: Resampling, rng: &mut Stream) -> Result<Vec<usize>> {
     let n = log_weights.len();
     let max = log_weights
         .iter()
         .copied()
         .fold(f64::NEG_INFINITY, f64::max);
-    debug_assert!(max > f64::NEG_INFINITY, "resampling needs a finite weight");
+    let invalid = log_weights
+        .iter()
+        .any(|w| w.is_nan() || *w == f64::INFINITY);
+    if max == f64::NEG_INFINITY || invalid {
+        return Err(PotentialError::InvalidInput(
+            "resampling needs finite log weights (or -inf), at least one finite".to_string(),
+        ));
+    }
     let mut cumulative: Vec<f64> = log_weights
         .iter()
         .scan(0.0, |acc, w| {
@@ -56,10 +66,10 @@ pub fn ancestors(log_weights: &[f64], how: Resampling, rng: &mut ChaCha8Rng) -> 
     }
     let mut points: Vec<f64> = match how {
         Resampling::Systematic => {
-            let u = uniform(rng);
+            let u = rng.uniform();
             (0..n).map(|i| (i as f64 + u) / n as f64).collect()
         }
-        Resampling::Multinomial => (0..n).map(|_| uniform(rng)).collect(),
+        Resampling::Multinomial => (0..n).map(|_| rng.uniform()).collect(),
     };
     points.sort_by(f64::total_cmp);
     // One merge pass over the sorted points and the cumulative weights.
@@ -76,18 +86,12 @@ pub fn ancestors(log_weights: &[f64], how: Resampling, rng: &mut ChaCha8Rng) -> 
         }
         out.push(j);
     }
-    out
-}
-
-/// A uniform float in [0, 1) from 53 random bits.
-pub(crate) fn uniform(rng: &mut ChaCha8Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_chacha::rand_core::SeedableRng;
 
     #[test]
     fn effective_sample_size_of_equal_one_hot_and_dead_populations() {
@@ -101,12 +105,12 @@ mod tests {
 
     #[test]
     fn ancestors_follow_the_weights_and_skip_dead_particles() {
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut rng = Stream::new(5, 0);
         let w = [0.5f64.ln(), f64::NEG_INFINITY, 0.25f64.ln(), 0.25f64.ln()];
         for how in [Resampling::Systematic, Resampling::Multinomial] {
             let mut counts = [0usize; 4];
             for _ in 0..2000 {
-                for a in ancestors(&w, how, &mut rng) {
+                for a in ancestors(&w, how, &mut rng).unwrap() {
                     counts[a] += 1;
                 }
             }
@@ -122,16 +126,30 @@ mod tests {
             );
         }
         // Systematic resampling gives each particle its expected count, ±1.
-        let a = ancestors(&w, Resampling::Systematic, &mut rng);
+        let a = ancestors(&w, Resampling::Systematic, &mut rng).unwrap();
         assert_eq!(a.iter().filter(|&&i| i == 0).count(), 2);
     }
 
     #[test]
     fn a_lone_finite_weight_takes_every_slot() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut rng = Stream::new(1, 0);
         let w = [f64::NEG_INFINITY, f64::NEG_INFINITY, 2.0];
         for how in [Resampling::Systematic, Resampling::Multinomial] {
-            assert_eq!(ancestors(&w, how, &mut rng), vec![2, 2, 2]);
+            assert_eq!(ancestors(&w, how, &mut rng).unwrap(), vec![2, 2, 2]);
+        }
+    }
+
+    #[test]
+    fn a_population_without_weight_has_no_ancestors() {
+        let mut rng = Stream::new(1, 0);
+        for w in [
+            &[][..],
+            &[f64::NEG_INFINITY; 2][..],
+            &[0.0, f64::NAN][..],
+            &[f64::INFINITY][..],
+        ] {
+            let err = ancestors(w, Resampling::Systematic, &mut rng).unwrap_err();
+            assert!(matches!(err, PotentialError::InvalidInput(_)), "{w:?}");
         }
     }
 }
