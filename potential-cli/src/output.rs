@@ -116,7 +116,79 @@ fn one_line(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use clap::Parser;
+    use potential_smc::{Calls, Sample};
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// The constraint of `potential generate --prompt x --regex RE`.
+    fn regex(pattern: &str) -> Constraint {
+        let cli =
+            Cli::try_parse_from(["potential", "generate", "--prompt", "x", "--regex", pattern])
+                .unwrap();
+        let Command::Generate(args) = cli.command;
+        Constraint::from_args(&args).unwrap()
+    }
+
+    /// A run of finished particles with these texts, of equal weight.
+    fn run(texts: &[&str]) -> Run<Vec<u8>> {
+        let samples = texts
+            .iter()
+            .map(|t| Sample {
+                tokens: vec![t.as_bytes().to_vec()],
+                log_weight: 0.0,
+                finished: true,
+            })
+            .collect();
+        Run {
+            samples,
+            log_ml: 0.0,
+            ess: vec![],
+            resamples: 0,
+            calls: Calls::default(),
+            draws: 0,
+        }
+    }
+
+    #[test]
+    fn an_answer_that_fails_its_check_is_reported_and_fails_the_run() {
+        let digits = regex("[0-9]+");
+        let mut out = Vec::new();
+        assert!(!write_text(&mut out, &run(&["42", "abc"]), &digits, 8).unwrap());
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("INVALID abc") && text.contains("does not match"),
+            "{text}"
+        );
+        assert!(text.contains(": NO"), "{text}");
+        let mut out = Vec::new();
+        assert!(!write_json(&mut out, &run(&["42", "abc"]), &digits).unwrap());
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            (lines[0]["valid"].clone(), lines[1]["valid"].clone()),
+            (json!(true), json!(false))
+        );
+        assert_eq!(lines[0]["weight"], json!(0.5));
+    }
+
+    #[test]
+    fn a_run_where_no_particle_finished_says_so_and_fails_nothing() {
+        let mut unfinished = run(&["4"]);
+        unfinished.samples[0].finished = false;
+        unfinished.samples[0].log_weight = f64::NEG_INFINITY;
+        let mut out = Vec::new();
+        assert!(write_text(&mut out, &unfinished, &regex("[0-9]+"), 8).unwrap());
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("none of the 1 particles finished within 8 tokens"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_text_with_newlines_stays_one_line() {
