@@ -202,6 +202,42 @@ fn regex_answers_match_the_pattern_under_the_direct_sampler() {
     );
 }
 
+#[test]
+fn plain_and_autobatched_with_workers_give_the_same_particles() {
+    if !have_model("plain_and_autobatched_with_workers_give_the_same_particles") {
+        return;
+    }
+    let run = |how: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--prompt",
+            "How many legs does a spider have? Answer with a number.",
+            "--regex",
+            "[1-9][0-9]?",
+            "--particles",
+            "4",
+            "--max-tokens",
+            "4",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(how);
+        particles(&potential(&args), 4)
+    };
+    let (plain, both) = (run(&["--no-autobatch"]), run(&["--workers", "2"]));
+    finished(&plain);
+    // Each particle draws from its own seeded stream: the same texts, and
+    // the same weights up to the last bits of a batched forward pass.
+    for (a, b) in plain.iter().zip(&both) {
+        assert_eq!(
+            (&a["text"], &a["finished"], &a["valid"]),
+            (&b["text"], &b["finished"], &b["valid"])
+        );
+        let (x, y) = (a["weight"].as_f64().unwrap(), b["weight"].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-9, "{x} against {y}");
+    }
+}
+
 /// Runs the command expecting a usage error: status 2, nothing on
 /// standard output, no panic, and a message that contains each of `says`.
 fn usage_error(args: &[&str], says: &[&str]) {
