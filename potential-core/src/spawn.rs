@@ -50,7 +50,7 @@ use crate::potential::Potential;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent to a worker process",
     label = "this potential has no spawn recipe",
-    note = "derive `Potential`, `Serialize` and `Deserialize` for it, or implement `potential_core::Registered` by hand; a potential marked `#[potential(local)]` runs only in this process"
+    note = "if `{Self}` is marked `#[potential(local)]`, remove `local` (and derive `Serialize` and `Deserialize` for it): a local potential runs only in this process; otherwise derive `Potential`, `Serialize` and `Deserialize` for it, or implement `potential_core::Registered` by hand"
 )]
 pub trait Spawnable: Potential + Sized + 'static {
     /// The recipe from which a worker rebuilds an identical instance.

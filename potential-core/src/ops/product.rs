@@ -9,6 +9,22 @@ use crate::potential::{NativeBatch, Potential, check_len};
 use crate::vocab::{Symbol, Vocab};
 use crate::weights::LogWeights;
 
+/// A potential over tokens of type `T`: the bound of
+/// [`product`](crate::PotentialExt::product), so that a product of
+/// potentials over different token types is refused with a message that
+/// says what to do (coerce one of them) rather than a type mismatch.
+///
+/// Implemented for every potential over `T`; never implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "a product needs two potentials over one token type: `{Self}` has other tokens than `{T}`",
+    label = "tokens of another type than `{T}`",
+    note = "coerce one potential to the other's tokens first: `other.coerce(this.vocab().clone(), |context| /* map a context of `{T}` to one of the other's tokens */)?`, then take the product"
+)]
+pub trait SameTokens<T>: Potential<Token = T> {}
+
+#[diagnostic::do_not_recommend]
+impl<T, P: Potential<Token = T> + ?Sized> SameTokens<T> for P {}
+
 /// The product of two potentials over the same token type: log weights
 /// add, and the vocabulary is the intersection, in the order of the first
 /// potential's vocabulary.
