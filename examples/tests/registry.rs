@@ -10,20 +10,17 @@
 //! release: `cargo test --release -p potential-examples --test registry`.
 
 use potential_builtins::Regex;
-use potential_core::{Potential, Spawnable, Vocab};
+use potential_core::checks::assert_respawns;
+use potential_core::{Potential, Vocab};
 
 potential_core::register!(Regex<u8>);
 
 #[test]
 fn a_type_registered_by_two_crates_rebuilds_from_its_recipe() {
     let regex = Regex::<u8>::new_plain("a+b", Vocab::new(*b"ab").unwrap()).unwrap();
-    let rebuilt = regex
-        .recipe()
-        .unwrap()
-        .build()
-        .expect("one type registered twice rebuilds")
-        .downcast::<u8>()
-        .unwrap();
+    let contexts = [b"aab".to_vec(), b"b".to_vec()];
+    let rebuilt = futures::executor::block_on(assert_respawns(&regex, &contexts))
+        .expect("one type registered twice rebuilds");
     let complete = futures::executor::block_on(rebuilt.complete(b"aab")).unwrap();
     assert_eq!(complete, 0.0);
 }

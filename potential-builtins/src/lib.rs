@@ -91,9 +91,10 @@ mod tests {
     use crate::block_on;
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
+        assert_respawns,
     };
     use potential_core::ops::{CoerceConcat, Product};
-    use potential_core::{Potential, Spawnable, Vocab};
+    use potential_core::{Potential, Vocab};
     use proptest::prelude::*;
 
     fn small_lm() -> NgramLm {
@@ -122,16 +123,18 @@ mod tests {
             assert_logw_next_consistency(&product, &contexts[..4], tol)
                 .await
                 .unwrap();
-            assert_autoreg_fact(&product, &contexts, tol).await.unwrap();
+            assert_autoreg_fact(&product, &contexts[..4], tol)
+                .await
+                .unwrap();
+            assert!(
+                assert_autoreg_fact(&product, &contexts[4..], tol)
+                    .await
+                    .is_err()
+            );
             assert_batch_consistency(&product, &contexts[..4], tol)
                 .await
                 .unwrap();
-            let rebuilt = product.recipe().unwrap().build().unwrap();
-            let rebuilt = rebuilt.downcast::<Vec<u8>>().unwrap();
-            assert_eq!(
-                rebuilt.logw_next(&contexts[2]).await.unwrap().as_slice(),
-                product.logw_next(&contexts[2]).await.unwrap().as_slice()
-            );
+            assert_respawns(&product, &contexts).await.unwrap();
         });
     }
 

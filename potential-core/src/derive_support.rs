@@ -31,7 +31,7 @@ pub trait Derived {
 #[diagnostic::on_unimplemented(
     message = "field type `{Self}` cannot be part of a spawn recipe",
     label = "not `Serialize + Deserialize`, so a worker process cannot rebuild it",
-    note = "derive `Serialize` and `Deserialize` for it, or mark the potential `#[potential(local)]` if it never runs in a worker"
+    note = "derive `Serialize` and `Deserialize` for the field's type; or mark the field `#[serde(skip)]` (a worker then builds it with `Default`); or mark the potential `#[potential(local)]` if it never runs in a worker"
 )]
 pub trait RecipeField {}
 
@@ -41,19 +41,20 @@ impl<T: Serialize + DeserializeOwned> RecipeField for T {}
 /// Checks a field type of a spawnable potential (type-checked, never run).
 pub fn assert_recipe_field<T: RecipeField>() {}
 
-/// A type that may be shared between tasks and threads.
+/// A field type that may be shared between tasks and threads.
 #[diagnostic::on_unimplemented(
-    message = "potential `{Self}` is not `Send + Sync`",
-    label = "a potential is shared between tasks and threads",
-    note = "every field of a potential must be `Send + Sync`: use `Arc` for `Rc`, `Mutex` or atomics for `Cell`/`RefCell`"
+    message = "field type `{Self}` is not `Send + Sync`",
+    label = "a potential is shared between tasks and threads, and so is this field",
+    note = "use `Arc` instead of `Rc`, and `Mutex` or atomics instead of `Cell`/`RefCell`"
 )]
-pub trait ThreadSafe {}
+pub trait ThreadSafeField {}
 
 #[diagnostic::do_not_recommend]
-impl<T: Send + Sync + ?Sized> ThreadSafe for T {}
+impl<T: Send + Sync + ?Sized> ThreadSafeField for T {}
 
-/// Checks that a potential type is `Send + Sync` (type-checked, never run).
-pub fn assert_thread_safe<T: ThreadSafe + ?Sized>() {}
+/// Checks that a field type of a potential is `Send + Sync`
+/// (type-checked, never run).
+pub fn assert_thread_safe_field<T: ThreadSafeField + ?Sized>() {}
 
 /// A derived potential that a worker process can rebuild.
 #[diagnostic::on_unimplemented(

@@ -2,7 +2,7 @@
 
 use crate::autobatch::{AutoBatchOptions, AutoBatched};
 use crate::error::Result;
-use crate::ops::{Coerce, CoerceOptions, Product};
+use crate::ops::{Coerce, CoerceOptions, Product, SameTokens};
 use crate::potential::Potential;
 use crate::vocab::{TokenType, Vocab};
 
@@ -77,7 +77,7 @@ pub trait PotentialExt: Potential {
     fn product<B>(self, other: B) -> Result<Product<Self, B>>
     where
         Self: Sized,
-        B: Potential<Token = Self::Token>,
+        B: SameTokens<Self::Token>,
     {
         Product::new(self, other)
     }

@@ -50,11 +50,43 @@ use crate::potential::Potential;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent to a worker process",
     label = "this potential has no spawn recipe",
-    note = "derive `Potential`, `Serialize` and `Deserialize` for it, or implement `potential_core::Registered` by hand; a potential marked `#[potential(local)]` runs only in this process"
+    note = "if `{Self}` is marked `#[potential(local)]`, remove `local` (and derive `Serialize` and `Deserialize` for it): a local potential runs only in this process; otherwise derive `Potential`, `Serialize` and `Deserialize` for it, or implement `potential_core::Registered` by hand"
 )]
 pub trait Spawnable: Potential + Sized + 'static {
     /// The recipe from which a worker rebuilds an identical instance.
     fn recipe(&self) -> Result<Recipe>;
+
+    /// A fresh instance of the same type rebuilt from the same state, as
+    /// a worker would rebuild it but in this process (genlm-control's
+    /// `spawn`): an autobatched wrapper gets its own loop over its own
+    /// copy of the inner potential, with the same options; a product,
+    /// spawns of its parts.
+    ///
+    /// ```
+    /// use potential_core::{Potential, PotentialError, PotentialExt, Registered, Spawnable, Vocab};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Debug, Serialize, Deserialize)]
+    /// struct Zero { vocab: Vocab<u8> }
+    /// impl Potential for Zero {
+    ///     type Token = u8;
+    ///     fn vocab(&self) -> &Vocab<u8> { &self.vocab }
+    ///     async fn complete(&self, _: &[u8]) -> Result<f64, PotentialError> { Ok(0.0) }
+    ///     async fn prefix(&self, _: &[u8]) -> Result<f64, PotentialError> { Ok(0.0) }
+    /// }
+    /// impl Registered for Zero {}
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let fast = Zero { vocab: Vocab::new([1, 2])? }.to_autobatched();
+    /// let other = fast.spawn()?; // an `AutoBatched<Zero>`, with its own loop
+    /// assert_eq!(other.complete(&[1]).await?, 0.0);
+    /// assert_eq!(other.stats().requests, 1);
+    /// assert_eq!(fast.stats().requests, 0);
+    /// other.shutdown().await;
+    /// println!("{other:?}, inner {:?}", other.inner());
+    /// # Ok::<(), PotentialError>(()) }).unwrap();
+    /// ```
+    fn spawn(&self) -> Result<Self>;
 }
 /// A spawnable potential type that a worker finds by its tag: its serde
 /// form is its recipe.
@@ -93,15 +125,24 @@ pub trait Registered: Potential + Serialize + DeserializeOwned + 'static {
     }
 }
 
+/// A registered type's serde state, as its recipe carries it.
+fn state<P: Registered>(potential: &P) -> Result<Vec<u8>> {
+    postcard::to_stdvec(potential)
+        .map_err(|e| PotentialError::InvalidInput(format!("cannot serialize {}: {e}", P::tag())))
+}
+
 impl<P: Registered> Spawnable for P {
     fn recipe(&self) -> Result<Recipe> {
-        let state = postcard::to_stdvec(self).map_err(|e| {
-            PotentialError::InvalidInput(format!("cannot serialize {}: {e}", P::tag()))
-        })?;
         Ok(Recipe::Registered {
             tag: P::tag().to_string(),
-            state,
+            state: state(self)?,
         })
+    }
+
+    /// The serde round trip a worker makes, without the registry: the
+    /// type is known here.
+    fn spawn(&self) -> Result<Self> {
+        registry::decode(&state(self)?)
     }
 }
 
@@ -116,6 +157,10 @@ where
             Box::new(self.second().recipe()?),
         ))
     }
+
+    fn spawn(&self) -> Result<Self> {
+        Product::new(self.first().spawn()?, self.second().spawn()?)
+    }
 }
 
 /// A worker builds a fresh wrapper, with its loop on the worker's runtime,
@@ -127,6 +172,13 @@ impl<P: Spawnable> Spawnable for AutoBatched<P> {
             options: self.options().clone(),
         })
     }
+
+    fn spawn(&self) -> Result<Self> {
+        Ok(AutoBatched::with_options(
+            self.inner().spawn()?,
+            self.options().clone(),
+        ))
+    }
 }
 
 /// A shared potential travels as the potential it shares: each worker
@@ -135,6 +187,11 @@ impl<P: Spawnable> Spawnable for AutoBatched<P> {
 impl<P: Spawnable> Spawnable for Arc<P> {
     fn recipe(&self) -> Result<Recipe> {
         (**self).recipe()
+    }
+
+    /// A new `Arc` of a fresh `P`: the spawn shares nothing with `self`.
+    fn spawn(&self) -> Result<Self> {
+        (**self).spawn().map(Arc::new)
     }
 }
 
@@ -176,6 +233,8 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::assert_respawns;
+    use crate::ext::PotentialExt;
     use crate::potential::tests::block_on;
     use crate::vocab::Vocab;
 
@@ -226,19 +285,14 @@ mod tests {
         }
     }
 
+    fn contexts() -> Vec<Vec<u32>> {
+        vec![vec![], vec![1, 2], vec![3]]
+    }
+
     #[test]
     fn recipes_round_trip_through_the_registry() {
         block_on(async {
-            let original = scaled(2.0);
-            let recipe = original.recipe().unwrap();
-            let wire = postcard::to_stdvec(&recipe).unwrap();
-            let recipe: Recipe = postcard::from_bytes(&wire).unwrap();
-            let rebuilt = recipe.build().unwrap().downcast::<u32>().unwrap();
-            let ctx = [vec![1, 2], vec![3]];
-            assert_eq!(
-                rebuilt.batch_complete(&ctx).await.unwrap(),
-                original.batch_complete(&ctx).await.unwrap()
-            );
+            assert_respawns(&scaled(2.0), &contexts()).await.unwrap();
             assert!(registered_tags().contains(&Scaled::tag()));
         });
     }
@@ -247,9 +301,7 @@ mod tests {
     fn products_rebuild_from_their_parts() {
         block_on(async {
             let product = Product::new(scaled(1.0), scaled(-3.0)).unwrap();
-            let rebuilt = product.recipe().unwrap().build().unwrap();
-            assert_eq!(rebuilt.token_type(), "u32");
-            let rebuilt = rebuilt.downcast::<u32>().unwrap();
+            let rebuilt = assert_respawns(&product, &contexts()).await.unwrap();
             assert_eq!(rebuilt.complete(&[1, 2]).await.unwrap(), 3.0 - 9.0);
         });
     }
@@ -258,10 +310,71 @@ mod tests {
     fn a_shared_potential_travels_as_what_it_shares() {
         block_on(async {
             let shared = Arc::new(scaled(2.0));
-            let recipe = shared.recipe().unwrap();
-            assert_eq!(recipe, scaled(2.0).recipe().unwrap());
-            let rebuilt = recipe.build().unwrap().downcast::<u32>().unwrap();
-            assert_eq!(rebuilt.complete(&[1, 2]).await.unwrap(), 6.0);
+            assert_eq!(shared.recipe().unwrap(), scaled(2.0).recipe().unwrap());
+            assert_respawns(&shared, &contexts()).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn every_wrapper_spawns_a_typed_fresh_copy() {
+        block_on(async {
+            let fast = Product::new(Arc::new(scaled(1.0)), scaled(2.0))
+                .unwrap()
+                .to_autobatched();
+            // The spawn's type is the original's: no downcast, and the
+            // wrapper's own methods are there.
+            let other: AutoBatched<Product<Arc<Scaled>, Scaled>> = fast.spawn().unwrap();
+            assert_eq!(other.complete(&[1, 2]).await.unwrap(), 9.0);
+            assert_eq!(other.inner().second().scale, 2.0);
+            assert_eq!((other.stats().requests, fast.stats().requests), (1, 0));
+            assert!(
+                format!("{other:?}").starts_with("AutoBatched("),
+                "{other:?}"
+            );
+            other.shutdown().await;
+            assert!(other.is_shut_down() && !fast.is_shut_down());
+            // Its parts are copies, not shares.
+            assert!(!Arc::ptr_eq(fast.inner().first(), other.inner().first()));
+        });
+    }
+
+    #[test]
+    fn a_recipe_that_rebuilds_something_else_fails_the_respawn_check() {
+        /// Scaled whose recipe is another potential's.
+        struct Liar(Scaled);
+        impl Potential for Liar {
+            type Token = u32;
+            fn vocab(&self) -> &Vocab<u32> {
+                self.0.vocab()
+            }
+            async fn complete(&self, c: &[u32]) -> Result<f64> {
+                self.0.complete(c).await
+            }
+            async fn prefix(&self, c: &[u32]) -> Result<f64> {
+                self.0.prefix(c).await
+            }
+        }
+        impl Spawnable for Liar {
+            fn recipe(&self) -> Result<Recipe> {
+                scaled(self.0.scale + 1.0).recipe()
+            }
+            fn spawn(&self) -> Result<Self> {
+                self.0.spawn().map(Liar)
+            }
+        }
+        block_on(async {
+            let err = assert_respawns(&Liar(scaled(2.0)), &contexts())
+                .await
+                .map(drop)
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("context [1, 2] item \"complete\": expected 6, actual 9"),
+                "{err}"
+            );
+            let unlisted = Unlisted(Vocab::new([1]).unwrap());
+            let err = assert_respawns(&unlisted, &[]).await.map(drop).unwrap_err();
+            assert!(err.to_string().contains("register!"), "{err}");
         });
     }
 

@@ -213,7 +213,7 @@ pub trait MultiprocessExt: Potential {
         // borrow of the potential (which is dropped here).
         let recipe = self.recipe();
         let vocab = self.vocab().clone();
-        Box::pin(async move { Multiprocess::start(recipe?, vocab, options).await })
+        Box::pin(async move { Multiprocess::from_recipe(recipe?, vocab, options).await })
     }
 }
 

@@ -71,8 +71,28 @@ impl Drop for StopOnDrop {
 impl<T: TokenType> Multiprocess<T> {
     /// Starts `options.workers` workers that rebuild the potential from
     /// `recipe`, and waits until each has confirmed that it rebuilt a
-    /// potential over `T` with a vocabulary of `vocab`'s length.
-    pub(crate) async fn start(
+    /// potential over `T` with a vocabulary of `vocab`'s length: a pool
+    /// from a recipe, as genlm-control's `MultiProcPotential(factory,
+    /// args, n)` is one from a factory.
+    /// [`to_multiprocess`](crate::MultiprocessExt::to_multiprocess) calls
+    /// it with the potential's own recipe and vocabulary.
+    ///
+    /// `vocab` is the rebuilt potential's vocabulary, which the pool
+    /// answers [`vocab`](Potential::vocab) with: workers confirm only its
+    /// token type and length, so pass the one the recipe's potential has
+    /// (a recipe kept from earlier, with the vocabulary kept beside it).
+    ///
+    /// ```rust,no_run
+    /// # use potential_core::{Potential, Spawnable};
+    /// # use potential_runtime::{Multiprocess, MultiprocessOptions};
+    /// # async fn f<P: Spawnable>(p: P) -> potential_core::Result<()> {
+    /// let (recipe, vocab) = (p.recipe()?, p.vocab().clone());
+    /// let workers =
+    ///     Multiprocess::from_recipe(recipe, vocab, MultiprocessOptions::new().workers(2)).await?;
+    /// workers.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_recipe(
         recipe: Recipe,
         vocab: Vocab<T>,
         options: MultiprocessOptions,

@@ -2,6 +2,7 @@
 //! generate: the same answers as a hand-written impl, the native-batch
 //! flags, the empty-batch errors, and recipes that round-trip.
 
+use potential_core::checks::assert_respawns;
 use potential_core::{
     LogWeights, NativeBatch, Potential, PotentialError, Registered, Spawnable, Symbol, Vocab,
     batched, registered_tags,
@@ -283,21 +284,13 @@ fn native_forms_answer_like_the_defaults() {
 fn recipes_round_trip_through_the_registry() {
     block_on(async {
         let original = length();
-        let wire = postcard::to_stdvec(&original.recipe().unwrap()).unwrap();
-        let recipe: potential_core::Recipe = postcard::from_bytes(&wire).unwrap();
-        let rebuilt = recipe.build().unwrap().downcast::<u8>().unwrap();
         let contexts = vec![b"ab".to_vec(), b"x".to_vec()];
+        let rebuilt = assert_respawns(&original, &contexts).await.unwrap();
         same_answers(&rebuilt, &original, &contexts).await;
         assert_eq!(rebuilt.native_batch(), NativeBatch::NONE);
 
         let all = AllNative(5, Vocab::new([7, 8]).unwrap());
-        let rebuilt = all
-            .recipe()
-            .unwrap()
-            .build()
-            .unwrap()
-            .downcast::<u32>()
-            .unwrap();
+        let rebuilt = assert_respawns(&all, &[vec![7, 7]]).await.unwrap();
         same_answers(&rebuilt, &all, &[vec![7, 7]]).await;
         assert_eq!(rebuilt.native_batch(), NativeBatch::ALL);
     });
@@ -325,12 +318,8 @@ fn generic_potentials_round_trip_once_registered() {
         };
         // The marked field is the vocabulary, not the other `Vocab`.
         assert_eq!(uniform.vocab().len(), 2);
-        let rebuilt = uniform
-            .recipe()
-            .unwrap()
-            .build()
-            .unwrap()
-            .downcast::<String>()
+        let rebuilt = assert_respawns(&uniform, &[vec![], vec!["a".to_string()]])
+            .await
             .unwrap();
         let weights = rebuilt.logw_next(&[]).await.unwrap();
         assert_eq!(weights.as_slice(), [-(3f64).ln(); 3]);
@@ -371,13 +360,7 @@ fn hand_written_impls_of_derived_structs_are_spawnable() {
         let p = HandWritten {
             vocab: Vocab::new([1, 2]).unwrap(),
         };
-        let rebuilt = p
-            .recipe()
-            .unwrap()
-            .build()
-            .unwrap()
-            .downcast::<u8>()
-            .unwrap();
+        let rebuilt = assert_respawns(&p, &[vec![1, 2, 1]]).await.unwrap();
         assert_eq!(rebuilt.complete(&[1, 2, 1]).await.unwrap(), 3.0);
     });
 }

@@ -20,6 +20,7 @@ use potential_runtime::{
     Multiprocess, MultiprocessExt, MultiprocessOptions, RestartPolicy, SocketLocation, WorkerState,
 };
 use potential_tests::worker_potentials::{CountB, Faulty, Length, Paced, Unlisted};
+use potential_tests::{children, parent_of};
 
 const ROLE: &str = "POTENTIAL_TESTS_ROLE";
 
@@ -104,24 +105,6 @@ fn main() {
     if !failed.is_empty() {
         std::process::exit(101);
     }
-}
-
-/// The pids of this process's children, from `/proc`.
-fn children() -> Vec<u32> {
-    let me = std::process::id();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| parent_of(*pid) == Some(me))
-        .collect()
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
-    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
 }
 
 /// Waits (without polling) until `pid` has exited, up to `limit`.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use potential_core::{Potential, PotentialError, PotentialExt};
 use potential_runtime::{MultiprocessExt, MultiprocessOptions};
+use potential_tests::children;
 use potential_tests::worker_potentials::{CountB, Length, WhoServes};
 
 /// A test that returns a `Result`: `?` works, an error fails the test.
@@ -94,7 +95,39 @@ async fn a_worker_without_init_is_explained() {
     }
 }
 
+/// Counts this process's children: it must run alone, or another test's
+/// workers would be counted too (it failed 3 runs of 3 beside them).
+async fn no_child_is_left_after_shutdown() -> Result<(), PotentialError> {
+    assert_eq!(children(), [], "no worker before the test");
+    let workers = Length::abc().to_multiprocess(2).await?;
+    let mut pids = workers.worker_pids();
+    pids.sort_unstable();
+    let mut seen = children();
+    seen.sort_unstable();
+    assert_eq!(
+        seen, pids,
+        "the pool's workers are this process's only children"
+    );
+    workers.shutdown().await;
+    assert_eq!(children(), [], "every worker reaped");
+    Ok(())
+}
+
+/// A pool runs on a current-thread runtime too.
+async fn a_pool_works_on_a_current_thread_runtime() -> Result<(), PotentialError> {
+    let flavor = tokio::runtime::Handle::current().runtime_flavor();
+    assert_eq!(flavor, tokio::runtime::RuntimeFlavor::CurrentThread);
+    let workers = Length::abc().to_multiprocess(1).await?;
+    assert_eq!(workers.complete(&['a', 'b']).await?, -2.0);
+    workers.shutdown().await;
+    Ok(())
+}
+
 potential_runtime::worker_tests!(
+    #[alone]
+    no_child_is_left_after_shutdown,
+    #[current_thread]
+    a_pool_works_on_a_current_thread_runtime,
     a_shared_potential_answers_alike_through_workers,
     a_chained_product_runs_in_workers,
     a_context_follows_its_parent_to_its_worker,

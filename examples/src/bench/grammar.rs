@@ -357,7 +357,9 @@ mod tests {
             assert_logw_next_consistency(&lark, &contexts[..3], tol)
                 .await
                 .unwrap();
-            assert_autoreg_fact(&lark, &contexts, tol).await.unwrap();
+            assert_autoreg_fact(&lark, &contexts[..3], tol)
+                .await
+                .unwrap();
             assert_batch_consistency(&lark, &contexts[..3], tol)
                 .await
                 .unwrap();

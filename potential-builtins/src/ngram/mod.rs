@@ -351,6 +351,7 @@ mod tests {
     use crate::block_on;
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
+        assert_respawns,
     };
     use potential_core::{Recipe, Spawnable};
     use std::sync::OnceLock;
@@ -511,14 +512,10 @@ mod tests {
                 },
             )
             .unwrap();
+            assert_respawns(&lm, &[vec![], lm.tokenize(b"the dog sat")])
+                .await
+                .unwrap();
             let recipe = lm.recipe().unwrap();
-            let rebuilt = recipe.build().unwrap().downcast::<Vec<u8>>().unwrap();
-            let ctx = lm.tokenize(b"the dog sat");
-            assert_eq!(
-                rebuilt.logw_next(&ctx).await.unwrap().as_slice(),
-                lm.logw_next(&ctx).await.unwrap().as_slice()
-            );
-            assert_eq!(rebuilt.native_batch(), lm.native_batch());
             let Recipe::Registered { tag, state } = recipe else {
                 panic!("a registered type's recipe")
             };

@@ -13,6 +13,7 @@ use tokio::runtime::{Builder, Runtime};
 use tokio::sync::{Notify, Semaphore};
 
 use super::*;
+use crate::checks::assert_respawns;
 use crate::potential::non_empty;
 use crate::spawn::{Recipe, Registered, Spawnable};
 use crate::vocab::Symbol::{Eos, Token};
@@ -499,20 +500,18 @@ fn recipes_rebuild_a_fresh_wrapper() {
             max_batch_size: 3,
             ..AutoBatchOptions::default()
         });
-        let recipe = p.recipe().unwrap();
-        let wire = postcard::to_stdvec(&recipe).unwrap();
-        let recipe: Recipe = postcard::from_bytes(&wire).unwrap();
-        match &recipe {
+        match p.recipe().unwrap() {
             Recipe::AutoBatched { options, .. } => assert_eq!(options.max_batch_size, 3),
             other => panic!("unexpected recipe {other:?}"),
         }
-        let rebuilt = recipe.build().unwrap().downcast::<u8>().unwrap();
+        let rebuilt = assert_respawns(&p, &contexts(3)).await.unwrap();
+        let before = p.stats().requests;
         let cs = contexts(12);
         let got = join_all(cs.iter().map(|c| rebuilt.complete(c))).await;
         for (c, value) in cs.iter().zip(got) {
             assert_eq!(value.unwrap(), p.complete(c).await.unwrap());
         }
-        assert_eq!(p.stats().requests, 12);
+        assert_eq!(p.stats().requests - before, 12);
     });
 }
 

@@ -13,4 +13,4 @@ mod coerce;
 mod product;
 
 pub use coerce::{Coerce, CoerceConcat, CoerceOptions, ConcatMap};
-pub use product::Product;
+pub use product::{Product, SameTokens};

@@ -9,6 +9,22 @@ use crate::potential::{NativeBatch, Potential, check_len};
 use crate::vocab::{Symbol, Vocab};
 use crate::weights::LogWeights;
 
+/// A potential over tokens of type `T`: the bound of
+/// [`product`](crate::PotentialExt::product), so that a product of
+/// potentials over different token types is refused with a message that
+/// says what to do (coerce one of them) rather than a type mismatch.
+///
+/// Implemented for every potential over `T`; never implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "a product needs two potentials over one token type: `{Self}` has other tokens than `{T}`",
+    label = "tokens of another type than `{T}`",
+    note = "coerce one potential to the other's tokens first: `other.coerce(this.vocab().clone(), |context| /* map a context of `{T}` to one of the other's tokens */)?`, then take the product"
+)]
+pub trait SameTokens<T>: Potential<Token = T> {}
+
+#[diagnostic::do_not_recommend]
+impl<T, P: Potential<Token = T> + ?Sized> SameTokens<T> for P {}
+
 /// The product of two potentials over the same token type: log weights
 /// add, and the vocabulary is the intersection, in the order of the first
 /// potential's vocabulary.
@@ -48,6 +64,8 @@ pub struct Product<A: Potential, B> {
     /// and in the second potential's weights; `None` when both potentials
     /// have the product's vocabulary.
     indexes: Option<(Vec<usize>, Vec<usize>)>,
+    /// What [`Product::new`] warned of.
+    warnings: Vec<String>,
 }
 
 impl<A, B> Product<A, B>
@@ -65,6 +83,7 @@ where
                 second,
                 vocab: v1,
                 indexes: None,
+                warnings: Vec::new(),
             });
         }
         let shared: Vec<A::Token> = v1
@@ -76,7 +95,7 @@ where
         if shared.is_empty() {
             return Err(PotentialError::EmptyIntersection);
         }
-        warn_on_small_overlap(shared.len(), [v1.len(), v2.len()]);
+        let warnings = overlap_warnings::<A, B>(shared.len(), [v1.len(), v2.len()]);
         let vocab = Vocab::new(shared)?;
         let index_in = |v: &Vocab<A::Token>| -> Vec<usize> {
             vocab
@@ -93,6 +112,7 @@ where
             second,
             vocab,
             indexes,
+            warnings,
         })
     }
 
@@ -104,6 +124,32 @@ where
     /// The second potential.
     pub fn second(&self) -> &B {
         &self.second
+    }
+
+    /// What building the product warned of: that the shared vocabulary is
+    /// less than 10% of one side's (as genlm-control warns), naming that
+    /// side's type. Each warning is also a `tracing` warning, or a line on
+    /// stderr when the program installs no subscriber; a test reads them
+    /// here.
+    ///
+    /// ```
+    /// use potential_core::{ops::Product, Potential, PotentialError, Vocab};
+    ///
+    /// struct Zero(Vocab<u32>);
+    /// impl Potential for Zero {
+    ///     type Token = u32;
+    ///     fn vocab(&self) -> &Vocab<u32> { &self.0 }
+    ///     async fn complete(&self, _: &[u32]) -> Result<f64, PotentialError> { Ok(0.0) }
+    ///     async fn prefix(&self, _: &[u32]) -> Result<f64, PotentialError> { Ok(0.0) }
+    /// }
+    ///
+    /// let p = Product::new(Zero(Vocab::new(0..5)?), Zero(Vocab::new(0..100)?))?;
+    /// assert_eq!(p.warnings().len(), 1);
+    /// assert!(p.warnings()[0].contains("of the second potential's (`Zero`, 100 tokens)"));
+    /// # Ok::<(), PotentialError>(())
+    /// ```
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Adds both sides' next-token weights in the product's vocabulary.
@@ -154,19 +200,55 @@ where
 /// genlm-control does): it can only ever produce the shared tokens.
 const OVERLAP_WARNING: f64 = 0.1;
 
-fn warn_on_small_overlap(shared: usize, sides: [usize; 2]) {
-    for (side, len) in ["first", "second"].into_iter().zip(sides) {
+/// The warnings of a product of `A` and `B` that share `shared` tokens
+/// out of `sides`, each also emitted as a `tracing` warning, or written
+/// to stderr when no subscriber listens (as genlm's `warnings.warn` is
+/// seen without one).
+fn overlap_warnings<A, B>(shared: usize, sides: [usize; 2]) -> Vec<String> {
+    let names = [
+        ("first", short_type_name::<A>()),
+        ("second", short_type_name::<B>()),
+    ];
+    let mut warnings = Vec::new();
+    for ((side, name), len) in names.into_iter().zip(sides) {
         if (shared as f64) < OVERLAP_WARNING * len as f64 {
-            tracing::warn!(
-                shared,
-                side_tokens = len,
+            let message = format!(
                 "the product's vocabulary ({shared} tokens) is less than {}% of the {side} \
-                 potential's ({len} tokens): the product only ever produces tokens that both \
-                 vocabularies hold",
+                 potential's (`{name}`, {len} tokens): the product only ever produces tokens \
+                 that both vocabularies hold",
                 OVERLAP_WARNING * 100.0
             );
+            let listened =
+                tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
+            if listened {
+                tracing::warn!(shared, side_tokens = len, "{message}");
+            } else {
+                eprintln!("warning: {message}");
+            }
+            warnings.push(message);
         }
     }
+    warnings
+}
+
+/// `T`'s name without module paths: `Arc<Product<Ngram, Regex<u8>>>`
+/// rather than `alloc::sync::Arc<potential_core::ops::product::…>`.
+fn short_type_name<T: ?Sized>() -> String {
+    let mut out = String::new();
+    let mut word = String::new();
+    for c in std::any::type_name::<T>().chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else if c == ':' {
+            // A path separator: what came before it was a module.
+            word.clear();
+        } else {
+            out.push_str(&word);
+            word.clear();
+            out.push(c);
+        }
+    }
+    out + &word
 }
 
 fn add_all(method: &'static str, a: Vec<f64>, b: Vec<f64>, n: usize) -> Result<Vec<f64>> {
@@ -358,62 +440,49 @@ mod tests {
         });
     }
 
-    /// Collects the messages of the warnings emitted while it is the
-    /// thread's subscriber.
-    #[derive(Clone, Default)]
-    struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-    impl tracing::field::Visit for Warnings {
-        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-            if field.name() == "message" {
-                self.0.lock().unwrap().push(format!("{value:?}"));
-            }
-        }
-    }
-
-    impl tracing::Subscriber for Warnings {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            if *event.metadata().level() == tracing::Level::WARN {
-                event.record(&mut self.clone());
-            }
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
+    #[test]
+    fn a_small_overlap_warns_naming_the_potential() {
+        let wide = |n: u32| Count {
+            vocab: Vocab::new((0..n).map(|i| char::from_u32(0x100 + i).unwrap())).unwrap(),
+            target: 'a',
+        };
+        // 1 shared token of 3 and of 20 (5%): the second side warns.
+        let narrow = Count {
+            vocab: Vocab::new(['a', 'b', '\u{100}']).unwrap(),
+            target: 'a',
+        };
+        let narrow = Product::new(narrow, wide(20)).unwrap();
+        assert_eq!(
+            narrow.warnings(),
+            [
+                "the product's vocabulary (1 tokens) is less than 10% of the second potential's \
+              (`Count`, 20 tokens): the product only ever produces tokens that both \
+              vocabularies hold"
+            ]
+        );
+        // 2 shared tokens of 20 (10%): no warning.
+        assert!(
+            Product::new(wide(2), wide(20))
+                .unwrap()
+                .warnings()
+                .is_empty()
+        );
+        assert!(
+            Product::new(Length::abc(), Length::abc())
+                .unwrap()
+                .warnings()
+                .is_empty()
+        );
     }
 
     #[test]
-    fn a_small_overlap_warns() {
-        let warnings = Warnings::default();
-        tracing::subscriber::with_default(warnings.clone(), || {
-            let wide = |n: u32| Count {
-                vocab: Vocab::new((0..n).map(|i| char::from_u32(0x100 + i).unwrap())).unwrap(),
-                target: 'a',
-            };
-            // 1 shared token of 3 and of 20 (5%): the second side warns.
-            let narrow = Count {
-                vocab: Vocab::new(['a', 'b', '\u{100}']).unwrap(),
-                target: 'a',
-            };
-            Product::new(narrow, wide(20)).unwrap();
-            // 2 shared tokens of 20 (10%): no warning.
-            Product::new(wide(2), wide(20)).unwrap();
-        });
-        let warnings = warnings.0.lock().unwrap();
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(
-            warnings[0].starts_with(
-                "the product's vocabulary (1 tokens) is less than 10% of the second potential's (20 tokens)"
-            ),
-            "{warnings:?}"
+    fn type_names_lose_their_paths() {
+        assert_eq!(short_type_name::<Count>(), "Count");
+        assert_eq!(
+            short_type_name::<std::sync::Arc<Product<Count, Length>>>(),
+            "Arc<Product<Count, Length>>"
         );
+        assert_eq!(short_type_name::<(u8, [f64; 2])>(), "(u8, [f64; 2])");
     }
 
     #[test]

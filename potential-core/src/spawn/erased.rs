@@ -75,7 +75,10 @@ impl Built {
 
     /// The potential over `T`, or an error that says `what` and names both
     /// token types.
-    fn expect_tokens<T: TokenType>(self, what: &str) -> Result<Arc<dyn DynPotential<T>>> {
+    pub(crate) fn expect_tokens<T: TokenType>(
+        self,
+        what: &str,
+    ) -> Result<Arc<dyn DynPotential<T>>> {
         self.downcast::<T>().map_err(|other| {
             PotentialError::InvalidInput(format!(
                 "{what}: a potential over {} where one over {} was expected",

@@ -89,12 +89,17 @@ pub(super) fn lookup(tag: &str) -> Result<&'static Registration> {
 }
 
 fn build_registered<P: Registered>(state: &[u8]) -> Result<Built> {
-    let potential: P = postcard::from_bytes(state).map_err(|e| {
-        PotentialError::InvalidInput(format!("cannot rebuild {} from its recipe: {e}", P::tag()))
-    })?;
+    let potential: P = decode(state)?;
     Ok(Built::new(
         Arc::new(potential) as Arc<dyn DynPotential<P::Token>>
     ))
+}
+
+/// A registered type rebuilt from its serde state.
+pub(super) fn decode<P: Registered>(state: &[u8]) -> Result<P> {
+    postcard::from_bytes(state).map_err(|e| {
+        PotentialError::InvalidInput(format!("cannot rebuild {} from its recipe: {e}", P::tag()))
+    })
 }
 
 #[cfg(test)]

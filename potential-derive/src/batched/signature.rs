@@ -220,13 +220,23 @@ pub(super) fn check_signature(method: &Method, f: &ImplItemFn, errors: &mut Erro
     }
     match &sig.output {
         ReturnType::Type(_, ty) if method.ret.matches(ty) => {}
-        ReturnType::Type(_, ty) => errors.spanned(
-            ty,
-            format!(
-                "wrong return type for `{name}`: expected `{}`",
-                method.ret.text()
-            ),
-        ),
+        ReturnType::Type(_, ty) => {
+            // The macro sees tokens, not resolved types: a type written
+            // through an alias (`-> Weight`) is not recognised.
+            let alias = if named(ty, "Result").is_none() && matches!(**ty, Type::Path(_)) {
+                "; `#[batched]` reads the type as written and does not follow type aliases, \
+                 so write it out (an alias of `Result` itself, `Result<f64>`, is fine)"
+            } else {
+                ""
+            };
+            errors.spanned(
+                ty,
+                format!(
+                    "wrong return type for `{name}`: expected `{}`{alias}",
+                    method.ret.text()
+                ),
+            )
+        }
         ReturnType::Default => errors.spanned(
             &sig.ident,
             format!("`{name}` must return `{}`", method.ret.text()),

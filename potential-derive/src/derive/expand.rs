@@ -69,13 +69,7 @@ pub(super) fn expand(
     derived: TokenStream,
 ) -> TokenStream {
     let header = Header::of(model);
-    let mut checks = Vec::new();
-    let name = &model.input.ident;
-    if !model.is_generic() {
-        checks.push(quote_spanned! {name.span()=>
-            #core::__private::assert_thread_safe::<#name>();
-        });
-    }
+    let mut checks = thread_safety_checks(model, core);
     let registration = if model.options.local {
         TokenStream::new()
     } else {
@@ -102,6 +96,25 @@ pub(super) fn expand(
     }
 }
 
+/// A check per field that the potential's threads share, spanned at the
+/// field so that the error points at it. Fields whose type involves a
+/// type parameter are checked where the potential is used.
+fn thread_safety_checks(model: &PotentialStruct<'_>, core: &TokenStream) -> Vec<TokenStream> {
+    let params = model.type_params();
+    model
+        .fields
+        .into_iter()
+        .flatten()
+        .filter(|field| !mentions(field.ty.to_token_stream(), &params))
+        .map(|field| {
+            let ty = &field.ty;
+            quote_spanned! {field.span()=>
+                #core::__private::assert_thread_safe_field::<#ty>();
+            }
+        })
+        .collect()
+}
+
 /// A check per field that must travel in the recipe. Fields whose type
 /// involves a type parameter are checked when the instantiation is
 /// registered; `#[serde(skip)]` fields do not travel.
@@ -114,7 +127,7 @@ fn recipe_field_checks(model: &PotentialStruct<'_>, core: &TokenStream) -> Vec<T
         .filter(|field| !mentions(field.ty.to_token_stream(), &params) && !serde_skipped(field))
         .map(|field| {
             let ty = &field.ty;
-            quote_spanned! {ty.span()=>
+            quote_spanned! {field.span()=>
                 #core::__private::assert_recipe_field::<#ty>();
             }
         })
