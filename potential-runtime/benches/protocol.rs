@@ -46,7 +46,7 @@ fn mask_encode_then_decode(bencher: Bencher) {
     bencher.bench_local(|| {
         buf.clear();
         wire::encode_rows(&[black_box(&mask)], &mut buf, None);
-        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, mask.len()).unwrap())
+        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, mask.len(), None).unwrap())
     });
 }
 
@@ -57,7 +57,7 @@ fn weights_encode_then_decode(bencher: Bencher) {
     bencher.bench_local(|| {
         buf.clear();
         wire::encode_values(black_box(&values), &mut buf);
-        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, values.len()).unwrap())
+        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, values.len(), None).unwrap())
     });
 }
 

@@ -18,9 +18,12 @@
 //!   ring ([`RingWriter`], through
 //!   [`PlaceValues`](potential_core::wire::PlaceValues)); the reply frame is
 //!   then the tag [`wire::SHARED`](potential_core::wire::SHARED) and a
-//!   [`Placed`].
+//!   [`Placed`](potential_core::wire::Placed).
 //! - The pool reads placements in the order their frames arrive
-//!   ([`RingReader`]) and hands the space back through the region's cursor.
+//!   ([`RingReader`], through
+//!   [`TakeValues`](potential_core::wire::TakeValues), when
+//!   [`wire::decode_rows`](potential_core::wire::decode_rows) meets such a
+//!   reply) and hands the space back through the region's cursor.
 //!
 //! Nothing waits on the ring: a reply that does not fit goes through the
 //! socket, as every reply does where memfd is missing (other systems, old
@@ -37,7 +40,7 @@ mod ring;
 #[cfg(target_os = "linux")]
 pub use region::{HEADER, OutOfBounds, Region};
 #[cfg(target_os = "linux")]
-pub use ring::{ALIGN, BadPlacement, Placed, RingReader, RingWriter};
+pub use ring::{ALIGN, BadPlacement, RingReader, RingWriter};
 
 #[cfg(not(target_os = "linux"))]
 pub(crate) use elsewhere::{RingReader, offer, read_recipe};
@@ -48,7 +51,7 @@ pub(crate) use linux::{offer, read_recipe};
 mod linux {
     use std::sync::{Arc, Mutex};
 
-    use potential_core::wire::{self, PlaceValues};
+    use potential_core::wire::{PlaceValues, Placed, TakeValues};
 
     use super::{Region, RingReader, RingWriter, pass};
     use crate::protocol::frame::{FrameDecoder, encode_frame};
@@ -109,19 +112,33 @@ mod linux {
     struct Placer(Mutex<RingWriter>);
 
     impl PlaceValues for Placer {
-        fn place(&self, rows: &[&[f64]], reply: &mut Vec<u8>) -> bool {
+        fn place(&self, rows: &[&[f64]]) -> Option<Placed> {
             let bytes: usize = rows.iter().map(|row| 8 * row.len()).sum();
             // The ring holds little-endian values: elsewhere, the socket.
             if bytes <= SHARED_ABOVE || cfg!(target_endian = "big") {
-                return false;
+                return None;
             }
             let pieces: Vec<&[u8]> = rows.iter().map(|row| bytemuck::cast_slice(row)).collect();
-            let Some(placed) = lock(&self.0).put(&pieces) else {
-                return false;
-            };
-            reply.push(wire::SHARED);
-            placed.encode(reply);
-            true
+            lock(&self.0).put(&pieces)
+        }
+    }
+
+    /// The pool's end of the ring, which the one reply decoder reads
+    /// placements through.
+    impl TakeValues for RingReader {
+        fn take(
+            &mut self,
+            placed: Placed,
+            width: usize,
+            rows: &mut Vec<Vec<f64>>,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Ok(self.take_rows(placed, width, rows)?)
+        }
+
+        fn hand_back(&mut self, placed: Placed) {
+            if let Err(e) = self.release(placed) {
+                tracing::debug!(error = %e, "a shared-memory reply out of place");
+            }
         }
     }
 }
