@@ -32,7 +32,7 @@
 
 use std::fmt::{self, Debug};
 
-use crate::error::PotentialError;
+use crate::error::{Method, PotentialError};
 use crate::potential::Potential;
 use crate::vocab::{Shown, Symbol, TokenType};
 
@@ -431,9 +431,9 @@ pub async fn assert_batch_consistency<P: Potential>(
         Err(e) => return report.fail(e),
     };
     let lengths = [
-        ("batch_complete", complete.len(), contexts.len()),
-        ("batch_prefix", prefix.len(), contexts.len()),
-        ("batch_score", score.len(), 2 * contexts.len()),
+        (Method::BatchComplete, complete.len(), contexts.len()),
+        (Method::BatchPrefix, prefix.len(), contexts.len()),
+        (Method::BatchScore, score.len(), 2 * contexts.len()),
     ];
     for (method, got, expected) in lengths {
         if got != expected {
@@ -458,7 +458,7 @@ pub async fn assert_batch_consistency<P: Potential>(
             Ok(w) if w.len() == live.len() => w,
             Ok(w) => {
                 return report.fail(PotentialError::BatchSizeMismatch {
-                    method: "batch_logw_next",
+                    method: Method::BatchLogwNext,
                     expected: live.len(),
                     got: w.len(),
                 });
@@ -539,7 +539,7 @@ mod tests {
             LogWeights::new(self.0.vocab.clone(), values)
         }
         async fn batch_prefix(&self, cs: &[Vec<char>]) -> Result<Vec<f64>> {
-            non_empty("batch_prefix", cs)?;
+            non_empty(Method::BatchPrefix, cs)?;
             Ok(cs.iter().map(|c| -0.5 * c.len() as f64 - 1.0).collect())
         }
     }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Method, PotentialError, Wrapper};
 
-/// [`PotentialError`] on the wire: the same variants, owned strings.
+/// [`PotentialError`] on the wire: the same variants, owned strings; a
+/// method or a wrapper travels as its variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[allow(missing_docs)] // each variant is the one of `PotentialError` with its name
 pub enum WireError {
@@ -16,18 +17,18 @@ pub enum WireError {
     },
     EmptyIntersection,
     EmptyBatch {
-        method: String,
+        method: Method,
     },
     ZeroWeightContext {
         context: String,
     },
     BatchSizeMismatch {
-        method: String,
+        method: Method,
         expected: u64,
         got: u64,
     },
     InvalidInput(String),
-    Closed(String),
+    Closed(Wrapper),
     WorkerFailure(String),
     Panicked(String),
     /// A potential's own error, by its message.
@@ -38,19 +39,13 @@ pub enum WireError {
         position: u64,
     },
     InvalidWeight {
-        method: String,
+        method: Method,
         value: f64,
     },
     Timeout {
-        method: String,
+        method: Method,
         after: std::time::Duration,
     },
-}
-
-/// The name of a method on the wire, back as the `&'static str` that
-/// errors carry; an unknown name (a newer peer) keeps its meaning in words.
-fn method_name(name: &str) -> &'static str {
-    Method::from_name(name).map_or("a batch method", Method::as_str)
 }
 
 impl From<&PotentialError> for WireError {
@@ -61,9 +56,7 @@ impl From<&PotentialError> for WireError {
                 token: token.clone(),
             },
             PotentialError::EmptyIntersection => WireError::EmptyIntersection,
-            PotentialError::EmptyBatch { method } => WireError::EmptyBatch {
-                method: method.to_string(),
-            },
+            PotentialError::EmptyBatch { method } => WireError::EmptyBatch { method: *method },
             PotentialError::ZeroWeightContext { context } => WireError::ZeroWeightContext {
                 context: context.clone(),
             },
@@ -72,12 +65,12 @@ impl From<&PotentialError> for WireError {
                 expected,
                 got,
             } => WireError::BatchSizeMismatch {
-                method: method.to_string(),
+                method: *method,
                 expected: *expected as u64,
                 got: *got as u64,
             },
             PotentialError::InvalidInput(s) => WireError::InvalidInput(s.clone()),
-            PotentialError::Closed(s) => WireError::Closed(s.to_string()),
+            PotentialError::Closed(w) => WireError::Closed(*w),
             PotentialError::WorkerFailure(s) => WireError::WorkerFailure(s.clone()),
             PotentialError::Panicked(s) => WireError::Panicked(s.clone()),
             PotentialError::Potential(e) => WireError::Potential(e.to_string()),
@@ -86,11 +79,11 @@ impl From<&PotentialError> for WireError {
                 position: *position as u64,
             },
             PotentialError::InvalidWeight { method, value } => WireError::InvalidWeight {
-                method: method.to_string(),
+                method: *method,
                 value: *value,
             },
             PotentialError::Timeout { method, after } => WireError::Timeout {
-                method: method.to_string(),
+                method: *method,
                 after: *after,
             },
         }
@@ -103,9 +96,7 @@ impl From<WireError> for PotentialError {
             WireError::EmptyVocabulary => PotentialError::EmptyVocabulary,
             WireError::DuplicateToken { token } => PotentialError::DuplicateToken { token },
             WireError::EmptyIntersection => PotentialError::EmptyIntersection,
-            WireError::EmptyBatch { method } => PotentialError::EmptyBatch {
-                method: method_name(&method),
-            },
+            WireError::EmptyBatch { method } => PotentialError::EmptyBatch { method },
             WireError::ZeroWeightContext { context } => {
                 PotentialError::ZeroWeightContext { context }
             }
@@ -114,14 +105,12 @@ impl From<WireError> for PotentialError {
                 expected,
                 got,
             } => PotentialError::BatchSizeMismatch {
-                method: method_name(&method),
+                method,
                 expected: usize::try_from(expected).unwrap_or(usize::MAX),
                 got: usize::try_from(got).unwrap_or(usize::MAX),
             },
             WireError::InvalidInput(s) => PotentialError::InvalidInput(s),
-            WireError::Closed(s) => {
-                PotentialError::Closed(Wrapper::from_name(&s).map_or("wrapper", Wrapper::as_str))
-            }
+            WireError::Closed(w) => PotentialError::Closed(w),
             WireError::WorkerFailure(s) => PotentialError::WorkerFailure(s),
             WireError::Panicked(s) => PotentialError::Panicked(s),
             WireError::Potential(s) => PotentialError::msg(s),
@@ -129,14 +118,10 @@ impl From<WireError> for PotentialError {
                 token,
                 position: usize::try_from(position).unwrap_or(usize::MAX),
             },
-            WireError::InvalidWeight { method, value } => PotentialError::InvalidWeight {
-                method: method_name(&method),
-                value,
-            },
-            WireError::Timeout { method, after } => PotentialError::Timeout {
-                method: method_name(&method),
-                after,
-            },
+            WireError::InvalidWeight { method, value } => {
+                PotentialError::InvalidWeight { method, value }
+            }
+            WireError::Timeout { method, after } => PotentialError::Timeout { method, after },
         }
     }
 }

@@ -251,7 +251,7 @@ fn check_count(method: Method, rows: usize, width: usize, got: usize) -> Result<
     let expected = rows * width;
     if got != expected || width == 0 {
         return Err(PotentialError::BatchSizeMismatch {
-            method: method.as_str(),
+            method,
             expected,
             got,
         });

@@ -69,7 +69,7 @@ impl<T: TokenType> Server<T> {
         // Every value is checked as a log weight before it leaves, as
         // `AutoBatched` checks it: a NaN is the same error on every path.
         let scalars = |method: Method, values: &[f64], reply: &mut Vec<u8>| {
-            check_weights(method.as_str(), values).map(|()| encode_values(values, reply))
+            check_weights(method, values).map(|()| encode_values(values, reply))
         };
         match call {
             Call::Complete(c) => scalars(Method::Complete, &[p.dyn_complete(&c).await?], reply)?,
@@ -77,7 +77,7 @@ impl<T: TokenType> Server<T> {
             Call::Score(c) => scalars(Method::Score, &[p.dyn_score(&c).await?], reply)?,
             Call::LogwNext(c) => {
                 let weights = p.dyn_logw_next(&c).await?;
-                check_weights(Method::LogwNext.as_str(), weights.as_slice())?;
+                check_weights(Method::LogwNext, weights.as_slice())?;
                 encode_rows(&[weights.as_slice()], reply, place);
             }
             Call::BatchComplete(c) => {
@@ -94,7 +94,7 @@ impl<T: TokenType> Server<T> {
             }
             Call::BatchLogwNext(c) => {
                 let all = p.dyn_batch_logw_next(&c).await?;
-                check_len(Method::BatchLogwNext.as_str(), c.len(), all.len())?;
+                check_len(Method::BatchLogwNext, c.len(), all.len())?;
                 let width = p.dyn_vocab().len() + 1;
                 if let Some(w) = all.iter().find(|w| w.as_slice().len() != width) {
                     return Err(PotentialError::InvalidInput(format!(
@@ -105,7 +105,7 @@ impl<T: TokenType> Server<T> {
                 }
                 let rows: Vec<&[f64]> = all.iter().map(|w| w.as_slice()).collect();
                 rows.iter()
-                    .try_for_each(|row| check_weights(Method::BatchLogwNext.as_str(), row))?;
+                    .try_for_each(|row| check_weights(Method::BatchLogwNext, row))?;
                 encode_rows(&rows, reply, place);
             }
         }

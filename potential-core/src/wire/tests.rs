@@ -35,7 +35,7 @@ fn values_travel_as_raw_little_endian_bytes() {
     assert!(matches!(
         err,
         PotentialError::BatchSizeMismatch {
-            method: "batch_complete",
+            method: Method::BatchComplete,
             got: 2,
             ..
         }
@@ -56,7 +56,7 @@ fn a_reply_is_cut_into_rows_of_its_shape() {
     assert!(matches!(
         decode_rows(&reply, Method::BatchLogwNext, 2, 4, None),
         Err(PotentialError::BatchSizeMismatch {
-            method: "batch_logw_next",
+            method: Method::BatchLogwNext,
             expected: 8,
             got: 6
         })
@@ -131,7 +131,7 @@ fn errors_map_back_to_their_variants() {
     assert!(matches!(
         err,
         PotentialError::EmptyBatch {
-            method: "batch_prefix"
+            method: Method::BatchPrefix
         }
     ));
     let reply = ask(CallRef::Score(&[Symbol::Eos, Symbol::Token('a')]));
@@ -143,7 +143,7 @@ fn errors_map_back_to_their_variants() {
         Wrapper::WorkerPool.closed(),
         Wrapper::AutoBatched.closed(),
         PotentialError::BatchSizeMismatch {
-            method: "batch_score",
+            method: Method::BatchScore,
             expected: 3,
             got: 1,
         },
@@ -152,11 +152,11 @@ fn errors_map_back_to_their_variants() {
             position: 4,
         },
         PotentialError::InvalidWeight {
-            method: "logw_next",
+            method: Method::LogwNext,
             value: f64::INFINITY,
         },
         PotentialError::Timeout {
-            method: "batch_prefix",
+            method: Method::BatchPrefix,
             after: std::time::Duration::from_millis(3),
         },
     ] {
