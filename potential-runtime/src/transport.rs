@@ -392,7 +392,7 @@ pub(crate) async fn read_one_with(
 
 /// Enlarges the socket's send buffer; failure only costs speed.
 pub(crate) fn tune(stream: &Stream) {
-    #[cfg(target_os = "linux")]
+    #[cfg(potential_linux)]
     {
         use std::os::fd::AsFd;
         let Stream::UdSocket(s) = stream;
@@ -401,7 +401,7 @@ pub(crate) fn tune(stream: &Stream) {
             crate::tuning::SEND_BUFFER,
         );
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(potential_linux))]
     let _ = stream;
 }
 

@@ -30,24 +30,24 @@
 //! kernels) or the pool's options turn the region off. A worker that dies
 //! mid-copy never sends the frame that would name the bytes.
 
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 mod pass;
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 mod region;
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 mod ring;
 
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 pub use region::{HEADER, OutOfBounds, Region};
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 pub use ring::{ALIGN, BadPlacement, RingReader, RingWriter};
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(potential_linux))]
 pub(crate) use elsewhere::{RingReader, offer, read_recipe};
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 pub(crate) use linux::{offer, read_recipe};
 
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 mod linux {
     use std::sync::{Arc, Mutex};
 
@@ -145,11 +145,11 @@ mod linux {
 
 /// Where there is no memfd, there is no region: every reply goes through
 /// the socket.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(potential_linux))]
 mod elsewhere {
     use std::sync::Arc;
 
-    use potential_core::wire::PlaceValues;
+    use potential_core::wire::{PlaceValues, Placed, TakeValues};
 
     use crate::protocol::frame::FrameDecoder;
     use crate::transport::{Half, ReadEnd, read_one};
@@ -158,20 +158,34 @@ mod elsewhere {
     #[derive(Debug)]
     pub(crate) enum RingReader {}
 
+    impl TakeValues for RingReader {
+        fn take(
+            &mut self,
+            _: Placed,
+            _: usize,
+            _: &mut Vec<Vec<f64>>,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            match *self {}
+        }
+
+        fn hand_back(&mut self, _: Placed) {
+            match *self {}
+        }
+    }
+
+    /// The pool's side: no region to offer.
     pub(crate) async fn offer(_: &Half, _: usize) -> std::io::Result<Option<RingReader>> {
         Ok(None)
     }
 
+    /// The worker's side: the recipe is the first frame, and nothing
+    /// places values.
     pub(crate) async fn read_recipe(
         half: &Half,
         decoder: &mut FrameDecoder,
-    ) -> Result<((u64, Vec<u8>), Option<RingWriter>), ReadEnd> {
+    ) -> Result<((u64, Vec<u8>), Option<Arc<dyn PlaceValues>>), ReadEnd> {
         read_one(&mut half.clone(), decoder)
             .await
             .map(|frame| (frame, None))
-    }
-
-    pub(crate) fn divert(ring: &mut RingWriter, _: &mut Vec<u8>, _: usize) {
-        match *ring {}
     }
 }
