@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use potential_core::{
-    AutoBatched, LogWeights, NativeBatch, Potential, PotentialError, PotentialExt, Registered,
-    Result, Vocab, non_empty, zero_weight,
+    AutoBatched, LogWeights, Method, NativeBatch, Potential, PotentialError, PotentialExt,
+    Registered, Result, Vocab, non_empty, zero_weight,
 };
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::nfa::thompson;
@@ -337,7 +337,7 @@ impl<T: ByteToken> Potential for Regex<T> {
     }
 
     async fn batch_logw_next(&self, contexts: &[Vec<T>]) -> Result<Vec<LogWeights<T>>> {
-        non_empty("batch_logw_next", contexts)?;
+        non_empty(Method::BatchLogwNext, contexts)?;
         // Particles of a sampler often sit in the same DFA state; each
         // distinct state walks the vocabulary once.
         let mut by_state: HashMap<StateID, LogWeights<T>> = HashMap::new();

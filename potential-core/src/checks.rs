@@ -34,7 +34,7 @@ use std::fmt::{self, Debug};
 use std::sync::Arc;
 
 use crate::dyn_potential::DynPotential;
-use crate::error::PotentialError;
+use crate::error::{Method, PotentialError};
 use crate::potential::{Potential, check_len};
 use crate::spawn::{Recipe, Spawnable};
 use crate::vocab::{Shown, Symbol, TokenType};
@@ -557,9 +557,9 @@ pub async fn assert_batch_consistency<P: Potential>(
     };
     let (complete, prefix, score) = report.answer(batch.await)?;
     let lengths = [
-        ("batch_complete", complete.len(), contexts.len()),
-        ("batch_prefix", prefix.len(), contexts.len()),
-        ("batch_score", score.len(), 2 * contexts.len()),
+        (Method::BatchComplete, complete.len(), contexts.len()),
+        (Method::BatchPrefix, prefix.len(), contexts.len()),
+        (Method::BatchScore, score.len(), 2 * contexts.len()),
     ];
     for (method, got, expected) in lengths {
         report.answer(check_len(method, expected, got))?;
@@ -575,7 +575,7 @@ pub async fn assert_batch_consistency<P: Potential>(
         Vec::new()
     } else {
         let next = report.answer(potential.batch_logw_next(&live).await)?;
-        report.answer(check_len("batch_logw_next", live.len(), next.len()))?;
+        report.answer(check_len(Method::BatchLogwNext, live.len(), next.len()))?;
         next
     }
     .into_iter();
@@ -755,7 +755,7 @@ mod tests {
             LogWeights::new(self.0.vocab.clone(), values)
         }
         async fn batch_prefix(&self, cs: &[Vec<char>]) -> Result<Vec<f64>> {
-            non_empty("batch_prefix", cs)?;
+            non_empty(Method::BatchPrefix, cs)?;
             Ok(cs.iter().map(|c| -0.5 * c.len() as f64 - 1.0).collect())
         }
     }

@@ -37,7 +37,7 @@ pub enum PotentialError {
     #[error("`{method}` was called with an empty batch")]
     EmptyBatch {
         /// The batch method that was called.
-        method: &'static str,
+        method: Method,
     },
 
     /// `logw_next` was asked about a context whose prefix weight is zero
@@ -52,7 +52,7 @@ pub enum PotentialError {
     #[error("`{method}` returned {got} results for a batch of {expected} contexts")]
     BatchSizeMismatch {
         /// The batch method that lied about its length.
-        method: &'static str,
+        method: Method,
         /// The number of contexts in the batch.
         expected: usize,
         /// The number of results it returned.
@@ -78,7 +78,7 @@ pub enum PotentialError {
     #[error("`{method}` returned {value}, which is not a log weight")]
     InvalidWeight {
         /// The method that returned it.
-        method: &'static str,
+        method: Method,
         /// The value.
         value: f64,
     },
@@ -88,14 +88,14 @@ pub enum PotentialError {
     #[error("`{method}` did not finish within {after:?}")]
     Timeout {
         /// The method that was cut off.
-        method: &'static str,
+        method: Method,
         /// The time limit.
         after: std::time::Duration,
     },
 
     /// The wrapper (an autobatching loop, a worker pool) was shut down.
     #[error("the {0} was shut down")]
-    Closed(&'static str),
+    Closed(Wrapper),
 
     /// A worker process failed while it held the call, or no worker is left.
     #[error("worker failure: {0}")]
@@ -152,14 +152,15 @@ impl std::fmt::Display for Message {
 
 impl std::error::Error for Message {}
 
-/// A method of [`Potential`](crate::Potential), as errors and the worker
-/// protocol name it.
+/// A method of [`Potential`](crate::Potential), as errors, checks and the
+/// worker protocol name it.
 ///
-/// [`PotentialError`] carries the name as `&'static str`
-/// ([`Method::as_str`]) so that implementors keep writing
-/// `non_empty("batch_prefix", contexts)`; the library itself names methods
-/// by this enum, so a name cannot drift between the places that use it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// It is the only way the library names a method: [`PotentialError`]
+/// carries it (a caller matches on `Method::BatchScore`), the checks take
+/// it (`non_empty(Method::BatchPrefix, contexts)`), and the worker protocol
+/// sends it by variant. Its name in words ([`Method::as_str`]) is written
+/// once, here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Method {
     /// `complete`.
@@ -181,18 +182,6 @@ pub enum Method {
 }
 
 impl Method {
-    /// Every method, single ones first.
-    pub const ALL: [Method; 8] = [
-        Method::Complete,
-        Method::Prefix,
-        Method::Score,
-        Method::LogwNext,
-        Method::BatchComplete,
-        Method::BatchPrefix,
-        Method::BatchScore,
-        Method::BatchLogwNext,
-    ];
-
     /// The method's name in the trait.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -206,11 +195,6 @@ impl Method {
             Method::BatchLogwNext => "batch_logw_next",
         }
     }
-
-    /// The method of this name, if one has it.
-    pub fn from_name(name: &str) -> Option<Method> {
-        Method::ALL.into_iter().find(|m| m.as_str() == name)
-    }
 }
 
 impl std::fmt::Display for Method {
@@ -220,7 +204,7 @@ impl std::fmt::Display for Method {
 }
 
 /// A wrapper that can be shut down, as [`PotentialError::Closed`] names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Wrapper {
     /// An [`AutoBatched`](crate::AutoBatched) potential's loop.
@@ -230,9 +214,6 @@ pub enum Wrapper {
 }
 
 impl Wrapper {
-    /// Every wrapper.
-    pub const ALL: [Wrapper; 2] = [Wrapper::AutoBatched, Wrapper::WorkerPool];
-
     /// The wrapper's name in error messages.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -241,14 +222,9 @@ impl Wrapper {
         }
     }
 
-    /// The wrapper of this name, if one has it.
-    pub fn from_name(name: &str) -> Option<Wrapper> {
-        Wrapper::ALL.into_iter().find(|w| w.as_str() == name)
-    }
-
     /// The error of a call made after this wrapper was shut down.
     pub const fn closed(self) -> PotentialError {
-        PotentialError::Closed(self.as_str())
+        PotentialError::Closed(self)
     }
 }
 
@@ -284,14 +260,8 @@ mod tests {
     }
 
     #[test]
-    fn names_map_back_to_their_methods_and_wrappers() {
-        for m in Method::ALL {
-            assert_eq!(Method::from_name(m.as_str()), Some(m));
-        }
-        for w in Wrapper::ALL {
-            assert_eq!(Wrapper::from_name(&w.to_string()), Some(w));
-        }
-        assert_eq!(Method::from_name("describe"), None);
+    fn methods_and_wrappers_are_named_in_words() {
+        assert_eq!(Method::BatchLogwNext.to_string(), "batch_logw_next");
         assert_eq!(
             Wrapper::AutoBatched.closed().to_string(),
             "the autobatching wrapper was shut down"
@@ -309,7 +279,7 @@ mod tests {
             "token 'z' at position 2 of the context is not in the vocabulary"
         );
         let err = PotentialError::InvalidWeight {
-            method: "prefix",
+            method: Method::Prefix,
             value: f64::NAN,
         };
         assert_eq!(
@@ -317,7 +287,7 @@ mod tests {
             "`prefix` returned NaN, which is not a log weight"
         );
         let err = PotentialError::Timeout {
-            method: "batch_logw_next",
+            method: Method::BatchLogwNext,
             after: std::time::Duration::from_millis(20),
         };
         assert_eq!(
@@ -329,7 +299,7 @@ mod tests {
     #[test]
     fn mismatch_names_both_lengths() {
         let err = PotentialError::BatchSizeMismatch {
-            method: "batch_prefix",
+            method: Method::BatchPrefix,
             expected: 3,
             got: 2,
         };

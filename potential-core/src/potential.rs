@@ -4,7 +4,7 @@ use std::future::Future;
 
 use futures::future::{try_join, try_join_all};
 
-use crate::error::{PotentialError, Result};
+use crate::error::{Method, PotentialError, Result};
 use crate::vocab::{Symbol, TokenType, Vocab, split_eos};
 use crate::weights::LogWeights;
 
@@ -142,9 +142,9 @@ pub trait Potential: Send + Sync {
             let (tokens, ended) = split_eos(context)?;
             check_tokens(self.vocab(), &tokens)?;
             if ended {
-                check_weight("complete", self.complete(&tokens).await?)
+                check_weight(Method::Complete, self.complete(&tokens).await?)
             } else {
-                check_weight("prefix", self.prefix(&tokens).await?)
+                check_weight(Method::Prefix, self.prefix(&tokens).await?)
             }
         }
     }
@@ -167,7 +167,7 @@ pub trait Potential: Send + Sync {
     ) -> impl Future<Output = Result<LogWeights<Self::Token>>> + Send {
         async move {
             check_tokens(self.vocab(), context)?;
-            let here = check_weight("prefix", self.prefix(context).await?)?;
+            let here = check_weight(Method::Prefix, self.prefix(context).await?)?;
             if here == f64::NEG_INFINITY {
                 return Err(zero_weight(context));
             }
@@ -179,8 +179,8 @@ pub trait Potential: Send + Sync {
                     .map(|x| extend(context, x.cloned()))
                     .collect();
                 let values = self.batch_score(&extended).await?;
-                check_len("batch_score", extended.len(), values.len())?;
-                check_weights("batch_score", &values)?;
+                check_len(Method::BatchScore, extended.len(), values.len())?;
+                check_weights(Method::BatchScore, &values)?;
                 values
             } else {
                 let extended: Vec<Vec<Self::Token>> = self
@@ -191,9 +191,9 @@ pub trait Potential: Send + Sync {
                     .collect();
                 let (mut values, eos) =
                     try_join(self.batch_prefix(&extended), self.complete(context)).await?;
-                check_len("batch_prefix", extended.len(), values.len())?;
-                check_weights("batch_prefix", &values)?;
-                values.push(check_weight("complete", eos)?);
+                check_len(Method::BatchPrefix, extended.len(), values.len())?;
+                check_weights(Method::BatchPrefix, &values)?;
+                values.push(check_weight(Method::Complete, eos)?);
                 values
             };
             for v in &mut values {
@@ -209,7 +209,7 @@ pub trait Potential: Send + Sync {
         contexts: &[Vec<Self::Token>],
     ) -> impl Future<Output = Result<Vec<f64>>> + Send {
         async move {
-            non_empty("batch_complete", contexts)?;
+            non_empty(Method::BatchComplete, contexts)?;
             try_join_all(contexts.iter().map(|c| self.complete(c))).await
         }
     }
@@ -220,7 +220,7 @@ pub trait Potential: Send + Sync {
         contexts: &[Vec<Self::Token>],
     ) -> impl Future<Output = Result<Vec<f64>>> + Send {
         async move {
-            non_empty("batch_prefix", contexts)?;
+            non_empty(Method::BatchPrefix, contexts)?;
             try_join_all(contexts.iter().map(|c| self.prefix(c))).await
         }
     }
@@ -235,7 +235,7 @@ pub trait Potential: Send + Sync {
         contexts: &[Vec<Symbol<Self::Token>>],
     ) -> impl Future<Output = Result<Vec<f64>>> + Send {
         async move {
-            non_empty("batch_score", contexts)?;
+            non_empty(Method::BatchScore, contexts)?;
             let mut ended = Vec::new();
             let mut open = Vec::new();
             let mut is_ended = Vec::with_capacity(contexts.len());
@@ -264,10 +264,10 @@ pub trait Potential: Send + Sync {
                 }
             };
             let (complete, prefix) = try_join(complete, prefix).await?;
-            check_len("batch_complete", ended.len(), complete.len())?;
-            check_len("batch_prefix", open.len(), prefix.len())?;
-            check_weights("batch_complete", &complete)?;
-            check_weights("batch_prefix", &prefix)?;
+            check_len(Method::BatchComplete, ended.len(), complete.len())?;
+            check_len(Method::BatchPrefix, open.len(), prefix.len())?;
+            check_weights(Method::BatchComplete, &complete)?;
+            check_weights(Method::BatchPrefix, &prefix)?;
             let (mut complete, mut prefix) = (complete.into_iter(), prefix.into_iter());
             Ok(is_ended
                 .into_iter()
@@ -283,7 +283,7 @@ pub trait Potential: Send + Sync {
         contexts: &[Vec<Self::Token>],
     ) -> impl Future<Output = Result<Vec<LogWeights<Self::Token>>>> + Send {
         async move {
-            non_empty("batch_logw_next", contexts)?;
+            non_empty(Method::BatchLogwNext, contexts)?;
             try_join_all(contexts.iter().map(|c| self.logw_next(c))).await
         }
     }
@@ -301,7 +301,7 @@ fn extend<T: Clone, U: From<T>>(context: &[T], last: U) -> Vec<U> {
 ///
 /// Native batch forms call this first so that they reject empty batches
 /// the way the default forms do.
-pub fn non_empty<C>(method: &'static str, contexts: &[C]) -> Result<()> {
+pub fn non_empty<C>(method: Method, contexts: &[C]) -> Result<()> {
     if contexts.is_empty() {
         Err(PotentialError::EmptyBatch { method })
     } else {
@@ -311,7 +311,7 @@ pub fn non_empty<C>(method: &'static str, contexts: &[C]) -> Result<()> {
 
 /// The batch-size-mismatch error when a batch method returned `got`
 /// results for `expected` contexts.
-pub fn check_len(method: &'static str, expected: usize, got: usize) -> Result<()> {
+pub fn check_len(method: Method, expected: usize, got: usize) -> Result<()> {
     if expected == got {
         Ok(())
     } else {
@@ -375,13 +375,13 @@ pub fn check_symbols<T: TokenType>(vocab: &Vocab<T>, context: &[Symbol<T>]) -> R
 /// [`PotentialError::InvalidWeight`] error naming `method`.
 ///
 /// ```
-/// use potential_core::check_weight;
-/// assert_eq!(check_weight("prefix", f64::NEG_INFINITY).unwrap(), f64::NEG_INFINITY);
-/// let err = check_weight("prefix", f64::NAN).unwrap_err();
+/// use potential_core::{Method, check_weight};
+/// assert_eq!(check_weight(Method::Prefix, f64::NEG_INFINITY).unwrap(), f64::NEG_INFINITY);
+/// let err = check_weight(Method::Prefix, f64::NAN).unwrap_err();
 /// assert_eq!(err.to_string(), "`prefix` returned NaN, which is not a log weight");
-/// assert!(check_weight("complete", f64::INFINITY).is_err());
+/// assert!(check_weight(Method::Complete, f64::INFINITY).is_err());
 /// ```
-pub fn check_weight(method: &'static str, value: f64) -> Result<f64> {
+pub fn check_weight(method: Method, value: f64) -> Result<f64> {
     // NaN and +inf are exactly the values not below +inf.
     if value < f64::INFINITY {
         Ok(value)
@@ -392,7 +392,7 @@ pub fn check_weight(method: &'static str, value: f64) -> Result<f64> {
 
 /// [`check_weight`] for every value of a slice: the error for the first
 /// value that is not a log weight.
-pub fn check_weights(method: &'static str, values: &[f64]) -> Result<()> {
+pub fn check_weights(method: Method, values: &[f64]) -> Result<()> {
     // A branch-free scan first (it vectorizes); the culprit is looked up
     // only on failure.
     if values.iter().fold(true, |ok, v| ok & (*v < f64::INFINITY)) {
@@ -565,22 +565,22 @@ pub(crate) mod tests {
         block_on(async {
             let p = Length::abc();
             let empty: &[Vec<char>] = &[];
-            let is_empty = |e: PotentialError, m: &str| matches!(e, PotentialError::EmptyBatch { method } if method == m);
+            let is_empty = |e: PotentialError, m: Method| matches!(e, PotentialError::EmptyBatch { method } if method == m);
             assert!(is_empty(
                 p.batch_complete(empty).await.unwrap_err(),
-                "batch_complete"
+                Method::BatchComplete
             ));
             assert!(is_empty(
                 p.batch_prefix(empty).await.unwrap_err(),
-                "batch_prefix"
+                Method::BatchPrefix
             ));
             assert!(is_empty(
                 p.batch_score(&[]).await.unwrap_err(),
-                "batch_score"
+                Method::BatchScore
             ));
             assert!(is_empty(
                 p.batch_logw_next(empty).await.unwrap_err(),
-                "batch_logw_next"
+                Method::BatchLogwNext
             ));
         });
     }
@@ -630,23 +630,26 @@ pub(crate) mod tests {
     fn nan_and_infinite_weights_are_errors_naming_the_method() {
         block_on(async {
             let p = Broken(Length::abc());
-            let invalid = |e: PotentialError, m: &str| matches!(e, PotentialError::InvalidWeight { method, .. } if method == m);
+            let invalid = |e: PotentialError, m: Method| matches!(e, PotentialError::InvalidWeight { method, .. } if method == m);
             // The context's own prefix weight is NaN.
-            assert!(invalid(p.logw_next(&['b']).await.unwrap_err(), "prefix"));
+            assert!(invalid(
+                p.logw_next(&['b']).await.unwrap_err(),
+                Method::Prefix
+            ));
             // An extension's prefix weight is NaN (`b` follows).
             assert!(invalid(
                 p.logw_next(&['a']).await.unwrap_err(),
-                "batch_prefix"
+                Method::BatchPrefix
             ));
             assert!(invalid(
                 p.score(&[Token('a'), Token('c'), Eos]).await.unwrap_err(),
-                "complete"
+                Method::Complete
             ));
             assert!(invalid(
                 p.batch_score(&[vec![Token('a')], vec![Token('c'), Eos]])
                     .await
                     .unwrap_err(),
-                "batch_complete"
+                Method::BatchComplete
             ));
             assert_eq!(p.score(&[Token('a'), Eos]).await.unwrap(), -1.0);
         });

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use potential_core::{
-    AutoBatched, LogWeights, NativeBatch, Potential, PotentialError, PotentialExt, Registered,
-    Result, Vocab, non_empty,
+    AutoBatched, LogWeights, Method, NativeBatch, Potential, PotentialError, PotentialExt,
+    Registered, Result, Vocab, non_empty,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -692,19 +692,19 @@ impl Potential for Llm {
     }
 
     async fn batch_complete(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<f64>> {
-        non_empty("batch_complete", contexts)?;
+        non_empty(Method::BatchComplete, contexts)?;
         let refs: Vec<&[Vec<u8>]> = contexts.iter().map(Vec::as_slice).collect();
         Ok(self.states(&refs)?.iter().map(complete_of).collect())
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<f64>> {
-        non_empty("batch_prefix", contexts)?;
+        non_empty(Method::BatchPrefix, contexts)?;
         let refs: Vec<&[Vec<u8>]> = contexts.iter().map(Vec::as_slice).collect();
         Ok(self.states(&refs)?.iter().map(|s| s.prefix).collect())
     }
 
     async fn batch_logw_next(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<LogWeights<Vec<u8>>>> {
-        non_empty("batch_logw_next", contexts)?;
+        non_empty(Method::BatchLogwNext, contexts)?;
         let refs: Vec<&[Vec<u8>]> = contexts.iter().map(Vec::as_slice).collect();
         self.states(&refs)?
             .iter()

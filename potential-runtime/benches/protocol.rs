@@ -46,7 +46,7 @@ fn mask_encode_then_decode(bencher: Bencher) {
     bencher.bench_local(|| {
         buf.clear();
         wire::encode_rows(&[black_box(&mask)], &mut buf, None);
-        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, mask.len()).unwrap())
+        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, mask.len(), None).unwrap())
     });
 }
 
@@ -57,7 +57,7 @@ fn weights_encode_then_decode(bencher: Bencher) {
     bencher.bench_local(|| {
         buf.clear();
         wire::encode_values(black_box(&values), &mut buf);
-        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, values.len()).unwrap())
+        black_box(wire::decode_rows(&buf, Method::LogwNext, 1, values.len(), None).unwrap())
     });
 }
 
@@ -106,13 +106,13 @@ fn frames_copy_reference(bencher: Bencher) {
 }
 
 /// The bytes of a 50,000-token reply, as a worker's `serve` writes them.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 fn weight_bytes() -> Vec<u8> {
     weights().iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// A ring's two ends over one region, as a worker and its pool hold them.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 fn ring_pair() -> (
     potential_runtime::shared::RingWriter,
     potential_runtime::shared::RingReader,
@@ -126,7 +126,7 @@ fn ring_pair() -> (
 
 /// One reply through the ring: the worker's copy in, the pool's copy out
 /// into a new row, the cursor handed back.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 #[divan::bench]
 fn shared_ring_put_then_take(bencher: Bencher) {
     let bytes = weight_bytes();
@@ -171,7 +171,7 @@ fn shared_ring_burst_after_a_lone_reply(bencher: Bencher) {
 }
 
 /// The two copies alone, into and out of the region, without the ring.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 #[divan::bench]
 fn shared_region_write_then_read(bencher: Bencher) {
     let bytes = weight_bytes();
@@ -187,7 +187,7 @@ fn shared_region_write_then_read(bencher: Bencher) {
 }
 
 /// The reference for both: the same two copies between private buffers.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 #[divan::bench]
 fn shared_copy_reference(bencher: Bencher) {
     let bytes = weight_bytes();
@@ -208,7 +208,7 @@ fn shared_copy_reference(bencher: Bencher) {
 /// was 50 µs, against 16 µs for the same two copies on one core
 /// (`shared_copy_reference`): the part of `worker_logw_next_50k` that no
 /// transport removes.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 #[divan::bench]
 fn shared_cross_core_handoff(bencher: Bencher) {
     use std::sync::Arc;

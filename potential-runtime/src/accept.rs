@@ -78,7 +78,7 @@ async fn accept_loop(pool: Arc<Pool>, listener: Listener) {
 
 /// Refuses a peer that runs as another user, before anything is read;
 /// gives its pid.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 fn check_peer(stream: &Stream) -> Result<Option<u32>, Refusal> {
     use std::os::fd::AsFd;
     let Stream::UdSocket(s) = stream;
@@ -89,7 +89,7 @@ fn check_peer(stream: &Stream) -> Result<Option<u32>, Refusal> {
 }
 
 /// Refuses a peer whose uid is not this process's.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 fn same_user(peer: u32) -> Result<(), Refusal> {
     if peer == rustix::process::getuid().as_raw() {
         Ok(())
@@ -100,7 +100,7 @@ fn same_user(peer: u32) -> Result<(), Refusal> {
 
 /// Elsewhere, the socket's location (a private directory, a named pipe)
 /// keeps other users out.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(potential_linux))]
 fn check_peer(_: &Stream) -> Result<Option<u32>, Refusal> {
     Ok(None)
 }
@@ -139,7 +139,7 @@ async fn handshake(pool: Arc<Pool>, stream: Stream) {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, potential_linux))]
 mod tests {
     use super::*;
 

@@ -11,15 +11,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use potential_core::hash::BuildFastHasher;
-use potential_core::wire::{self, Answer, CallRef};
+use potential_core::wire::{self, Answer, CallRef, TakeValues};
 use potential_core::{Method, PotentialError, Result, TokenType};
 
 use crate::protocol::frame::{
     FrameDecoder, FrameError, HEADER_LEN, MAX_FRAME_LEN, begin_frame, finish_frame,
 };
 use crate::protocol::message::FIRST_CALL_ID;
-#[cfg(target_os = "linux")]
-use crate::shared::Placed;
 use crate::shared::RingReader;
 use crate::sync::lock;
 use crate::transport::{Outbox, Send};
@@ -44,9 +42,10 @@ impl Shape {
         }
     }
 
-    /// Decodes a reply of this shape.
-    fn decode(self, payload: &[u8]) -> Result<Answer> {
-        wire::decode_rows(payload, self.method, self.rows, self.width)
+    /// Decodes a reply of this shape; `take` reads the values of one
+    /// whose values are in the shared region.
+    fn decode(self, payload: &[u8], take: Option<&mut dyn TakeValues>) -> Result<Answer> {
+        wire::decode_rows(payload, self.method, self.rows, self.width, take)
     }
 }
 
@@ -369,27 +368,24 @@ impl Conn {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             };
-            #[cfg(target_os = "linux")]
-            if let Some((&wire::SHARED, body)) = frame.payload.split_first() {
+            let shared = wire::is_shared(frame.payload);
+            if shared || wire::decoded_len(frame.payload) > DECODE_UNLOCKED_ABOVE {
                 table = None;
-                let ring = ring.as_deref_mut();
-                let taken =
-                    self.deliver_unlocked(frame.id, wakers, |shape| take_shared(ring, body, shape));
+                let take = ring.as_deref_mut().map(|ring| ring as &mut dyn TakeValues);
+                let taken = self.deliver_unlocked(frame.id, wakers, |shape| match shape {
+                    Some(shape) => Some(shape.decode(frame.payload, take)),
+                    None => {
+                        wire::discard_reply(frame.payload, take);
+                        None
+                    }
+                });
                 delivered.served += u64::from(taken.is_some());
                 // A malformed placement is an error, not values that came
                 // through the region.
-                delivered.shared += u64::from(taken == Some(true));
-                continue;
-            }
-            if wire::decoded_len(frame.payload) > DECODE_UNLOCKED_ABOVE {
-                table = None;
-                let taken = self.deliver_unlocked(frame.id, wakers, |shape| {
-                    shape.map(|shape| shape.decode(frame.payload))
-                });
-                delivered.served += u64::from(taken.is_some());
+                delivered.shared += u64::from(shared && taken == Some(true));
                 // Values (not a mask, which is never placed) that the
                 // region would have taken had it had room.
-                let values = frame.payload.first() == Some(&wire::VALUES);
+                let values = !shared && frame.payload.first() == Some(&wire::VALUES);
                 delivered.fallbacks +=
                     u64::from(ring.is_some() && values && frame.payload.len() > SHARED_ABOVE);
                 continue;
@@ -400,7 +396,7 @@ impl Conn {
                 continue;
             };
             if let Pending::Waiting(shape, ..) = entry {
-                let answer = Outcome::Answered(shape.decode(frame.payload));
+                let answer = Outcome::Answered(shape.decode(frame.payload, None));
                 if let Pending::Waiting(_, waker, _) =
                     std::mem::replace(entry, Pending::Done(answer))
                 {
@@ -504,55 +500,6 @@ impl Conn {
         }
         wakers.into_iter().for_each(Waker::wake);
     }
-}
-
-/// Reads the values a shared-memory reply names (its `body`: a
-/// [`Placed`]) into rows, when a caller waits for them (`shape`), and hands
-/// their space back either way: `None` when nobody waits.
-#[cfg(target_os = "linux")]
-fn take_shared(
-    ring: Option<&mut RingReader>,
-    body: &[u8],
-    shape: Option<Shape>,
-) -> Option<Result<Answer>> {
-    let malformed = |why: &dyn std::fmt::Display| {
-        PotentialError::WorkerFailure(format!(
-            "malformed shared-memory reply from a worker: {why}"
-        ))
-    };
-    let (ring, placed) = match (ring, Placed::decode(body)) {
-        (Some(ring), Some(placed)) => (ring, placed),
-        (None, _) => return shape.map(|_| Err(malformed(&"the connection has no shared region"))),
-        (_, None) => {
-            return shape.map(|_| {
-                Err(malformed(&format_args!(
-                    "{} bytes of placement",
-                    body.len()
-                )))
-            });
-        }
-    };
-    let answer = shape.map(|shape| {
-        if placed.len % 8 != 0 {
-            return Err(malformed(&format_args!(
-                "{} bytes of f64 values",
-                placed.len
-            )));
-        }
-        let count = usize::try_from(placed.len / 8).unwrap_or(usize::MAX);
-        wire::check_count(shape.method, shape.rows, shape.width, count)?;
-        let mut rows = Vec::with_capacity(shape.rows);
-        ring.take_rows(placed, shape.width, &mut rows)
-            .map_err(|e| malformed(&e))?;
-        Ok(Answer::from_rows(rows))
-    });
-    // Taken rows released their space; anything else releases it here.
-    if !matches!(answer, Some(Ok(_)))
-        && let Err(e) = ring.release(placed)
-    {
-        tracing::debug!(error = %e, "a shared-memory reply out of place");
-    }
-    answer
 }
 
 /// Waits for the reply to one call; if dropped first, marks the call
@@ -730,7 +677,6 @@ mod tests {
         assert!(matches!(poll(&mut a), Poll::Ready(Ok(Answer::One(1.0)))));
     }
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn a_malformed_shared_reply_is_an_error_not_counted_as_shared() {
         let conn = Conn::new(1, 1, Outbox::new());

@@ -325,7 +325,7 @@ impl<T: TokenType> Multiprocess<T> {
         shape: impl Fn(usize) -> Shape,
         make: fn(&'a [C]) -> CallRef<'a, T>,
     ) -> Result<Vec<Vec<Vec<f64>>>> {
-        non_empty(method.as_str(), contexts)?;
+        non_empty(method, contexts)?;
         let parts = self.pool.up_count().clamp(1, contexts.len());
         let chunk = contexts.len().div_ceil(parts);
         try_join_all(

@@ -412,7 +412,7 @@ pub(crate) async fn read_one_with(
 
 /// Enlarges the socket's send buffer; failure only costs speed.
 pub(crate) fn tune(stream: &Stream) {
-    #[cfg(target_os = "linux")]
+    #[cfg(potential_linux)]
     {
         use std::os::fd::AsFd;
         let Stream::UdSocket(s) = stream;
@@ -421,7 +421,7 @@ pub(crate) fn tune(stream: &Stream) {
             crate::tuning::SEND_BUFFER,
         );
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(potential_linux))]
     let _ = stream;
 }
 

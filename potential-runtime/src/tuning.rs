@@ -21,7 +21,7 @@ pub(crate) const KEEP_BYTES_BELOW: usize = 4 << 20;
 /// socket: one `write` instead of a wait for the reader per 200 KB (the
 /// default), each wait a trip through both event loops. The kernel caps
 /// it at `net.core.wmem_max`.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 pub(crate) const SEND_BUFFER: usize = 4 << 20;
 
 /// How long a worker serves the calls of one read before it lets its
@@ -40,6 +40,7 @@ pub(crate) const SHARED_REGION: usize = 64 << 20;
 
 /// Replies of values larger than this go through the shared region; smaller
 /// ones through the socket, where they share writes with other replies.
+#[cfg(potential_linux)]
 pub(crate) const SHARED_ABOVE: usize = 32 * 1024;
 
 // --- Reading: the frame decoder (`protocol/frame.rs`) and the pool ---
@@ -61,13 +62,13 @@ pub(crate) const DECODE_UNLOCKED_ABOVE: usize = 16 * 1024;
 
 /// Below this size, glibc serves allocations from its heaps, not from
 /// fresh mappings: 32 MiB, its largest.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(potential_linux, target_env = "gnu"))]
 pub(crate) const MMAP_THRESHOLD: i32 = 32 << 20;
 
 /// Free memory at the top of a heap that glibc keeps instead of handing it
 /// back to the kernel: half of a `batch_logw_next` of 32 contexts was page
 /// faults at glibc's default of 128 KB.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(potential_linux, target_env = "gnu"))]
 pub(crate) const TRIM_THRESHOLD: i32 = 128 << 20;
 
 // --- Supervision and accepting (`supervise.rs`, `accept.rs`) ---

@@ -99,7 +99,7 @@ fn run(env: WorkerEnv) -> i32 {
 /// belongs to the runtime, so it sets these for itself; its memory stays
 /// at the peak of what it used.
 fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(all(potential_linux, target_env = "gnu"))]
     // SAFETY: `mallopt` only sets malloc's parameters; it runs before the
     // worker starts any thread.
     unsafe {
@@ -111,7 +111,7 @@ fn keep_freed_memory() {
 /// Asks the kernel to kill this worker when its parent dies, even by
 /// SIGKILL (the socket's end of stream covers the rest, and other
 /// platforms), then checks that the parent did not die before.
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 fn die_with_parent(parent: u32) -> bool {
     use rustix::process::{Signal, set_parent_process_death_signal};
     if let Err(e) = set_parent_process_death_signal(Some(Signal::KILL)) {
@@ -120,7 +120,7 @@ fn die_with_parent(parent: u32) -> bool {
     std::os::unix::process::parent_id() == parent
 }
 
-#[cfg(all(unix, not(target_os = "linux")))]
+#[cfg(all(unix, not(potential_linux)))]
 fn die_with_parent(parent: u32) -> bool {
     std::os::unix::process::parent_id() == parent
 }

@@ -1,7 +1,7 @@
 //! The critic: a potential that reweights the particles after each step
 //! instead of taking part in the proposal.
 
-use potential_core::{Potential, Result, check_weight};
+use potential_core::{Method, Potential, Result, check_weight};
 
 /// A potential that reweights particles by its own weight of their texts,
 /// genlm-control's critic.
@@ -45,9 +45,9 @@ impl<T: Sync> Critic<T> for NoCritic {
 impl<P: Potential> Critic<P::Token> for P {
     async fn weigh(&self, tokens: &[P::Token], finished: bool) -> Result<Option<f64>> {
         let weight = if finished {
-            check_weight("complete", self.complete(tokens).await?)?
+            check_weight(Method::Complete, self.complete(tokens).await?)?
         } else {
-            check_weight("prefix", self.prefix(tokens).await?)?
+            check_weight(Method::Prefix, self.prefix(tokens).await?)?
         };
         Ok(Some(weight))
     }

@@ -2,7 +2,9 @@
 
 use futures::future::try_join_all;
 
-use potential_core::{PotentialError, Result, Symbol, check_weight, logsumexp, zero_weight};
+use potential_core::{
+    Method, PotentialError, Result, Symbol, check_weight, logsumexp, zero_weight,
+};
 
 use crate::{
     Calls, Critic, Extension, NoCritic, Progress, Proposal, Run, Sample, SamplerOptions, Slot,
@@ -74,7 +76,7 @@ impl<'a, Q: Proposal, C: Critic<Q::Token>> Smc<'a, Q, C> {
         let options = self.options;
         options.validate()?;
         let n = options.particles;
-        let start = check_weight("prefix", self.proposal.start_weight().await?)?;
+        let start = check_weight(Method::Prefix, self.proposal.start_weight().await?)?;
         if start == f64::NEG_INFINITY {
             return Err(zero_weight::<Q::Token>(&[]));
         }

@@ -4,8 +4,8 @@
 
 use potential_core::checks::assert_respawns;
 use potential_core::{
-    LogWeights, NativeBatch, Potential, PotentialError, Registered, Spawnable, Symbol, Vocab,
-    batched, registered_tags,
+    LogWeights, Method, NativeBatch, Potential, PotentialError, Registered, Spawnable, Symbol,
+    Vocab, batched, registered_tags,
 };
 use serde::{Deserialize, Serialize};
 
@@ -236,23 +236,23 @@ fn user_written_batch_forms_reject_empty_batches() {
     block_on(async {
         let all = AllNative(3, Vocab::new([1, 2]).unwrap());
         let empty: &[Vec<u32>] = &[];
-        let is_empty_batch = |r: Result<Vec<f64>, PotentialError>, name: &str| {
+        let is_empty_batch = |r: Result<Vec<f64>, PotentialError>, name: Method| {
             assert!(
                 matches!(r, Err(PotentialError::EmptyBatch { method }) if method == name),
                 "{name}"
             )
         };
-        is_empty_batch(all.batch_complete(empty).await, "batch_complete");
-        is_empty_batch(all.batch_prefix(empty).await, "batch_prefix");
-        is_empty_batch(all.batch_score(&[]).await, "batch_score");
+        is_empty_batch(all.batch_complete(empty).await, Method::BatchComplete);
+        is_empty_batch(all.batch_prefix(empty).await, Method::BatchPrefix);
+        is_empty_batch(all.batch_score(&[]).await, Method::BatchScore);
         assert!(matches!(
             all.batch_logw_next(empty).await,
             Err(PotentialError::EmptyBatch {
-                method: "batch_logw_next"
+                method: Method::BatchLogwNext
             })
         ));
         // The defaults reject them too.
-        is_empty_batch(length().batch_complete(&[]).await, "batch_complete");
+        is_empty_batch(length().batch_complete(&[]).await, Method::BatchComplete);
     });
 }
 

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::{join_all, try_join_all};
-use potential_core::{AutoBatched, Potential, PotentialError, PotentialExt, Vocab, non_empty};
+use potential_core::{
+    AutoBatched, Method, Potential, PotentialError, PotentialExt, Vocab, non_empty,
+};
 use tokio::runtime::{Builder, Runtime};
 
 use super::stats::median;
@@ -54,7 +56,7 @@ impl Potential for Trivial {
         Ok(black_box(context.len() as f64))
     }
     async fn batch_complete(&self, contexts: &[Vec<u8>]) -> Result<Vec<f64>, PotentialError> {
-        non_empty("batch_complete", contexts)?;
+        non_empty(Method::BatchComplete, contexts)?;
         Ok(contexts.iter().map(|c| black_box(c.len() as f64)).collect())
     }
 }
@@ -120,7 +122,7 @@ impl Potential for Busy {
         Ok(context.len() as f64)
     }
     async fn batch_complete(&self, contexts: &[Vec<u8>]) -> Result<Vec<f64>, PotentialError> {
-        non_empty("batch_complete", contexts)?;
+        non_empty(Method::BatchComplete, contexts)?;
         spin(contexts.len());
         Ok(contexts.iter().map(|c| c.len() as f64).collect())
     }

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use llguidance::Matcher;
 use llguidance::api::TopLevelGrammar;
 use potential_core::{
-    AutoBatched, LogWeights, NativeBatch, Potential, PotentialError, PotentialExt, Registered,
-    Result, Vocab, non_empty, zero_weight,
+    AutoBatched, LogWeights, Method, NativeBatch, Potential, PotentialError, PotentialExt,
+    Registered, Result, Vocab, non_empty, zero_weight,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -431,7 +431,7 @@ impl Grammar {
 
     /// Answers every context of a batch, a repeated context once.
     fn batch_now<R: Clone>(
-        method: &'static str,
+        method: Method,
         contexts: &[Vec<Vec<u8>>],
         mut answer: impl FnMut(&[Vec<u8>]) -> Result<R>,
     ) -> Result<Vec<R>> {
@@ -493,15 +493,15 @@ impl Potential for Grammar {
     }
 
     async fn batch_complete(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<f64>> {
-        Self::batch_now("batch_complete", contexts, |c| self.complete_now(c))
+        Self::batch_now(Method::BatchComplete, contexts, |c| self.complete_now(c))
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<f64>> {
-        Self::batch_now("batch_prefix", contexts, |c| self.prefix_now(c))
+        Self::batch_now(Method::BatchPrefix, contexts, |c| self.prefix_now(c))
     }
 
     async fn batch_logw_next(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<LogWeights<Vec<u8>>>> {
-        Self::batch_now("batch_logw_next", contexts, |c| self.logw_next_now(c))
+        Self::batch_now(Method::BatchLogwNext, contexts, |c| self.logw_next_now(c))
     }
 }
 

@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use potential_core::{
-    AutoBatched, LogWeights, NativeBatch, Potential, PotentialError, PotentialExt, Registered,
-    Result, Vocab, non_empty,
+    AutoBatched, LogWeights, Method, NativeBatch, Potential, PotentialError, PotentialExt,
+    Registered, Result, Vocab, non_empty,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -269,7 +269,7 @@ impl Potential for NgramLm {
     }
 
     async fn batch_logw_next(&self, contexts: &[Vec<Vec<u8>>]) -> Result<Vec<LogWeights<Vec<u8>>>> {
-        non_empty("batch_logw_next", contexts)?;
+        non_empty(Method::BatchLogwNext, contexts)?;
         let histories = contexts
             .iter()
             .map(|c| Ok(self.history(&self.ids(c)?)))

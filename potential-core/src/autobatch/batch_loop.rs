@@ -20,7 +20,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::Notify;
 
 use super::{AutoBatchOptions, AutoBatchStats};
-use crate::error::{PotentialError, Result};
+use crate::error::{Method, PotentialError, Result};
 use crate::potential::{Potential, check_len, check_weight, check_weights};
 use crate::vocab::{Symbol, TokenType};
 use crate::weights::LogWeights;
@@ -438,17 +438,17 @@ impl<T> Groups<T> {
 /// What a batch method gives each caller; checked before it is handed out.
 pub(crate) trait Answer {
     /// `Ok` if it is a valid answer of `method`: no NaN and no `+inf`.
-    fn check(&self, method: &'static str) -> Result<()>;
+    fn check(&self, method: Method) -> Result<()>;
 }
 
 impl Answer for f64 {
-    fn check(&self, method: &'static str) -> Result<()> {
+    fn check(&self, method: Method) -> Result<()> {
         check_weight(method, *self).map(drop)
     }
 }
 
 impl<T> Answer for LogWeights<T> {
-    fn check(&self, method: &'static str) -> Result<()> {
+    fn check(&self, method: Method) -> Result<()> {
         check_weights(method, self.as_slice())
     }
 }
@@ -466,7 +466,7 @@ fn isolatable(error: &PotentialError) -> bool {
 /// One call of a batch method, with panics caught and the time limit of
 /// the options applied.
 async fn run_batch<R, Fut>(
-    method: &'static str,
+    method: Method,
     batch: Fut,
     limit: Option<Duration>,
     expected: usize,
@@ -492,13 +492,13 @@ where
 /// trait rather than a closure: the future of a closure that borrows its
 /// argument cannot be proven `Send` for every lifetime, which spawning the
 /// loop needs.)
-trait Method<P: Potential> {
+trait BatchCall<P: Potential> {
     /// The context type of its calls.
     type Context;
     /// What it gives each caller.
     type Answer: Answer;
-    /// Its name, for errors.
-    const NAME: &'static str;
+    /// The method it calls, for errors.
+    const METHOD: Method;
     /// Calls it.
     fn call<'a>(
         inner: &'a P,
@@ -506,14 +506,15 @@ trait Method<P: Potential> {
     ) -> impl Future<Output = Result<Vec<Self::Answer>>> + Send + 'a;
 }
 
-/// Implements [`Method`] for a marker type.
-macro_rules! method {
+/// Implements [`BatchCall`] for a marker type named as the [`Method`]
+/// it calls.
+macro_rules! batch_call {
     ($marker:ident, $name:ident, $context:ty, $answer:ty) => {
         struct $marker;
-        impl<P: Potential> Method<P> for $marker {
+        impl<P: Potential> BatchCall<P> for $marker {
             type Context = $context;
             type Answer = $answer;
-            const NAME: &'static str = stringify!($name);
+            const METHOD: Method = Method::$marker;
             fn call<'a>(
                 inner: &'a P,
                 contexts: &'a [Self::Context],
@@ -524,10 +525,10 @@ macro_rules! method {
     };
 }
 
-method!(BatchComplete, batch_complete, Vec<P::Token>, f64);
-method!(BatchPrefix, batch_prefix, Vec<P::Token>, f64);
-method!(BatchScore, batch_score, Vec<Symbol<P::Token>>, f64);
-method!(
+batch_call!(BatchComplete, batch_complete, Vec<P::Token>, f64);
+batch_call!(BatchPrefix, batch_prefix, Vec<P::Token>, f64);
+batch_call!(BatchScore, batch_score, Vec<Symbol<P::Token>>, f64);
+batch_call!(
     BatchLogwNext,
     batch_logw_next,
     Vec<P::Token>,
@@ -541,13 +542,13 @@ method!(
 /// runs again, down to single calls, so that only the calls that fail on
 /// their own get an error. The halves run left to right, so the callers are
 /// answered in order.
-async fn run_group<P: Potential, M: Method<P>>(
+async fn run_group<P: Potential, M: BatchCall<P>>(
     inner: &P,
     shared: &Shared<P::Token>,
     time_limit: &Result<Option<Duration>>,
     group: &mut Group<M::Context, M::Answer>,
 ) {
-    let method = M::NAME;
+    let method = M::METHOD;
     let n = group.contexts.len();
     if n == 0 {
         return;

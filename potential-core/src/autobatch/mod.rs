@@ -140,7 +140,7 @@ pub use options::AutoBatchOptions;
 pub use stats::AutoBatchStats;
 
 use self::batch_loop::{Answer, Rejected, Request, Shared};
-use crate::error::{PotentialError, Result, Wrapper};
+use crate::error::{Method, PotentialError, Result, Wrapper};
 use crate::potential::{NativeBatch, Potential, check_len, check_symbols, check_tokens};
 use crate::vocab::{Symbol, Vocab};
 use crate::weights::LogWeights;
@@ -289,7 +289,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
         let vocab = self.vocab();
         contexts.iter().try_for_each(|c| check_tokens(vocab, c))?;
         checked(
-            "batch_complete",
+            Method::BatchComplete,
             contexts.len(),
             self.inner.batch_complete(contexts).await,
         )
@@ -299,7 +299,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
         let vocab = self.vocab();
         contexts.iter().try_for_each(|c| check_tokens(vocab, c))?;
         checked(
-            "batch_prefix",
+            Method::BatchPrefix,
             contexts.len(),
             self.inner.batch_prefix(contexts).await,
         )
@@ -309,7 +309,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
         let vocab = self.vocab();
         contexts.iter().try_for_each(|c| check_symbols(vocab, c))?;
         checked(
-            "batch_score",
+            Method::BatchScore,
             contexts.len(),
             self.inner.batch_score(contexts).await,
         )
@@ -322,7 +322,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
         let vocab = self.vocab();
         contexts.iter().try_for_each(|c| check_tokens(vocab, c))?;
         checked(
-            "batch_logw_next",
+            Method::BatchLogwNext,
             contexts.len(),
             self.inner.batch_logw_next(contexts).await,
         )
@@ -331,11 +331,7 @@ impl<P: Potential + 'static> Potential for AutoBatched<P> {
 
 /// The result of a batch method called directly, with its length and its
 /// weights checked as the loop checks them.
-fn checked<R: Answer>(
-    method: &'static str,
-    expected: usize,
-    got: Result<Vec<R>>,
-) -> Result<Vec<R>> {
+fn checked<R: Answer>(method: Method, expected: usize, got: Result<Vec<R>>) -> Result<Vec<R>> {
     let values = got?;
     check_len(method, expected, values.len())?;
     values.iter().try_for_each(|v| v.check(method))?;

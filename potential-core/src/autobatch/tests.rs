@@ -97,11 +97,11 @@ impl Potential for Tally {
         Ok(Self::value(context, 2.0))
     }
     async fn batch_complete(&self, contexts: &[Vec<u8>]) -> Result<Vec<f64>> {
-        non_empty("batch_complete", contexts)?;
+        non_empty(Method::BatchComplete, contexts)?;
         self.batch(contexts, 1.0)
     }
     async fn batch_prefix(&self, contexts: &[Vec<u8>]) -> Result<Vec<f64>> {
-        non_empty("batch_prefix", contexts)?;
+        non_empty(Method::BatchPrefix, contexts)?;
         self.batch(contexts, 2.0)
     }
 }
@@ -305,7 +305,7 @@ fn a_wrong_number_of_results_fails_every_caller_with_the_mismatch() {
                     expected,
                     got,
                 } => {
-                    assert_eq!(method, "batch_complete");
+                    assert_eq!(method, Method::BatchComplete);
                     assert_eq!(got + 1, expected);
                 }
                 other => panic!("expected a mismatch, got {other}"),
@@ -760,7 +760,7 @@ fn a_nan_answer_fails_its_caller_alone_naming_the_method() {
         // The NaN in a default `logw_next` (its EOS weight) is caught too.
         let err = p.logw_next(&[8]).await.unwrap_err();
         assert!(
-            matches!(err, PotentialError::InvalidWeight { method: "complete", value } if value.is_nan()),
+            matches!(err, PotentialError::InvalidWeight { method: Method::Complete, value } if value.is_nan()),
             "{err}"
         );
         assert!(p.logw_next(&[1]).await.is_ok());
@@ -818,7 +818,7 @@ fn the_wrappers_batch_methods_check_lengths_and_weights() {
             matches!(
                 err,
                 PotentialError::BatchSizeMismatch {
-                    method: "batch_complete",
+                    method: Method::BatchComplete,
                     expected: 5,
                     got: 4
                 }
@@ -831,7 +831,7 @@ fn the_wrappers_batch_methods_check_lengths_and_weights() {
             matches!(
                 err,
                 PotentialError::InvalidWeight {
-                    method: "batch_complete",
+                    method: Method::BatchComplete,
                     ..
                 }
             ),
@@ -880,7 +880,7 @@ fn a_hung_batch_times_out_and_the_loop_serves_the_calls_behind_it() {
         for result in stuck {
             let err = result.unwrap_err();
             assert!(
-                matches!(err, PotentialError::Timeout { method: "batch_complete", after }
+                matches!(err, PotentialError::Timeout { method: Method::BatchComplete, after }
                     if after == Duration::from_millis(20)),
                 "{err}"
             );

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::error::{PotentialError, Result};
-use crate::potential::{NativeBatch, Potential, check_len, zero_weight};
+use crate::error::{Method, PotentialError, Result};
+use crate::potential::{NativeBatch, Potential, check_len, non_empty, zero_weight};
 use crate::vocab::{TokenType, Vocab};
 use crate::weights::LogWeights;
 
@@ -140,16 +140,16 @@ where
     }
 
     async fn batch_complete(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
-        crate::non_empty("batch_complete", contexts)?;
+        non_empty(Method::BatchComplete, contexts)?;
         let values = self.inner.batch_complete(&self.map_all(contexts)).await?;
-        crate::check_len("batch_complete", contexts.len(), values.len())?;
+        check_len(Method::BatchComplete, contexts.len(), values.len())?;
         Ok(values)
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
-        crate::non_empty("batch_prefix", contexts)?;
+        non_empty(Method::BatchPrefix, contexts)?;
         let values = self.inner.batch_prefix(&self.map_all(contexts)).await?;
-        crate::check_len("batch_prefix", contexts.len(), values.len())?;
+        check_len(Method::BatchPrefix, contexts.len(), values.len())?;
         Ok(values)
     }
 }
@@ -301,7 +301,7 @@ where
 
     /// The trie walk of `logw_next` for every context at once.
     async fn walk(&self, contexts: &[Vec<T>]) -> Result<Vec<LogWeights<T>>> {
-        crate::non_empty("batch_logw_next", contexts)?;
+        non_empty(Method::BatchLogwNext, contexts)?;
         let trie = &self.trie;
         let len = self.coerce.vocab().len();
         let images: Vec<Vec<P::Token>> = contexts.iter().map(|c| concat_images(c)).collect();
@@ -322,7 +322,7 @@ where
                 }
                 Err(e) => return Err(e),
             };
-            check_len("batch_logw_next", queries.len(), next.len())?;
+            check_len(Method::BatchLogwNext, queries.len(), next.len())?;
             let mut deeper = Vec::new();
             for (&(i, node, weight), w) in frontier.iter().zip(&next) {
                 if at_root {
@@ -391,7 +391,7 @@ where
     async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
         let mut all = self.walk(&[context.to_vec()]).await?;
         all.pop().ok_or(PotentialError::BatchSizeMismatch {
-            method: "logw_next",
+            method: Method::LogwNext,
             expected: 1,
             got: 0,
         })

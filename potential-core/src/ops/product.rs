@@ -4,7 +4,7 @@ use std::fmt;
 
 use futures::future::try_join;
 
-use crate::error::{PotentialError, Result};
+use crate::error::{Method, PotentialError, Result};
 use crate::potential::{NativeBatch, Potential, check_len};
 use crate::vocab::{Symbol, Vocab};
 use crate::weights::LogWeights;
@@ -251,7 +251,7 @@ fn short_type_name<T: ?Sized>() -> String {
     out + &word
 }
 
-fn add_all(method: &'static str, a: Vec<f64>, b: Vec<f64>, n: usize) -> Result<Vec<f64>> {
+fn add_all(method: Method, a: Vec<f64>, b: Vec<f64>, n: usize) -> Result<Vec<f64>> {
     check_len(method, n, a.len())?;
     check_len(method, n, b.len())?;
     Ok(a.into_iter().zip(b).map(|(x, y)| x + y).collect())
@@ -303,7 +303,7 @@ where
             self.second.batch_complete(contexts),
         )
         .await?;
-        add_all("batch_complete", a, b, contexts.len())
+        add_all(Method::BatchComplete, a, b, contexts.len())
     }
 
     async fn batch_prefix(&self, contexts: &[Vec<A::Token>]) -> Result<Vec<f64>> {
@@ -312,7 +312,7 @@ where
             self.second.batch_prefix(contexts),
         )
         .await?;
-        add_all("batch_prefix", a, b, contexts.len())
+        add_all(Method::BatchPrefix, a, b, contexts.len())
     }
 
     async fn batch_score(&self, contexts: &[Vec<Symbol<A::Token>>]) -> Result<Vec<f64>> {
@@ -321,7 +321,7 @@ where
             self.second.batch_score(contexts),
         )
         .await?;
-        add_all("batch_score", a, b, contexts.len())
+        add_all(Method::BatchScore, a, b, contexts.len())
     }
 
     async fn batch_logw_next(
@@ -333,8 +333,8 @@ where
             self.second.batch_logw_next(contexts),
         )
         .await?;
-        check_len("batch_logw_next", contexts.len(), a.len())?;
-        check_len("batch_logw_next", contexts.len(), b.len())?;
+        check_len(Method::BatchLogwNext, contexts.len(), a.len())?;
+        check_len(Method::BatchLogwNext, contexts.len(), b.len())?;
         a.into_iter()
             .zip(&b)
             .map(|(x, y)| self.combine(x, y))

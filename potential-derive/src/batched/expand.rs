@@ -136,8 +136,21 @@ fn guard_empty_batch(core: &TokenStream, name: &str, f: &mut ImplItemFn) {
     let contexts = syn::Ident::new("__potential_contexts", Span::mixed_site());
     let pattern = std::mem::replace(&mut *arg.pat, syn::parse_quote!(#contexts));
     let stmts = &f.block.stmts;
+    // `batch_prefix` is `Method::BatchPrefix`: the library names methods by the enum.
+    let variant: String = name
+        .split('_')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect();
+    let method = syn::Ident::new(&variant, Span::call_site());
     f.block = syn::parse_quote!({
-        #core::non_empty(#name, #contexts)?;
+        #core::non_empty(#core::Method::#method, #contexts)?;
         let #pattern = #contexts;
         #(#stmts)*
     });

@@ -215,6 +215,6 @@ mod tests {
         );
         let text = quote!(#potential).to_string();
         assert!(text.contains("prefix : true"), "{text}");
-        assert!(text.contains("non_empty (\"batch_prefix\""), "{text}");
+        assert!(text.contains("Method :: BatchPrefix"), "{text}");
     }
 }

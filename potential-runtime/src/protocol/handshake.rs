@@ -6,6 +6,9 @@
 //! magic "PTRW" (4) | protocol version: u16 LE (2) | secret (32) | spawn ticket: u64 LE (8)
 //! ```
 //!
+//! The version is [`wire::VERSION`](potential_core::wire::VERSION), which
+//! lives beside the payloads it versions.
+//!
 //! The pool reads it with a frame limit of exactly its size and a
 //! deadline, checks the magic, then the version (so a peer of another
 //! version learns nothing about the secret and is told apart in the log),
@@ -22,17 +25,13 @@
 
 use std::fmt;
 
+use potential_core::wire::VERSION;
+
 use super::frame::{Frame, encode_frame};
+use super::message::INIT_ID;
 
 /// The first bytes of a hello.
 pub const MAGIC: [u8; 4] = *b"PTRW";
-
-/// The version of this protocol; both sides must have the same. It covers
-/// the payloads of [`potential_core::wire`] too: version 2's description
-/// carries the vocabulary's length (1 sent the vocabulary back), and calls
-/// have no `Describe` variant; version 3 adds the shared region (its frame
-/// before the recipe, and replies of [`wire::SHARED`](potential_core::wire::SHARED)).
-pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The length of the secret in bytes.
 pub const SECRET_LEN: usize = 32;
@@ -116,7 +115,7 @@ impl Hello {
     /// The hello of a worker of this version.
     pub fn new(secret: &Secret, ticket: u64) -> Hello {
         Hello {
-            version: PROTOCOL_VERSION,
+            version: VERSION,
             secret: secret.0,
             ticket,
         }
@@ -129,7 +128,7 @@ impl Hello {
         payload.extend_from_slice(&self.version.to_le_bytes());
         payload.extend_from_slice(&self.secret);
         payload.extend_from_slice(&self.ticket.to_le_bytes());
-        encode_frame(0, &payload)
+        encode_frame(INIT_ID, &payload)
     }
 }
 
@@ -174,7 +173,7 @@ impl fmt::Display for Refusal {
             Refusal::BadFrame(e) => write!(f, "bad first frame: {e}"),
             Refusal::BadMagic => f.write_str("not a worker hello (bad magic)"),
             Refusal::WrongVersion { got } => {
-                write!(f, "protocol version {got}, expected {PROTOCOL_VERSION}")
+                write!(f, "protocol version {got}, expected {VERSION}")
             }
             Refusal::WrongSecret => f.write_str("wrong secret"),
             Refusal::UnknownTicket { ticket } => write!(f, "unknown spawn ticket {ticket}"),
@@ -204,7 +203,7 @@ pub fn check_hello(frame: Frame<'_>, secret: &Secret) -> Result<u64, Refusal> {
         return Err(Refusal::BadMagic);
     }
     let version = u16::from_le_bytes([p[4], p[5]]);
-    if version != PROTOCOL_VERSION {
+    if version != VERSION {
         return Err(Refusal::WrongVersion { got: version });
     }
     if !secret.matches(&p[6..6 + SECRET_LEN]) {

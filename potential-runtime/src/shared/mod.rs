@@ -18,37 +18,40 @@
 //!   ring ([`RingWriter`], through
 //!   [`PlaceValues`](potential_core::wire::PlaceValues)); the reply frame is
 //!   then the tag [`wire::SHARED`](potential_core::wire::SHARED) and a
-//!   [`Placed`].
+//!   [`Placed`](potential_core::wire::Placed).
 //! - The pool reads placements in the order their frames arrive
-//!   ([`RingReader`]) and hands the space back through the region's cursor.
+//!   ([`RingReader`], through
+//!   [`TakeValues`](potential_core::wire::TakeValues), when
+//!   [`wire::decode_rows`](potential_core::wire::decode_rows) meets such a
+//!   reply) and hands the space back through the region's cursor.
 //!
 //! Nothing waits on the ring: a reply that does not fit goes through the
 //! socket, as every reply does where memfd is missing (other systems, old
 //! kernels) or the pool's options turn the region off. A worker that dies
 //! mid-copy never sends the frame that would name the bytes.
 
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 mod pass;
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 mod region;
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 mod ring;
 
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 pub use region::{HEADER, OutOfBounds, Region};
-#[cfg(target_os = "linux")]
-pub use ring::{ALIGN, BadPlacement, Placed, RingReader, RingWriter};
+#[cfg(potential_linux)]
+pub use ring::{ALIGN, BadPlacement, RingReader, RingWriter};
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(potential_linux))]
 pub(crate) use elsewhere::{RingReader, offer, read_recipe};
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 pub(crate) use linux::{offer, read_recipe};
 
-#[cfg(target_os = "linux")]
+#[cfg(potential_linux)]
 mod linux {
     use std::sync::{Arc, Mutex};
 
-    use potential_core::wire::{self, PlaceValues};
+    use potential_core::wire::{PlaceValues, Placed, TakeValues};
 
     use super::{Region, RingReader, RingWriter, pass};
     use crate::protocol::frame::{FrameDecoder, encode_frame};
@@ -109,30 +112,44 @@ mod linux {
     struct Placer(Mutex<RingWriter>);
 
     impl PlaceValues for Placer {
-        fn place(&self, rows: &[&[f64]], reply: &mut Vec<u8>) -> bool {
+        fn place(&self, rows: &[&[f64]]) -> Option<Placed> {
             let bytes: usize = rows.iter().map(|row| 8 * row.len()).sum();
             // The ring holds little-endian values: elsewhere, the socket.
             if bytes <= SHARED_ABOVE || cfg!(target_endian = "big") {
-                return false;
+                return None;
             }
             let pieces: Vec<&[u8]> = rows.iter().map(|row| bytemuck::cast_slice(row)).collect();
-            let Some(placed) = lock(&self.0).put(&pieces) else {
-                return false;
-            };
-            reply.push(wire::SHARED);
-            placed.encode(reply);
-            true
+            lock(&self.0).put(&pieces)
+        }
+    }
+
+    /// The pool's end of the ring, which the one reply decoder reads
+    /// placements through.
+    impl TakeValues for RingReader {
+        fn take(
+            &mut self,
+            placed: Placed,
+            width: usize,
+            rows: &mut Vec<Vec<f64>>,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Ok(self.take_rows(placed, width, rows)?)
+        }
+
+        fn hand_back(&mut self, placed: Placed) {
+            if let Err(e) = self.release(placed) {
+                tracing::debug!(error = %e, "a shared-memory reply out of place");
+            }
         }
     }
 }
 
 /// Where there is no memfd, there is no region: every reply goes through
 /// the socket.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(potential_linux))]
 mod elsewhere {
     use std::sync::Arc;
 
-    use potential_core::wire::PlaceValues;
+    use potential_core::wire::{PlaceValues, Placed, TakeValues};
 
     use crate::protocol::frame::FrameDecoder;
     use crate::transport::{Half, ReadEnd, read_one};
@@ -141,20 +158,34 @@ mod elsewhere {
     #[derive(Debug)]
     pub(crate) enum RingReader {}
 
+    impl TakeValues for RingReader {
+        fn take(
+            &mut self,
+            _: Placed,
+            _: usize,
+            _: &mut Vec<Vec<f64>>,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            match *self {}
+        }
+
+        fn hand_back(&mut self, _: Placed) {
+            match *self {}
+        }
+    }
+
+    /// The pool's side: no region to offer.
     pub(crate) async fn offer(_: &Half, _: usize) -> std::io::Result<Option<RingReader>> {
         Ok(None)
     }
 
+    /// The worker's side: the recipe is the first frame, and nothing
+    /// places values.
     pub(crate) async fn read_recipe(
         half: &Half,
         decoder: &mut FrameDecoder,
-    ) -> Result<((u64, Vec<u8>), Option<RingWriter>), ReadEnd> {
+    ) -> Result<((u64, Vec<u8>), Option<Arc<dyn PlaceValues>>), ReadEnd> {
         read_one(&mut half.clone(), decoder)
             .await
             .map(|frame| (frame, None))
-    }
-
-    pub(crate) fn divert(ring: &mut RingWriter, _: &mut Vec<u8>, _: usize) {
-        match *ring {}
     }
 }

@@ -20,6 +20,8 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
 
+use potential_core::wire::Placed;
+
 use super::region::Region;
 
 /// Placements start on this boundary (a cache line): replies do not share lines.
@@ -34,38 +36,6 @@ fn footprint(len: u64) -> u64 {
 /// units, so that a placement that fits never crosses the end.
 fn ring_capacity(region: &Region) -> u64 {
     region.capacity() as u64 / ALIGN * ALIGN
-}
-
-/// Where a reply's values were placed: what the small frame that stands
-/// for the reply carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placed {
-    /// The position of the first byte.
-    pub position: u64,
-    /// The length in bytes.
-    pub len: u64,
-}
-
-impl Placed {
-    /// The encoded length of a placement.
-    pub const ENCODED_LEN: usize = 16;
-
-    /// Appends the position and the length, little-endian.
-    pub fn encode(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.position.to_le_bytes());
-        out.extend_from_slice(&self.len.to_le_bytes());
-    }
-
-    /// Reads what [`encode`](Self::encode) wrote; `None` unless `body` is
-    /// exactly that long.
-    pub fn decode(body: &[u8]) -> Option<Placed> {
-        let body: &[u8; Self::ENCODED_LEN] = body.try_into().ok()?;
-        let (position, len) = body.split_at(8);
-        Some(Placed {
-            position: u64::from_le_bytes(position.try_into().ok()?),
-            len: u64::from_le_bytes(len.try_into().ok()?),
-        })
-    }
 }
 
 /// The worker's end: places reply bytes in the ring.
@@ -356,19 +326,6 @@ mod tests {
             );
         }
         assert!(rows.is_empty());
-    }
-
-    #[test]
-    fn placements_travel_as_sixteen_bytes() {
-        let placed = Placed {
-            position: 1 << 40,
-            len: 400_008,
-        };
-        let mut out = vec![9];
-        placed.encode(&mut out);
-        assert_eq!(Placed::decode(&out[1..]), Some(placed));
-        assert_eq!(Placed::decode(&out[2..]), None);
-        assert_eq!(Placed::decode(&[out.as_slice(), &[0]].concat()[1..]), None);
     }
 
     proptest! {

@@ -1,7 +1,7 @@
 //! Checking drawn tokens with the constraint: the only constraint calls
 //! AWRS makes.
 
-use potential_core::{Potential, PotentialError, Result, Symbol, Vocab, check_weight};
+use potential_core::{Method, Potential, PotentialError, Result, Symbol, Vocab, check_weight};
 
 /// Checks the symbols AWRS draws for one particle: a token `t` by the
 /// constraint's `prefix` of the context followed by `t`, EOS by its
@@ -43,9 +43,12 @@ impl<'a, C: Potential> Checker<'a, C> {
                 let mut extended = Vec::with_capacity(self.context.len() + 1);
                 extended.extend_from_slice(self.context);
                 extended.push(token.clone());
-                check_weight("prefix", self.constraint.prefix(&extended).await?)?
+                check_weight(Method::Prefix, self.constraint.prefix(&extended).await?)?
             }
-            _ => check_weight("complete", self.constraint.complete(self.context).await?)?,
+            _ => check_weight(
+                Method::Complete,
+                self.constraint.complete(self.context).await?,
+            )?,
         };
         let accepted = boolean(weight)?;
         if accepted {

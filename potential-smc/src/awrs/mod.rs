@@ -159,7 +159,10 @@ where
             // constraint's verdict on the finished context (its prefix
             // weight is 1, or the particle would be dead).
             let verdict = self.constraint.complete(slot.tokens).await?;
-            let allowed = boolean(potential_core::check_weight("complete", verdict)?)?;
+            let allowed = boolean(potential_core::check_weight(
+                potential_core::Method::Complete,
+                verdict,
+            )?)?;
             let log_weight = if allowed {
                 weights.eos()
             } else {

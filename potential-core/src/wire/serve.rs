@@ -1,0 +1,150 @@
+//! The worker's side: a rebuilt potential that answers encoded calls with
+//! encoded replies.
+
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::dyn_potential::DynPotential;
+use crate::error::{Method, PotentialError, Result};
+use crate::potential::{check_len, check_weights};
+use crate::vocab::TokenType;
+
+use super::call::{Call, decode_call};
+use super::describe::encode_description;
+use super::place::PlaceValues;
+use super::reply::{encode_error, encode_rows, encode_values};
+
+/// A rebuilt potential that answers encoded calls; what a worker serves.
+///
+/// Made by [`Built::into_server`](crate::Built::into_server), which knows
+/// the token type. `serve` never panics and never fails: a malformed call,
+/// the potential's error and a panic inside the potential all become error
+/// replies, and the potential stays usable.
+pub trait ServePotential: Send + Sync {
+    /// Decodes the call `request` at once (so the request's buffer is free
+    /// when this returns) and gives the future that appends the reply to
+    /// `reply` and hands it back.
+    fn serve(&self, request: &[u8], reply: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+        self.serve_placing(request, reply, None)
+    }
+
+    /// As [`serve`](Self::serve), offering the weights of `logw_next` and
+    /// `batch_logw_next` to `place` first: what it takes is not copied
+    /// into the reply.
+    fn serve_placing(
+        &self,
+        request: &[u8],
+        reply: Vec<u8>,
+        place: Option<Arc<dyn PlaceValues>>,
+    ) -> BoxFuture<'static, Vec<u8>>;
+
+    /// Appends the [`Description`] reply: the answer to the recipe.
+    fn describe(&self, reply: &mut Vec<u8>);
+}
+
+/// Serves one potential over tokens of type `T`.
+pub(crate) struct Server<T> {
+    potential: Arc<dyn DynPotential<T>>,
+    tokens: PhantomData<fn() -> T>,
+}
+
+impl<T: TokenType> Server<T> {
+    pub(crate) fn new(potential: Arc<dyn DynPotential<T>>) -> Self {
+        Server {
+            potential,
+            tokens: PhantomData,
+        }
+    }
+
+    async fn answer(
+        p: &dyn DynPotential<T>,
+        call: Call<T>,
+        reply: &mut Vec<u8>,
+        place: Option<&dyn PlaceValues>,
+    ) -> Result<()> {
+        // Every value is checked as a log weight before it leaves, as
+        // `AutoBatched` checks it: a NaN is the same error on every path.
+        let scalars = |method: Method, values: &[f64], reply: &mut Vec<u8>| {
+            check_weights(method, values).map(|()| encode_values(values, reply))
+        };
+        match call {
+            Call::Complete(c) => scalars(Method::Complete, &[p.dyn_complete(&c).await?], reply)?,
+            Call::Prefix(c) => scalars(Method::Prefix, &[p.dyn_prefix(&c).await?], reply)?,
+            Call::Score(c) => scalars(Method::Score, &[p.dyn_score(&c).await?], reply)?,
+            Call::LogwNext(c) => {
+                let weights = p.dyn_logw_next(&c).await?;
+                check_weights(Method::LogwNext, weights.as_slice())?;
+                encode_rows(&[weights.as_slice()], reply, place);
+            }
+            Call::BatchComplete(c) => {
+                let values = p.dyn_batch_complete(&c).await?;
+                scalars(Method::BatchComplete, &values, reply)?;
+            }
+            Call::BatchPrefix(c) => {
+                let values = p.dyn_batch_prefix(&c).await?;
+                scalars(Method::BatchPrefix, &values, reply)?;
+            }
+            Call::BatchScore(c) => {
+                let values = p.dyn_batch_score(&c).await?;
+                scalars(Method::BatchScore, &values, reply)?;
+            }
+            Call::BatchLogwNext(c) => {
+                let all = p.dyn_batch_logw_next(&c).await?;
+                check_len(Method::BatchLogwNext, c.len(), all.len())?;
+                let width = p.dyn_vocab().len() + 1;
+                if let Some(w) = all.iter().find(|w| w.as_slice().len() != width) {
+                    return Err(PotentialError::InvalidInput(format!(
+                        "batch_logw_next returned {} weights for a vocabulary of {} plus EOS",
+                        w.as_slice().len(),
+                        width - 1
+                    )));
+                }
+                let rows: Vec<&[f64]> = all.iter().map(|w| w.as_slice()).collect();
+                rows.iter()
+                    .try_for_each(|row| check_weights(Method::BatchLogwNext, row))?;
+                encode_rows(&rows, reply, place);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: TokenType> ServePotential for Server<T> {
+    fn serve_placing(
+        &self,
+        request: &[u8],
+        mut reply: Vec<u8>,
+        place: Option<Arc<dyn PlaceValues>>,
+    ) -> BoxFuture<'static, Vec<u8>> {
+        let call = decode_call::<T>(request);
+        let potential = self.potential.clone();
+        Box::pin(async move {
+            let start = reply.len();
+            let outcome = match call {
+                Ok(call) => AssertUnwindSafe(Self::answer(
+                    &*potential,
+                    call,
+                    &mut reply,
+                    place.as_deref(),
+                ))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| Err(PotentialError::from_panic(payload))),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                reply.truncate(start);
+                encode_error(&e, &mut reply);
+            }
+            reply
+        })
+    }
+
+    fn describe(&self, reply: &mut Vec<u8>) {
+        encode_description::<T>(self.potential.dyn_vocab().len(), reply);
+    }
+}
