@@ -92,6 +92,7 @@
 
 mod error;
 mod fetch;
+pub mod fidelity;
 mod llm;
 mod model;
 pub mod testing;
@@ -99,7 +100,7 @@ mod tokens;
 
 pub use error::LoadError;
 pub use fetch::{SMOLLM2_BYTES, SMOLLM2_FILE, fetch_smollm2, model_dir, smollm2_path};
-pub use llm::{CacheStats, Llm, LlmOptions};
+pub use llm::{CacheStats, Llm, LlmOptions, Precision};
 
 /// A ChatML prompt (SmolLM2's chat template) for an instruct model: an
 /// optional system message, the user's message, and the opening of the

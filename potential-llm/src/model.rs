@@ -34,6 +34,7 @@ use candle_core::{Device, Module, Tensor};
 use half::f16;
 
 use crate::error::LoadError;
+use crate::llm::Precision;
 
 /// The hyper-parameters read from the GGUF metadata (`llama.*` keys).
 #[derive(Debug, Clone, PartialEq)]
@@ -69,15 +70,15 @@ struct RawLayer {
 }
 
 impl RawLayer {
-    fn build(self) -> Result<Layer, LoadError> {
+    fn build(self, precision: Precision) -> Result<Layer, LoadError> {
         let p = &self.name;
         Ok(Layer {
             attn_norm: norm(self.attn_norm, &format!("{p}.attn_norm"))?,
-            wqkv: stack(&self.qkv, &format!("{p}.attn_qkv"))?,
-            wo: matmul(self.wo, &format!("{p}.attn_output"))?,
+            wqkv: stack(&self.qkv, &format!("{p}.attn_qkv"), precision)?,
+            wo: matmul(self.wo, &format!("{p}.attn_output"), precision)?,
             ffn_norm: norm(self.ffn_norm, &format!("{p}.ffn_norm"))?,
-            w_gate_up: stack(&self.gate_up, &format!("{p}.ffn_gate_up"))?,
-            w_down: matmul(self.down, &format!("{p}.ffn_down"))?,
+            w_gate_up: stack(&self.gate_up, &format!("{p}.ffn_gate_up"), precision)?,
+            w_down: matmul(self.down, &format!("{p}.ffn_down"), precision)?,
         })
     }
 }
@@ -233,8 +234,12 @@ pub(crate) fn read_content(path: &Path) -> Result<(Content, BufReader<File>), Lo
 
 impl Model {
     /// Loads the weights of a llama-architecture model from a GGUF file
-    /// whose header has been read.
-    pub(crate) fn load(content: &Content, reader: &mut BufReader<File>) -> Result<Self, LoadError> {
+    /// whose header has been read, for matmuls of the given precision.
+    pub(crate) fn load(
+        content: &Content,
+        reader: &mut BufReader<File>,
+        precision: Precision,
+    ) -> Result<Self, LoadError> {
         let arch = meta(content, "general.architecture")?
             .to_string()
             .map_err(|e| LoadError::Invalid(format!("general.architecture: {e}")))?;
@@ -331,7 +336,7 @@ impl Model {
                     scope.spawn(move || {
                         group
                             .into_iter()
-                            .map(RawLayer::build)
+                            .map(|layer| layer.build(precision))
                             .collect::<Result<Vec<_>, _>>()
                     })
                 })
@@ -354,7 +359,7 @@ impl Model {
         } else {
             embd
         };
-        let output = matmul(output, "output")?;
+        let output = matmul(output, "output", precision)?;
         let (rope_cos, rope_sin) = rope_tables(&config);
         Ok(Model {
             config,
@@ -744,7 +749,16 @@ fn round_half_away(r: f32) -> i32 {
     }
 }
 
-fn matmul(t: QTensor, name: &str) -> Result<Linear, LoadError> {
+fn matmul(t: QTensor, name: &str, precision: Precision) -> Result<Linear, LoadError> {
+    if precision == Precision::Exact {
+        // The file's values, dequantized once: `f32` matmuls from then on.
+        let k = t.shape().dims2().map_err(candle_err(name))?.1;
+        let w = t.dequantize(&Device::Cpu).map_err(candle_err(name))?;
+        return Ok(Linear {
+            mm: QMatMul::Tensor(w),
+            k_pad: k,
+        });
+    }
     let (t, k_pad) = pad_rows(requantize_if_slow(t, name)?, name)?;
     let mm = QMatMul::from_arc(Arc::new(t)).map_err(candle_err(name))?;
     Ok(Linear { mm, k_pad })
@@ -753,7 +767,7 @@ fn matmul(t: QTensor, name: &str) -> Result<Linear, LoadError> {
 /// One matrix whose rows are those of `parts` in order. Quantized blocks
 /// run along rows, so stacking is concatenating the raw data; parts of
 /// different types are dequantized and stacked as `f32`.
-fn stack(parts: &[QTensor], name: &str) -> Result<Linear, LoadError> {
+fn stack(parts: &[QTensor], name: &str, precision: Precision) -> Result<Linear, LoadError> {
     let cols = parts[0].shape().dims()[1];
     let rows: usize = parts.iter().map(|t| t.shape().dims()[0]).sum();
     let dtype = parts[0].dtype();
@@ -774,7 +788,7 @@ fn stack(parts: &[QTensor], name: &str) -> Result<Linear, LoadError> {
         let joined = Tensor::cat(&tensors, 0).map_err(candle_err(name))?;
         QTensor::quantize(&joined, GgmlDType::F32).map_err(candle_err(name))?
     };
-    matmul(stacked, name)
+    matmul(stacked, name, precision)
 }
 
 #[cfg(test)]
