@@ -11,7 +11,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let fixture = Fixture::parse(SMOLLM2_REFERENCE)?;
 //! let path = potential_llm::smollm2_path()?;
-//! for c in fixture.compare(&path, Precision::Fast).await? {
+//! for c in fixture.compare(&path, Precision::Blocks32).await? {
 //!     println!("{}: KL {:.2e}", c.name, c.kl);
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();

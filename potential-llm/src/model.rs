@@ -6,8 +6,8 @@
 //! The new tokens of every sequence in the batch are stacked into one
 //! `[n_tokens, dim]` matrix, which goes through each linear layer as a
 //! single quantized matmul (candle's `QMatMul` on the GGUF blocks; Q4_1
-//! converted to Q8_0 and rows padded for candle's fastest kernels, see
-//! `SLOW_ON_CPU` and `PAD_TO`): this is where batching pays, since the weights are read once per
+//! converted to Q8_0, and rows padded to choose candle's kernel, see
+//! `SLOW_ON_CPU` and `pad_rows`): this is where batching pays, since the weights are read once per
 //! layer for the whole batch instead of once per sequence. Attention then
 //! runs per sequence, each new token against its own sequence's cached keys
 //! and values followed by the new ones up to itself. Sequences of different
@@ -626,19 +626,28 @@ fn vnni() -> bool {
     }
 }
 
-/// Q8_0 rows are padded to a multiple of 256 values (zero blocks, which
-/// add nothing to a dot product) when the VNNI kernels are there: candle
-/// runs Q8_0 through them only for such rows, and SmolLM2's 576 are not.
+/// Where the VNNI kernels are, candle runs a Q8_0 matrix through its
+/// repacked kernel exactly when the rows hold a multiple of this many
+/// values; that kernel rounds the input in blocks of as many (Q8_K).
 const PAD_TO: usize = 256;
 
-fn pad_rows(t: QTensor, name: &str) -> Result<(QTensor, usize), LoadError> {
+/// Pads Q8_0 rows with zero blocks (which add exactly nothing to a dot
+/// product) to choose candle's kernel on a VNNI CPU: to a multiple of
+/// [`PAD_TO`] for [`Precision::Blocks256`] (SmolLM2's 576 are not one),
+/// and by one block off such a multiple for [`Precision::Blocks32`], so
+/// that its input is rounded in blocks of 32 as on every other CPU.
+fn pad_rows(t: QTensor, name: &str, precision: Precision) -> Result<(QTensor, usize), LoadError> {
     let (n, k) = t.shape().dims2().map_err(candle_err(name))?;
-    if t.dtype() != GgmlDType::Q8_0 || k.is_multiple_of(PAD_TO) || !vnni() {
+    let per_block = GgmlDType::Q8_0.block_size();
+    if t.dtype() != GgmlDType::Q8_0 || !vnni() {
         return Ok((t, k));
     }
-    let k_pad = k.next_multiple_of(PAD_TO);
+    let k_pad = match precision {
+        Precision::Blocks256 if !k.is_multiple_of(PAD_TO) => k.next_multiple_of(PAD_TO),
+        Precision::Blocks32 if k.is_multiple_of(PAD_TO) => k + per_block,
+        _ => return Ok((t, k)),
+    };
     let block = GgmlDType::Q8_0.type_size();
-    let per_block = GgmlDType::Q8_0.block_size();
     let (row, pad) = (k / per_block * block, (k_pad - k) / per_block * block);
     let data = t.data().map_err(candle_err(name))?;
     let mut padded = Vec::with_capacity(n * (row + pad));
@@ -759,7 +768,7 @@ fn matmul(t: QTensor, name: &str, precision: Precision) -> Result<Linear, LoadEr
             k_pad: k,
         });
     }
-    let (t, k_pad) = pad_rows(requantize_if_slow(t, name)?, name)?;
+    let (t, k_pad) = pad_rows(requantize_if_slow(t, name)?, name, precision)?;
     let mm = QMatMul::from_arc(Arc::new(t)).map_err(candle_err(name))?;
     Ok(Linear { mm, k_pad })
 }
