@@ -19,7 +19,7 @@ probabilities and the log of the remaining mass into the fixture.
     python3 -m venv /tmp/ref && /tmp/ref/bin/pip install gguf numpy
     cargo run --release -p potential-llm --example fidelity_contexts > /tmp/contexts.json
     /tmp/ref/bin/python potential-llm/reference/reference.py MODEL.gguf /tmp/contexts.json \
-        > potential-llm/tests/fixtures/smollm2_reference.json
+        > potential-llm/reference/smollm2.json
 
 See README.md beside this file.
 """
