@@ -27,7 +27,11 @@
 //!
 //! Measured with the bench example on a shared 2-core VM (AVX-512 VNNI),
 //! `CANDLE_NUM_THREADS=1`, SmolLM2 (figures from one run; the machine was
-//! busy with other builds):
+//! busy with other builds), with the rows padded for candle's repacked
+//! kernel, which is now [`Precision::Blocks256`]; the default
+//! [`Precision::Blocks32`] on that CPU ran a batch of 32 at about 15 ms a
+//! token before the padding was introduced (on a CPU without VNNI the two
+//! modes are one):
 //!
 //! | what | cost |
 //! | --- | --- |
@@ -50,15 +54,35 @@
 //!   converted to Q8_0 at load (each weight moves by at most 1/254 of its
 //!   block's largest magnitude; the file's other types are used as they
 //!   are);
-//! - Q8_0 rows are padded with zero blocks to a multiple of 256 values
-//!   where the CPU has VNNI, which is what candle's repacked Q8_0 kernels
-//!   need: the batch of 32 went from 15 ms a token to 5.
+//! - the inputs of each matmul are rounded to 8 bits in blocks of 32
+//!   values (Q8_0) for candle's integer kernels, as llama.cpp rounds them
+//!   (see *Fidelity* below for the other choices).
 //!
 //! candle runs its matmuls on a spin-waiting pool of one thread per core
 //! (`CANDLE_NUM_THREADS` sets the size). On a machine whose cores are
 //! busy with other work, `CANDLE_NUM_THREADS=1` is several times faster
 //! (a step took 44 ms with two threads against 22 ms with one while other
 //! builds ran); on an idle machine the default uses both cores.
+//!
+//! ## Fidelity
+//!
+//! [`LlmOptions::precision`] chooses what the matmuls round. Each mode's
+//! distance from the model in the file was measured against an
+//! independent float32 reference (numpy on the GGUF's dequantized
+//! tensors, `reference/reference.py`; the fixture and the procedure are in
+//! `reference/`) on 11 contexts with SmolLM2, as KL(reference ‖ ours) over
+//! the reference's top 1,000 tokens and a bucket for the rest
+//! ([`fidelity`]):
+//!
+//! | [`Precision`] | what is rounded | median KL (max) | top-1 flips |
+//! | --- | --- | --- | --- |
+//! | `Exact` | nothing but `f32` arithmetic: every matrix dequantized at load, 4x the memory | 1e-7 (4e-7): the reference's own function | 0 |
+//! | `Blocks32` (default) | Q4_1 layers requantized to Q8_0 (at most 1/254 of a block's largest weight), inputs to 8 bits in blocks of 32 | 1.7e-3 (3.7e-3) | 0 |
+//! | `Blocks256` | as `Blocks32`, but inputs in blocks of 256 where the CPU has VNNI (candle's repacked kernel, batches up to 3x faster there) | 0.02 (0.056), as the issue measured it (against transformers, on an AVX-512 VNNI CPU) | 1 of 11 |
+//!
+//! `Blocks32` runs the same AVX2 kernel on every x86 CPU, so its numbers
+//! do not depend on the CPU's VNNI; the tests hold it to a median KL of
+//! 0.005 with no top-1 flip, and `Exact` to the reference's values.
 //!
 //! The bench example's `llm_*` rows measure these:
 //!
@@ -92,6 +116,7 @@
 
 mod error;
 mod fetch;
+pub mod fidelity;
 mod llm;
 mod model;
 pub mod testing;
@@ -99,7 +124,7 @@ mod tokens;
 
 pub use error::LoadError;
 pub use fetch::{SMOLLM2_BYTES, SMOLLM2_FILE, fetch_smollm2, model_dir, smollm2_path};
-pub use llm::{CacheStats, Llm, LlmOptions};
+pub use llm::{CacheStats, Llm, LlmOptions, Precision};
 
 /// A ChatML prompt (SmolLM2's chat template) for an instruct model: an
 /// optional system message, the user's message, and the opening of the

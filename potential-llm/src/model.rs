@@ -6,8 +6,8 @@
 //! The new tokens of every sequence in the batch are stacked into one
 //! `[n_tokens, dim]` matrix, which goes through each linear layer as a
 //! single quantized matmul (candle's `QMatMul` on the GGUF blocks; Q4_1
-//! converted to Q8_0 and rows padded for candle's fastest kernels, see
-//! `SLOW_ON_CPU` and `PAD_TO`): this is where batching pays, since the weights are read once per
+//! converted to Q8_0, and rows padded to choose candle's kernel, see
+//! `SLOW_ON_CPU` and `pad_rows`): this is where batching pays, since the weights are read once per
 //! layer for the whole batch instead of once per sequence. Attention then
 //! runs per sequence, each new token against its own sequence's cached keys
 //! and values followed by the new ones up to itself. Sequences of different
@@ -34,6 +34,7 @@ use candle_core::{Device, Module, Tensor};
 use half::f16;
 
 use crate::error::LoadError;
+use crate::llm::Precision;
 
 /// The hyper-parameters read from the GGUF metadata (`llama.*` keys).
 #[derive(Debug, Clone, PartialEq)]
@@ -69,15 +70,15 @@ struct RawLayer {
 }
 
 impl RawLayer {
-    fn build(self) -> Result<Layer, LoadError> {
+    fn build(self, precision: Precision) -> Result<Layer, LoadError> {
         let p = &self.name;
         Ok(Layer {
             attn_norm: norm(self.attn_norm, &format!("{p}.attn_norm"))?,
-            wqkv: stack(&self.qkv, &format!("{p}.attn_qkv"))?,
-            wo: matmul(self.wo, &format!("{p}.attn_output"))?,
+            wqkv: stack(&self.qkv, &format!("{p}.attn_qkv"), precision)?,
+            wo: matmul(self.wo, &format!("{p}.attn_output"), precision)?,
             ffn_norm: norm(self.ffn_norm, &format!("{p}.ffn_norm"))?,
-            w_gate_up: stack(&self.gate_up, &format!("{p}.ffn_gate_up"))?,
-            w_down: matmul(self.down, &format!("{p}.ffn_down"))?,
+            w_gate_up: stack(&self.gate_up, &format!("{p}.ffn_gate_up"), precision)?,
+            w_down: matmul(self.down, &format!("{p}.ffn_down"), precision)?,
         })
     }
 }
@@ -233,8 +234,12 @@ pub(crate) fn read_content(path: &Path) -> Result<(Content, BufReader<File>), Lo
 
 impl Model {
     /// Loads the weights of a llama-architecture model from a GGUF file
-    /// whose header has been read.
-    pub(crate) fn load(content: &Content, reader: &mut BufReader<File>) -> Result<Self, LoadError> {
+    /// whose header has been read, for matmuls of the given precision.
+    pub(crate) fn load(
+        content: &Content,
+        reader: &mut BufReader<File>,
+        precision: Precision,
+    ) -> Result<Self, LoadError> {
         let arch = meta(content, "general.architecture")?
             .to_string()
             .map_err(|e| LoadError::Invalid(format!("general.architecture: {e}")))?;
@@ -331,7 +336,7 @@ impl Model {
                     scope.spawn(move || {
                         group
                             .into_iter()
-                            .map(RawLayer::build)
+                            .map(|layer| layer.build(precision))
                             .collect::<Result<Vec<_>, _>>()
                     })
                 })
@@ -354,7 +359,7 @@ impl Model {
         } else {
             embd
         };
-        let output = matmul(output, "output")?;
+        let output = matmul(output, "output", precision)?;
         let (rope_cos, rope_sin) = rope_tables(&config);
         Ok(Model {
             config,
@@ -621,19 +626,28 @@ fn vnni() -> bool {
     }
 }
 
-/// Q8_0 rows are padded to a multiple of 256 values (zero blocks, which
-/// add nothing to a dot product) when the VNNI kernels are there: candle
-/// runs Q8_0 through them only for such rows, and SmolLM2's 576 are not.
+/// Where the VNNI kernels are, candle runs a Q8_0 matrix through its
+/// repacked kernel exactly when the rows hold a multiple of this many
+/// values; that kernel rounds the input in blocks of as many (Q8_K).
 const PAD_TO: usize = 256;
 
-fn pad_rows(t: QTensor, name: &str) -> Result<(QTensor, usize), LoadError> {
+/// Pads Q8_0 rows with zero blocks (which add exactly nothing to a dot
+/// product) to choose candle's kernel on a VNNI CPU: to a multiple of
+/// [`PAD_TO`] for [`Precision::Blocks256`] (SmolLM2's 576 are not one),
+/// and by one block off such a multiple for [`Precision::Blocks32`], so
+/// that its input is rounded in blocks of 32 as on every other CPU.
+fn pad_rows(t: QTensor, name: &str, precision: Precision) -> Result<(QTensor, usize), LoadError> {
     let (n, k) = t.shape().dims2().map_err(candle_err(name))?;
-    if t.dtype() != GgmlDType::Q8_0 || k.is_multiple_of(PAD_TO) || !vnni() {
+    let per_block = GgmlDType::Q8_0.block_size();
+    if t.dtype() != GgmlDType::Q8_0 || !vnni() {
         return Ok((t, k));
     }
-    let k_pad = k.next_multiple_of(PAD_TO);
+    let k_pad = match precision {
+        Precision::Blocks256 if !k.is_multiple_of(PAD_TO) => k.next_multiple_of(PAD_TO),
+        Precision::Blocks32 if k.is_multiple_of(PAD_TO) => k + per_block,
+        _ => return Ok((t, k)),
+    };
     let block = GgmlDType::Q8_0.type_size();
-    let per_block = GgmlDType::Q8_0.block_size();
     let (row, pad) = (k / per_block * block, (k_pad - k) / per_block * block);
     let data = t.data().map_err(candle_err(name))?;
     let mut padded = Vec::with_capacity(n * (row + pad));
@@ -744,8 +758,17 @@ fn round_half_away(r: f32) -> i32 {
     }
 }
 
-fn matmul(t: QTensor, name: &str) -> Result<Linear, LoadError> {
-    let (t, k_pad) = pad_rows(requantize_if_slow(t, name)?, name)?;
+fn matmul(t: QTensor, name: &str, precision: Precision) -> Result<Linear, LoadError> {
+    if precision == Precision::Exact {
+        // The file's values, dequantized once: `f32` matmuls from then on.
+        let k = t.shape().dims2().map_err(candle_err(name))?.1;
+        let w = t.dequantize(&Device::Cpu).map_err(candle_err(name))?;
+        return Ok(Linear {
+            mm: QMatMul::Tensor(w),
+            k_pad: k,
+        });
+    }
+    let (t, k_pad) = pad_rows(requantize_if_slow(t, name)?, name, precision)?;
     let mm = QMatMul::from_arc(Arc::new(t)).map_err(candle_err(name))?;
     Ok(Linear { mm, k_pad })
 }
@@ -753,7 +776,7 @@ fn matmul(t: QTensor, name: &str) -> Result<Linear, LoadError> {
 /// One matrix whose rows are those of `parts` in order. Quantized blocks
 /// run along rows, so stacking is concatenating the raw data; parts of
 /// different types are dequantized and stacked as `f32`.
-fn stack(parts: &[QTensor], name: &str) -> Result<Linear, LoadError> {
+fn stack(parts: &[QTensor], name: &str, precision: Precision) -> Result<Linear, LoadError> {
     let cols = parts[0].shape().dims()[1];
     let rows: usize = parts.iter().map(|t| t.shape().dims()[0]).sum();
     let dtype = parts[0].dtype();
@@ -774,7 +797,7 @@ fn stack(parts: &[QTensor], name: &str) -> Result<Linear, LoadError> {
         let joined = Tensor::cat(&tensors, 0).map_err(candle_err(name))?;
         QTensor::quantize(&joined, GgmlDType::F32).map_err(candle_err(name))?
     };
-    matmul(stacked, name)
+    matmul(stacked, name, precision)
 }
 
 #[cfg(test)]

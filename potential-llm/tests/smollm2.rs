@@ -2,11 +2,12 @@
 //! skipped with a line on stderr, unless `POTENTIAL_REQUIRE_MODEL=1` (as
 //! `.ci/run` sets after fetching it), under which a missing model fails.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::Content;
 use potential_core::{Potential, Symbol};
-use potential_llm::{Llm, LlmOptions};
+use potential_llm::fidelity::{ContextFidelity, Fixture, SMOLLM2_REFERENCE, median_kl};
+use potential_llm::{Llm, LlmOptions, Precision};
 
 fn model() -> Option<PathBuf> {
     match potential_llm::smollm2_path() {
@@ -115,4 +116,53 @@ fn the_vocabulary_is_every_token_but_the_special_ones() {
     assert!(llm.vocab().contains(&b" Paris".to_vec()));
     assert!(!llm.vocab().contains(&b"<|im_end|>".to_vec()));
     assert!(!llm.vocab().contains(&b"<|im_start|>".to_vec()));
+}
+
+/// Runs the fixture of `reference/reference.py` against the model at the
+/// given precision, prints each context's figures and returns them.
+fn fidelity(path: &Path, precision: Precision) -> Vec<ContextFidelity> {
+    let fixture = Fixture::parse(SMOLLM2_REFERENCE).unwrap();
+    let results = block_on(fixture.compare(path, precision)).unwrap();
+    for r in &results {
+        eprintln!(
+            "{precision:?} {:>10}: KL {:.2e}, top-1 {}, max |diff| over the top 20 {:.5}",
+            r.name,
+            r.kl,
+            if r.top1_agrees { "agrees" } else { "FLIPS" },
+            r.max_diff_top20
+        );
+    }
+    eprintln!("{precision:?} median KL {:.2e}", median_kl(&results));
+    results
+}
+
+/// `Precision::Exact` is the reference's own computation (float32 on the
+/// file's dequantized weights): measured KL at most 4e-7 (rounding noise,
+/// either sign) and top-20 log probabilities equal to 1e-4.
+#[test]
+fn the_exact_forward_pass_is_the_references() {
+    let Some(path) = model() else { return };
+    for r in fidelity(&path, Precision::Exact) {
+        assert!(r.kl.abs() < 1e-5, "{r:?}");
+        assert!(r.top1_agrees, "{r:?}");
+        assert!(r.max_diff_top20 < 1e-3, "{r:?}");
+    }
+}
+
+/// The default path against the reference. Measured (AVX2, activations
+/// in blocks of 32): median KL 1.7e-3, at most 3.7e-3 per context, no
+/// top-1 flip, top-20 differences at most 0.48 nats; the thresholds leave
+/// a margin for other CPUs' float rounding, and the median is the
+/// `llm_fidelity_kl` target.
+#[test]
+fn the_default_path_stays_close_to_the_reference() {
+    let Some(path) = model() else { return };
+    let results = fidelity(&path, Precision::default());
+    let median = median_kl(&results);
+    assert!(median <= 0.005, "median KL {median}");
+    for r in &results {
+        assert!(r.top1_agrees, "{r:?}");
+        assert!(r.kl <= 0.008, "{r:?}");
+        assert!(r.max_diff_top20 <= 0.75, "{r:?}");
+    }
 }

@@ -1,7 +1,7 @@
 //! The language-model rows of §7: `Llm` on SmolLM2-135M-Instruct, a
 //! one-token step with a cache, the gain of batching 32 such steps, the
-//! gain of the cache over computing a context from nothing, and the time
-//! to open the model.
+//! gain of the cache over computing a context from nothing, the time to
+//! open the model, and the distance from a float32 reference.
 //!
 //! Without the model file (fetch it with `bash
 //! potential-llm/fetch-model.sh`) each row says so and is not met, so the
@@ -11,12 +11,19 @@ use std::time::Instant;
 
 use futures::future::try_join_all;
 use potential_core::{Potential, PotentialError, PotentialExt};
-use potential_llm::{Llm, LlmOptions};
+use potential_llm::fidelity::{Fixture, SMOLLM2_REFERENCE, median_kl};
+use potential_llm::{Llm, LlmOptions, Precision};
 
 use super::stats::median;
 use super::{Row, wanted};
 
-const IDS: [&str; 4] = ["llm_step", "llm_batch_gain", "llm_cache_gain", "llm_load"];
+const IDS: [&str; 5] = [
+    "llm_step",
+    "llm_batch_gain",
+    "llm_cache_gain",
+    "llm_load",
+    "llm_fidelity_kl",
+];
 
 /// Repetitions of each measurement (the first is a warm-up, not counted).
 const REPS: usize = 7;
@@ -61,6 +68,9 @@ pub fn rows() -> Vec<Row> {
         }
         if wanted("llm_cache_gain") {
             rows.push(cache_gain(&llm).await);
+        }
+        if wanted("llm_fidelity_kl") {
+            rows.push(fidelity_kl(&path).await);
         }
         rows.into_iter()
             .collect::<Result<Vec<Row>, PotentialError>>()
@@ -255,5 +265,27 @@ async fn cache_gain(llm: &Llm) -> Result<Row, PotentialError> {
         reference: None,
         target: "at least 20x (llama.cpp: 22-37x)".into(),
         met: value >= 20.0,
+    })
+}
+
+/// The default precision against the reference fixture of
+/// `potential-llm/reference/` (11 contexts).
+async fn fidelity_kl(path: &std::path::Path) -> Result<Row, PotentialError> {
+    let fixture = Fixture::parse(SMOLLM2_REFERENCE)?;
+    let results = fixture.compare(path, Precision::default()).await?;
+    let value = median_kl(&results);
+    let flips = results.iter().filter(|r| !r.top1_agrees).count();
+    let max = results.iter().map(|r| r.kl).fold(0.0, f64::max);
+    Ok(Row {
+        id: "llm_fidelity_kl",
+        figure: format!(
+            "median KL(reference || ours) over the top 1,000 tokens and the rest, {} contexts, SmolLM2, default precision (Blocks32), against a float32 numpy reference on the same file: at most {max:.1e}, {flips} top-1 flips",
+            results.len()
+        ),
+        value,
+        unit: "nats",
+        reference: None,
+        target: "at most 0.005, no top-1 flip".into(),
+        met: value <= 0.005 && flips == 0,
     })
 }
