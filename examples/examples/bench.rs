@@ -52,6 +52,8 @@ fn main() {
     rows.extend(potential_examples::bench::main_job::rows());
     rows.extend(potential_examples::bench::llm::rows());
     rows.extend(potential_examples::bench::grammar::rows());
+    #[cfg(unix)]
+    rows.extend(potential_examples::bench::awrs::rows());
     if let Err(message) = potential_examples::bench::check_selection() {
         eprintln!("error: {message}");
         std::process::exit(2);

@@ -3,10 +3,12 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod busy;
 pub mod llm_job;
 pub mod main_job;
 pub mod memory;
 pub mod ngram_job;
+pub mod wordlist;
 
 /// The README's examples, compiled as doctests so that they stay true.
 #[cfg(doctest)]

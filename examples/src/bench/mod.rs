@@ -5,6 +5,8 @@
 //! that measures its figures; `examples/bench.rs` prints them all.
 
 pub mod autobatch;
+#[cfg(unix)]
+pub mod awrs;
 mod cli;
 pub mod grammar;
 pub mod llm;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::stats::median;
 use super::{Row, wanted};
+use crate::busy::{calibrate, spin};
 
 /// A potential that costs nothing: the transport is all that is measured.
 #[derive(Serialize, Deserialize)]
@@ -63,14 +64,6 @@ potential_core::register!(Trivial);
 pub struct Busy {
     vocab: Vocab<u32>,
     iters: u64,
-}
-
-fn spin(iters: u64) -> f64 {
-    let mut x = 1.0f64;
-    for i in 0..iters {
-        x = (x * 1.000_000_1 + (i & 7) as f64).sqrt();
-    }
-    black_box(x)
 }
 
 impl Potential for Busy {
@@ -460,21 +453,6 @@ async fn batch_logw_next() -> Result<Row> {
         medians(&samples),
         1.5,
     ))
-}
-
-/// Iterations of [`spin`] that take about `target`.
-fn calibrate(target: Duration) -> u64 {
-    let mut iters = 1_000u64;
-    loop {
-        let t = Instant::now();
-        spin(iters);
-        let took = t.elapsed();
-        if took >= target / 4 {
-            let per_iter = took.as_secs_f64() / iters as f64;
-            return (target.as_secs_f64() / per_iter) as u64;
-        }
-        iters *= 4;
-    }
 }
 
 async fn scaling(workers: usize, iters: u64) -> Result<Row> {
