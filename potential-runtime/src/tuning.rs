@@ -40,7 +40,8 @@ pub(crate) const SHARED_REGION: usize = 64 << 20;
 
 /// Replies of values larger than this go through the shared region; smaller
 /// ones through the socket, where they share writes with other replies.
-#[cfg(potential_linux)]
+/// (Not gated: the pool also uses it to count the replies that fell back
+/// to the socket, which is every platform's code.)
 pub(crate) const SHARED_ABOVE: usize = 32 * 1024;
 
 // --- Reading: the frame decoder (`protocol/frame.rs`) and the pool ---
