@@ -13,7 +13,7 @@ use std::sync::Arc;
 use potential_core::{Potential, Result};
 use potential_runtime::MultiprocessExt;
 
-use super::llm::missing;
+use super::llm::smollm2_or_missing;
 use super::stats::median;
 use super::{Row, wanted};
 use crate::wordlist;
@@ -40,15 +40,9 @@ pub fn rows() -> Vec<Row> {
     if !IDS.iter().any(|id| wanted(id)) {
         return Vec::new();
     }
-    let path = match potential_llm::smollm2_path() {
+    let path = match smollm2_or_missing(&IDS) {
         Ok(path) => path,
-        Err(e) => {
-            return IDS
-                .iter()
-                .filter(|id| wanted(id))
-                .map(|id| missing(id, &e))
-                .collect();
-        }
+        Err(rows) => return rows,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -40,15 +40,9 @@ pub fn rows() -> Vec<Row> {
     if !IDS.iter().any(|id| wanted(id)) {
         return Vec::new();
     }
-    let path = match potential_llm::smollm2_path() {
+    let path = match smollm2_or_missing(&IDS) {
         Ok(path) => path,
-        Err(e) => {
-            return IDS
-                .iter()
-                .filter(|id| wanted(id))
-                .map(|id| missing(id, &e))
-                .collect();
-        }
+        Err(rows) => return rows,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -83,6 +77,17 @@ fn options() -> LlmOptions {
         prompt: potential_llm::chat_prompt("", "Write a short story about a cat."),
         ..LlmOptions::default()
     }
+}
+
+/// SmolLM2's path, or, when it cannot be had, the wanted rows of `ids`,
+/// each saying why it is not measured.
+pub(crate) fn smollm2_or_missing(ids: &[&'static str]) -> Result<std::path::PathBuf, Vec<Row>> {
+    potential_llm::smollm2_path().map_err(|e| {
+        ids.iter()
+            .filter(|id| wanted(id))
+            .map(|id| missing(id, &e))
+            .collect()
+    })
 }
 
 pub(crate) fn missing(id: &'static str, why: &potential_llm::LoadError) -> Row {
