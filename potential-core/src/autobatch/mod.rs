@@ -49,12 +49,17 @@
 //!     and an end of sequence before the last position (in `score`)
 //!     [`PotentialError::InvalidInput`], at once and without a batch.
 //!   - A batch that fails as a whole (the batch method's error, a wrong
-//!     number of results, a panic) is split in halves, and each half runs
+//!     number of results, a panic) is split into parts, and each part runs
 //!     again, down to single calls: a zero-weight context among 99 good
 //!     ones in a `batch_logw_next` fails alone, with its own error, after
 //!     about 2 log2(100) ≈ 14 batch calls, and the 99 get their answers.
+//!     The loop learns how often calls fail on their own and cuts a failed
+//!     batch into more parts when that is often, so that good calls are
+//!     not re-run many times (with 1 call in 100 failing, each call runs
+//!     about 2.7 times in all, where halving ran it 6); how the search goes
+//!     is in `autobatch/isolation.rs`.
 //!     A batch method that fails every call (the model is gone) costs up to
-//!     2n - 1 calls that way, each failing its half quickly; turn it off
+//!     2n - 1 calls that way, each failing its part quickly; turn it off
 //!     with [`AutoBatchOptions::isolate_failures`], and the whole batch
 //!     shares the error (a clone of it: the batch method's own error,
 //!     [`PotentialError::BatchSizeMismatch`], or [`PotentialError::Panicked`]).
@@ -126,10 +131,14 @@
 //! loop and batches only its own calls.
 
 mod batch_loop;
+mod group;
+mod isolation;
 mod options;
+mod queue;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use std::fmt;
 use std::sync::Arc;
@@ -139,7 +148,8 @@ use futures::channel::oneshot;
 pub use options::AutoBatchOptions;
 pub use stats::AutoBatchStats;
 
-use self::batch_loop::{Answer, Rejected, Request, Shared};
+use self::group::Answer;
+use self::queue::{Rejected, Request, Shared};
 use crate::error::{Method, PotentialError, Result, Wrapper};
 use crate::potential::{NativeBatch, Potential, check_len, check_symbols, check_tokens};
 use crate::vocab::{Symbol, Vocab};

@@ -31,10 +31,10 @@ pub struct AutoBatchStats {
     /// ran; they were left out of the batch.
     pub cancelled: u64,
     /// Batches that failed: the batch method's error, a wrong number of
-    /// results, a panic, or a timeout (the halves of a split batch count
+    /// results, a panic, or a timeout (the parts of a split batch count
     /// as batches of their own).
     pub failed_batches: u64,
-    /// Failed batches of several calls that the loop split in halves and
+    /// Failed batches of several calls that the loop split into parts and
     /// ran again, to find the calls that fail on their own.
     pub split_batches: u64,
     /// The most contexts in one batch.
