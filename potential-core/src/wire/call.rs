@@ -38,6 +38,41 @@ pub enum CallRef<'a, T> {
     BatchLogwNext(&'a [Vec<T>]),
 }
 
+impl<T> CallRef<'_, T> {
+    /// A guess at the length of the call's encoding, from how many tokens
+    /// it holds and their size in memory, without visiting them (a batch
+    /// costs one step per context). It chooses how a call is written and
+    /// whether it is worth measuring first; it bounds nothing: a token
+    /// whose encoding is longer than its size in memory (a long string)
+    /// makes it too small, and the frame's limit is checked once the call
+    /// is written anyway.
+    ///
+    /// ```
+    /// use potential_core::wire::CallRef;
+    /// let contexts = vec![vec![1u32, 2, 3]; 10];
+    /// assert!(CallRef::BatchPrefix(&contexts).len_hint() >= 30);
+    /// ```
+    pub fn len_hint(&self) -> usize {
+        let tokens = match self {
+            CallRef::Complete(c) | CallRef::Prefix(c) | CallRef::LogwNext(c) => c.len(),
+            CallRef::Score(c) => c.len(),
+            CallRef::BatchComplete(cs) | CallRef::BatchPrefix(cs) | CallRef::BatchLogwNext(cs) => {
+                cs.iter().map(Vec::len).sum()
+            }
+            CallRef::BatchScore(cs) => cs.iter().map(Vec::len).sum(),
+        };
+        let contexts = match self {
+            CallRef::BatchComplete(cs) | CallRef::BatchPrefix(cs) | CallRef::BatchLogwNext(cs) => {
+                cs.len()
+            }
+            CallRef::BatchScore(cs) => cs.len(),
+            _ => 1,
+        };
+        // A variant byte, then per context a length of up to 10 bytes.
+        1 + contexts * 10 + tokens * size_of::<T>().max(1)
+    }
+}
+
 /// A call as the worker decodes it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(bound(deserialize = "T: TokenType"))]
