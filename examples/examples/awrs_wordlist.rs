@@ -19,6 +19,9 @@ use potential_examples::wordlist::{self, WordList};
 use potential_runtime::MultiprocessExt;
 use potential_smc::Run;
 
+/// The worker processes the constraint runs in, in the second run.
+const WORKERS: usize = 2;
+
 fn main() -> ExitCode {
     // Workers are this program started again: this line comes first.
     potential_runtime::init();
@@ -48,14 +51,21 @@ async fn run() -> Result<(), PotentialError> {
     // Shared, so that the same constraint answers in this process and is
     // sent to the workers.
     let words = Arc::new(words);
-    let (local, local_time) = wordlist::sample(&lm, &words).await?;
+    // In this process the checks run one at a time; in workers, each
+    // particle's draws are checked as many at a time as there are workers
+    // (the same draws and weights, a few more checks).
+    let (local, local_time) = wordlist::sample(&lm, &words, 1).await?;
     report("in this process", &local, &words)?;
-    let workers = words.clone().to_multiprocess(2).await?;
-    let (remote, remote_time) = wordlist::sample(&lm, &workers).await?;
+    let workers = words.clone().to_multiprocess(WORKERS).await?;
+    let (remote, remote_time) = wordlist::sample(&lm, &workers, WORKERS).await?;
     workers.shutdown().await;
-    report("in 2 worker processes", &remote, &words)?;
+    report(
+        &format!("in {WORKERS} worker processes, checking {WORKERS} draws at a time"),
+        &remote,
+        &words,
+    )?;
     println!(
-        "\nwall time: {:.2} s in this process, {:.2} s with the constraint in 2 workers ({:.2}x); same particles: {}",
+        "\nwall time: {:.2} s in this process, {:.2} s with the constraint in {WORKERS} workers ({:.2}x); same particles: {}",
         local_time.as_secs_f64(),
         remote_time.as_secs_f64(),
         local_time.as_secs_f64() / remote_time.as_secs_f64(),

@@ -157,16 +157,23 @@ pub fn build(path: &Path) -> Result<(AutoBatched<Llm>, WordList)> {
     Ok((lm, words))
 }
 
-/// Runs AWRS over `lm` and `constraint` with [`sampler_options`]: the run
-/// and its wall time. The model's cache is emptied first, so that a run
-/// never reuses the steps of an earlier one (the same seed draws the same
-/// particles) and each pays for its own model calls.
-pub async fn sample<C>(lm: &AutoBatched<Llm>, constraint: &C) -> Result<(Run<Vec<u8>>, Duration)>
+/// Runs AWRS over `lm` and `constraint` with [`sampler_options`], checking
+/// `lookahead` draws of a particle at a time (see
+/// [`Awrs::with_lookahead`]: the number of workers the constraint runs in,
+/// 1 in this process): the run and its wall time. The model's cache is
+/// emptied first, so that a run never reuses the steps of an earlier one
+/// (the same seed draws the same particles) and each pays for its own
+/// model calls.
+pub async fn sample<C>(
+    lm: &AutoBatched<Llm>,
+    constraint: &C,
+    lookahead: usize,
+) -> Result<(Run<Vec<u8>>, Duration)>
 where
     C: Potential<Token = Vec<u8>>,
 {
     lm.inner().clear_cache();
-    let awrs = Awrs::new(lm, constraint)?;
+    let awrs = Awrs::new(lm, constraint)?.with_lookahead(lookahead)?;
     let start = Instant::now();
     let run = smc(&awrs, sampler_options(), |_| {}).await?;
     Ok((run, start.elapsed()))

@@ -65,7 +65,8 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0.5, value_name = "X", value_parser = fraction)]
     pub ess_threshold: f64,
     /// Run the constraint in N worker processes (default: in this
-    /// process).
+    /// process). With `--sampler awrs`, each particle's draws are then
+    /// checked N at a time (the same texts, a few more checks).
     #[arg(long, value_name = "N", value_parser = positive)]
     pub workers: Option<usize>,
     /// Call the model and the constraint one context at a time rather

@@ -123,7 +123,11 @@ where
                 .await
         }
         SamplerKind::Awrs => {
-            let awrs = Awrs::new(lm.as_ref(), constraint.as_ref())?;
+            // With the grammar in workers, a particle's draws are checked
+            // as many at a time as there are workers (the same draws and
+            // weights, see `Awrs::with_lookahead`).
+            let awrs = Awrs::new(lm.as_ref(), constraint.as_ref())?
+                .with_lookahead(how.workers.unwrap_or(1).max(1))?;
             Smc::new(&awrs, how.options).run(on_step).await
         }
     }

@@ -34,8 +34,8 @@ pub(super) async fn geometric_awrs<C: Potential>(
         if rejects >= max_rejects {
             break;
         }
-        let order = GumbelOrder::new(&logps, stream);
-        for item in order {
+        let mut order = GumbelOrder::new(&logps, stream);
+        while let Some(item) = order.next() {
             if rejected_mass >= 1.0 {
                 // Rounding has made the rejected mass all of it: the
                 // estimate would be vanishingly small, and the phantom
@@ -48,7 +48,8 @@ pub(super) async fn geometric_awrs<C: Potential>(
             if rejects >= max_rejects {
                 break;
             }
-            if checker.accept(item).await? {
+            let ahead = order.peek(checker.ahead());
+            if checker.accept(item, ahead).await? {
                 accepts += 1;
                 result.get_or_insert(item);
                 break;

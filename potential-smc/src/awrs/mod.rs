@@ -86,6 +86,7 @@ pub struct Awrs<'a, L, C> {
     known: Vec<bool>,
     max_accepts: usize,
     max_rejects: usize,
+    lookahead: usize,
 }
 
 impl<'a, L, C> Awrs<'a, L, C>
@@ -114,6 +115,7 @@ where
             known,
             max_accepts: 2,
             max_rejects: usize::MAX,
+            lookahead: 1,
         })
     }
 
@@ -145,6 +147,48 @@ where
             max_rejects,
             ..self
         })
+    }
+
+    /// How many drawn symbols of one particle are checked at the same time
+    /// (at least 1; default 1, genlm-control's one at a time).
+    ///
+    /// AWRS checks one particle's draws one after another, so with an
+    /// expensive constraint in worker processes one long rejection chain
+    /// keeps all but one worker idle (in the word-list job, the longest
+    /// chain of a step held 91% of its checks). With a lookahead of `k`,
+    /// each check goes out with up to `k - 1` of the symbols that would be
+    /// drawn after it, so up to `k` workers share a chain. The draws and the
+    /// weights are exactly those of `k = 1` for every seed (the order of
+    /// the draws does not depend on the verdicts, and the verdicts are read
+    /// in that order); the price is the symbols checked after the accepted
+    /// one, up to `k - 1` a draw, counted in [`Calls::checks`]. Use the
+    /// number of workers the constraint runs in, or its batch size if it
+    /// has a batch form; keep 1 for a constraint that runs in this process
+    /// one call at a time.
+    ///
+    /// ```
+    /// # use potential_core::{Potential, PotentialError, Vocab};
+    /// # struct Any(Vocab<u8>);
+    /// # impl Potential for Any {
+    /// #     type Token = u8;
+    /// #     fn vocab(&self) -> &Vocab<u8> { &self.0 }
+    /// #     async fn complete(&self, _: &[u8]) -> Result<f64, PotentialError> { Ok(0.0) }
+    /// #     async fn prefix(&self, _: &[u8]) -> Result<f64, PotentialError> { Ok(0.0) }
+    /// # }
+    /// # let (lm, constraint) = (Any(Vocab::new([1, 2])?), Any(Vocab::new([1, 2])?));
+    /// use potential_smc::Awrs;
+    /// let awrs = Awrs::new(&lm, &constraint)?.with_lookahead(2)?;
+    /// assert!(Awrs::new(&lm, &constraint)?.with_lookahead(0).is_err());
+    /// # Ok::<(), PotentialError>(())
+    /// ```
+    pub fn with_lookahead(self, lookahead: usize) -> Result<Self> {
+        if lookahead == 0 {
+            return Err(PotentialError::InvalidInput(
+                "AWRS checks at least one drawn symbol at a time: a lookahead of 0 means nothing"
+                    .to_string(),
+            ));
+        }
+        Ok(Awrs { lookahead, ..self })
     }
 
     /// One particle's step: the symbol, the step's log weight and the
@@ -194,7 +238,7 @@ where
             *w -= log_z;
         }
         let vocab = self.lm.vocab();
-        let mut checker = Checker::new(self.constraint, slot.tokens, vocab);
+        let mut checker = Checker::new(self.constraint, slot.tokens, vocab, self.lookahead);
         let max_logp = logps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let (index, log_estimate) = if self.max_accepts > 2 || max_logp >= GEOMETRIC_THRESHOLD.ln()
         {

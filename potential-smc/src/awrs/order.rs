@@ -2,7 +2,7 @@
 //! draws tokens.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::Stream;
 
@@ -13,7 +13,12 @@ use crate::Stream;
 ///
 /// The keys sit in a heap, built in linear time: AWRS usually needs the
 /// first few indices only, not a sort of the whole vocabulary.
-pub(super) struct GumbelOrder(BinaryHeap<Key>);
+pub(super) struct GumbelOrder {
+    keys: BinaryHeap<Key>,
+    /// Indices taken from the heap by [`peek`](GumbelOrder::peek), not
+    /// yet handed out, in order.
+    peeked: VecDeque<usize>,
+}
 
 impl GumbelOrder {
     /// A fresh order of the indices of the finite entries of `logps`.
@@ -27,7 +32,23 @@ impl GumbelOrder {
                 index,
             })
             .collect();
-        GumbelOrder(BinaryHeap::from(keys))
+        GumbelOrder {
+            keys: BinaryHeap::from(keys),
+            peeked: VecDeque::new(),
+        }
+    }
+
+    /// The next `n` indices (fewer at the end), without handing them out:
+    /// [`next`](Iterator::next) still gives them, in this order.
+    pub(super) fn peek(&mut self, n: usize) -> &[usize] {
+        while self.peeked.len() < n {
+            match self.keys.pop() {
+                Some(key) => self.peeked.push_back(key.index),
+                None => break,
+            }
+        }
+        let peeked = self.peeked.make_contiguous();
+        &peeked[..n.min(peeked.len())]
     }
 }
 
@@ -35,7 +56,9 @@ impl Iterator for GumbelOrder {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
-        self.0.pop().map(|k| k.index)
+        self.peeked
+            .pop_front()
+            .or_else(|| self.keys.pop().map(|k| k.index))
     }
 }
 
@@ -88,6 +111,23 @@ mod tests {
         for (i, p) in [(0, 0.5), (2, 0.3), (3, 0.2)] {
             let f = first[i] as f64 / runs as f64;
             assert!((f - p).abs() < 0.015, "{i}: {f}");
+        }
+    }
+
+    #[test]
+    fn peeking_does_not_change_the_order() {
+        let logps: Vec<f64> = (1..=20).map(|i| (i as f64 / 210.0).ln()).collect();
+        for seed in 0..50 {
+            let plain: Vec<usize> = GumbelOrder::new(&logps, &mut Stream::new(seed, 1)).collect();
+            let mut order = GumbelOrder::new(&logps, &mut Stream::new(seed, 1));
+            let mut peeked = Vec::new();
+            for step in 0.. {
+                let ahead = order.peek(step % 4).to_vec();
+                let Some(next) = order.next() else { break };
+                assert_eq!(ahead.first().copied().unwrap_or(next), next);
+                peeked.push(next);
+            }
+            assert_eq!(peeked, plain);
         }
     }
 }

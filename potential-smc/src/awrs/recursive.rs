@@ -46,13 +46,19 @@ pub(super) async fn recursive_awrs<C: Potential>(
         }
         log_q = log_q.min(0.0);
         log_multiplier = log_multiplier.min(0.0);
-        if checker.accept(item).await? {
+        // The indices asked about after this one, in order: the next, then
+        // those still in the order (see the checker's lookahead).
+        let ahead: Vec<usize> = next
+            .into_iter()
+            .chain(order.peek(checker.ahead()).iter().copied())
+            .collect();
+        if checker.accept(item, &ahead).await? {
             if rejects == max_rejects - 1 {
                 return Ok((item, log_multiplier));
             }
             let tail = match next {
                 None => 0.0,
-                Some(next) if checker.accept(next).await? => 0.0,
+                Some(next) if checker.accept(next, &ahead[1..]).await? => 0.0,
                 Some(_) => log_q,
             };
             return Ok((item, log_multiplier + tail));

@@ -188,3 +188,102 @@ fn bad_settings_and_a_constraint_that_is_not_boolean_are_errors() {
         assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
     });
 }
+
+#[test]
+fn checking_ahead_gives_the_same_runs_for_every_seed_at_more_checks() {
+    block_on(async {
+        let c = constraint();
+        for lm in [flat(), peaked()] {
+            for (max_accepts, max_rejects) in [(2, usize::MAX), (4, usize::MAX), (2, 2)] {
+                let one = Awrs::new(&lm, &c)
+                    .unwrap()
+                    .with_max_accepts(max_accepts)
+                    .unwrap()
+                    .with_max_rejects(max_rejects)
+                    .unwrap();
+                for lookahead in [2, 3, 8] {
+                    let ahead = Awrs::new(&lm, &c)
+                        .unwrap()
+                        .with_max_accepts(max_accepts)
+                        .unwrap()
+                        .with_max_rejects(max_rejects)
+                        .unwrap()
+                        .with_lookahead(lookahead)
+                        .unwrap();
+                    for seed in 0..40 {
+                        let options = SamplerOptions::new(8, 6, seed);
+                        let plain = smc(&one, options, |_| {}).await.unwrap();
+                        let run = smc(&ahead, options, |_| {}).await.unwrap();
+                        // The same particles, weights and estimate, bit for bit.
+                        assert_eq!(run.samples, plain.samples, "seed {seed}");
+                        assert_eq!(run.log_ml.to_bits(), plain.log_ml.to_bits());
+                        assert!(run.calls.checks >= plain.calls.checks);
+                    }
+                }
+            }
+        }
+        // Checking ahead costs checks: more of them, each draw's overshoot.
+        let lm = flat();
+        let (plain, ahead) = (
+            Awrs::new(&lm, &c).unwrap(),
+            Awrs::new(&lm, &c).unwrap().with_lookahead(4).unwrap(),
+        );
+        let options = SamplerOptions::new(16, 6, 5);
+        let (p, a) = (
+            smc(&plain, options, |_| {}).await.unwrap(),
+            smc(&ahead, options, |_| {}).await.unwrap(),
+        );
+        assert!(a.calls.checks > p.calls.checks);
+        assert!(Awrs::new(&lm, &c).unwrap().with_lookahead(0).is_err());
+    });
+}
+
+/// A constraint whose checks of `d` fail with an error: an error is
+/// raised only when AWRS asks about `d`, not when `d` was checked ahead.
+struct FailsOnD(NoRepeat);
+
+impl Potential for FailsOnD {
+    type Token = char;
+    fn vocab(&self) -> &potential_core::Vocab<char> {
+        self.0.vocab()
+    }
+    async fn complete(&self, c: &[char]) -> potential_core::Result<f64> {
+        self.0.complete(c).await
+    }
+    async fn prefix(&self, c: &[char]) -> potential_core::Result<f64> {
+        if c.last() == Some(&'d') {
+            Err(PotentialError::msg("d is not to be asked about"))
+        } else {
+            self.0.prefix(c).await
+        }
+    }
+}
+
+#[test]
+fn a_failed_check_ahead_is_an_error_only_when_asked_about() {
+    block_on(async {
+        let lm = flat();
+        let failing = FailsOnD(constraint());
+        let plain = Awrs::new(&lm, &failing).unwrap();
+        let ahead = Awrs::new(&lm, &failing).unwrap().with_lookahead(5).unwrap();
+        let (mut both_ok, mut both_failed) = (0, 0);
+        for seed in 0..60 {
+            let options = SamplerOptions::new(4, 4, seed);
+            let p = smc(&plain, options, |_| {}).await;
+            let a = smc(&ahead, options, |_| {}).await;
+            match (p, a) {
+                (Ok(p), Ok(a)) => {
+                    assert_eq!(p.samples, a.samples, "seed {seed}");
+                    both_ok += 1;
+                }
+                (Err(p), Err(a)) => {
+                    assert_eq!(p.to_string(), a.to_string());
+                    both_failed += 1;
+                }
+                (p, a) => panic!("seed {seed}: one at a time {p:?}, ahead {a:?}"),
+            }
+        }
+        // Both cases happen: the test shows something.
+        assert!(both_ok > 0 && both_failed > 0, "{both_ok} {both_failed}");
+    });
+}
