@@ -58,14 +58,17 @@ pub trait PlaceValues: Send + Sync {
 /// once it has checked the placement's count against the call's shape.
 pub trait TakeValues {
     /// Appends the values `placed` holds to `rows`, `width` to a row (the
-    /// placement is a whole number of rows: checked before), and hands
-    /// their space back; an error says why the placement cannot be read
-    /// (the caller then hands it back with [`hand_back`](Self::hand_back)).
+    /// placement is a whole number of rows: checked before), calling
+    /// `each_row` with each row as soon as it is copied (while it is in
+    /// cache: the decoder checks the weights there), and hands their space
+    /// back; an error says why the placement cannot be read (the caller
+    /// then hands it back with [`hand_back`](Self::hand_back)).
     fn take(
         &mut self,
         placed: Placed,
         width: usize,
         rows: &mut Vec<Vec<f64>>,
+        each_row: &mut dyn FnMut(&[f64]),
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
     /// Hands the space of `placed` back without reading it: nobody waits

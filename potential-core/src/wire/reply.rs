@@ -2,6 +2,7 @@
 //! read by [`decode_reply`], the one place that dispatches on the tag.
 
 use crate::error::{Method, PotentialError, Result};
+use crate::potential::{check_weight, check_weights};
 
 use super::error::WireError;
 use super::mask;
@@ -151,17 +152,53 @@ pub fn decode_rows(
     };
     check_count(method, rows, width, raw.len() / 8)?;
     if let Ok(one) = <[u8; 8]>::try_from(raw) {
-        return Ok(Answer::One(f64::from_le_bytes(one)));
+        return Ok(Answer::One(check_weight(method, f64::from_le_bytes(one))?));
     }
-    Ok(Answer::Rows(
-        raw.chunks_exact(8 * width)
-            .map(|row| {
-                row.chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")))
-                    .collect()
-            })
-            .collect(),
-    ))
+    let mut checked = Checked::new(method);
+    let rows = raw
+        .chunks_exact(8 * width)
+        .map(|row| {
+            let row: Vec<f64> = row
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")))
+                .collect();
+            checked.row(&row);
+            row
+        })
+        .collect();
+    checked.result()?;
+    Ok(Answer::Rows(rows))
+}
+
+/// The weights of a reply's rows, checked as log weights row by row as
+/// they are copied out (while each row is in cache), as `AutoBatched`
+/// checks an answer: a NaN or `+inf` is the same error whether the
+/// potential runs here or in a worker. (The worker does not check them:
+/// its pass over a 25 MB batch reply came on top of the copies.)
+struct Checked {
+    method: Method,
+    result: Result<()>,
+}
+
+impl Checked {
+    fn new(method: Method) -> Self {
+        Checked {
+            method,
+            result: Ok(()),
+        }
+    }
+
+    /// Checks one row, unless an earlier one failed.
+    fn row(&mut self, row: &[f64]) {
+        if self.result.is_ok() {
+            self.result = check_weights(self.method, row);
+        }
+    }
+
+    /// The first failure, if any.
+    fn result(self) -> Result<()> {
+        self.result
+    }
 }
 
 /// The rows of a [`MASK`] reply, checked against the call's shape.
@@ -193,11 +230,14 @@ fn decode_shared(
             "values in shared memory the connection does not have",
         ));
     };
-    let answer = read_shared(placed, method, rows, width, take);
+    let mut checked = Checked::new(method);
+    let answer = read_shared(placed, method, rows, width, take, &mut checked);
     // Taken rows handed their space back; anything else hands it back here.
     if answer.is_err() {
         take.hand_back(placed);
     }
+    // A weight that is not one fails the call once the space is back.
+    checked.result()?;
     answer
 }
 
@@ -208,6 +248,7 @@ fn read_shared(
     rows: usize,
     width: usize,
     take: &mut dyn TakeValues,
+    checked: &mut Checked,
 ) -> Result<Answer> {
     if !placed.len.is_multiple_of(8) {
         return Err(malformed(format!("{} bytes of f64 values", placed.len)));
@@ -215,7 +256,8 @@ fn read_shared(
     let count = usize::try_from(placed.len / 8).unwrap_or(usize::MAX);
     check_count(method, rows, width, count)?;
     let mut out = Vec::with_capacity(rows);
-    take.take(placed, width, &mut out).map_err(malformed)?;
+    take.take(placed, width, &mut out, &mut |row| checked.row(row))
+        .map_err(malformed)?;
     Ok(Answer::from_rows(out))
 }
 

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 
 use crate::dyn_potential::DynPotential;
 use crate::error::{Method, PotentialError, Result};
-use crate::potential::{check_len, check_weights};
+use crate::potential::check_len;
 use crate::vocab::TokenType;
 
 use super::call::{Call, decode_call};
@@ -66,31 +66,29 @@ impl<T: TokenType> Server<T> {
         reply: &mut Vec<u8>,
         place: Option<&dyn PlaceValues>,
     ) -> Result<()> {
-        // Every value is checked as a log weight before it leaves, as
-        // `AutoBatched` checks it: a NaN is the same error on every path.
-        let scalars = |method: Method, values: &[f64], reply: &mut Vec<u8>| {
-            check_weights(method, values).map(|()| encode_values(values, reply))
-        };
+        // The values leave unchecked: the pool checks them as log weights
+        // as it copies them out (`decode_rows`), as `AutoBatched` checks
+        // an answer, so a NaN is the same error on every path without a
+        // pass of its own here over a batch's megabytes.
         match call {
-            Call::Complete(c) => scalars(Method::Complete, &[p.dyn_complete(&c).await?], reply)?,
-            Call::Prefix(c) => scalars(Method::Prefix, &[p.dyn_prefix(&c).await?], reply)?,
-            Call::Score(c) => scalars(Method::Score, &[p.dyn_score(&c).await?], reply)?,
+            Call::Complete(c) => encode_values(&[p.dyn_complete(&c).await?], reply),
+            Call::Prefix(c) => encode_values(&[p.dyn_prefix(&c).await?], reply),
+            Call::Score(c) => encode_values(&[p.dyn_score(&c).await?], reply),
             Call::LogwNext(c) => {
                 let weights = p.dyn_logw_next(&c).await?;
-                check_weights(Method::LogwNext, weights.as_slice())?;
                 encode_rows(&[weights.as_slice()], reply, place);
             }
             Call::BatchComplete(c) => {
                 let values = p.dyn_batch_complete(&c).await?;
-                scalars(Method::BatchComplete, &values, reply)?;
+                encode_values(&values, reply);
             }
             Call::BatchPrefix(c) => {
                 let values = p.dyn_batch_prefix(&c).await?;
-                scalars(Method::BatchPrefix, &values, reply)?;
+                encode_values(&values, reply);
             }
             Call::BatchScore(c) => {
                 let values = p.dyn_batch_score(&c).await?;
-                scalars(Method::BatchScore, &values, reply)?;
+                encode_values(&values, reply);
             }
             Call::BatchLogwNext(c) => {
                 let all = p.dyn_batch_logw_next(&c).await?;
@@ -104,8 +102,6 @@ impl<T: TokenType> Server<T> {
                     )));
                 }
                 let rows: Vec<&[f64]> = all.iter().map(|w| w.as_slice()).collect();
-                rows.iter()
-                    .try_for_each(|row| check_weights(Method::BatchLogwNext, row))?;
                 encode_rows(&rows, reply, place);
             }
         }

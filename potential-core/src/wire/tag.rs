@@ -15,7 +15,9 @@
 ///   replies).
 /// - 4: [`MASK`] replies; errors name their method and wrapper by variant,
 ///   not by name.
-pub const VERSION: u16 = 4;
+/// - 5: the pool checks that the values are log weights as it decodes
+///   them; the worker no longer does.
+pub const VERSION: u16 = 5;
 
 /// Reply tag: raw little-endian `f64` values follow.
 pub const VALUES: u8 = 0;
@@ -68,6 +70,10 @@ mod tests {
     const HISTORY: &[(u16, &[u8], usize)] = &[
         (3, &[VALUES, DESCRIPTION, ERROR, SHARED], 8),
         (4, &[VALUES, DESCRIPTION, ERROR, SHARED, MASK], 8),
+        // The same payloads; the pool, not the worker, checks that values
+        // are log weights (as it copies them out), so a pool of version 4
+        // would let a newer worker's NaN through.
+        (5, &[VALUES, DESCRIPTION, ERROR, SHARED, MASK], 8),
     ];
 
     #[test]

@@ -247,12 +247,16 @@ impl TakeValues for Memory {
         placed: Placed,
         width: usize,
         rows: &mut Vec<Vec<f64>>,
+        each_row: &mut dyn FnMut(&[f64]),
     ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let values = self.values.lock().unwrap();
         let start = usize::try_from(placed.position / 8)?;
         let end = start + usize::try_from(placed.len / 8)?;
         let placed_values = values.get(start..end).ok_or("out of bounds")?;
-        rows.extend(placed_values.chunks(width).map(<[f64]>::to_vec));
+        for row in placed_values.chunks(width) {
+            each_row(row);
+            rows.push(row.to_vec());
+        }
         Ok(())
     }
 
@@ -311,4 +315,37 @@ fn placements_travel_as_sixteen_bytes() {
     assert_eq!(Placed::decode(&out[1..]), Some(placed));
     assert_eq!(Placed::decode(&out[2..]), None);
     assert_eq!(Placed::decode(&[out.as_slice(), &[0]].concat()[1..]), None);
+}
+
+#[test]
+fn weights_that_are_not_log_weights_fail_as_they_are_decoded_on_every_path() {
+    let bad_rows = [[0.5, -1.0, 0.0], [-2.0, f64::NAN, -0.25]];
+    let refs: Vec<&[f64]> = bad_rows.iter().map(|r| r.as_slice()).collect();
+    let is_nan_of = |err: &PotentialError, want: Method| matches!(err, PotentialError::InvalidWeight { method, value } if *method == want && value.is_nan());
+    // In the reply itself.
+    let mut reply = Vec::new();
+    encode_rows(&refs, &mut reply, None);
+    let err = decode_rows(&reply, Method::BatchLogwNext, 2, 3, None).unwrap_err();
+    assert!(is_nan_of(&err, Method::BatchLogwNext), "{err:?}");
+    // In shared memory: the error, and the space taken back once (by the
+    // take, not handed back again).
+    let mut memory = Memory::default();
+    let mut reply = Vec::new();
+    encode_rows(&refs, &mut reply, Some(&memory));
+    assert!(is_shared(&reply));
+    let err = decode_rows(&reply, Method::BatchLogwNext, 2, 3, Some(&mut memory)).unwrap_err();
+    assert!(is_nan_of(&err, Method::BatchLogwNext), "{err:?}");
+    assert!(memory.handed_back.is_empty());
+    // A scalar: +inf is not a log weight either.
+    let mut reply = Vec::new();
+    encode_values(&[f64::INFINITY], &mut reply);
+    let err = decode_rows(&reply, Method::Complete, 1, 1, None).unwrap_err();
+    assert!(
+        matches!(err, PotentialError::InvalidWeight { method: Method::Complete, value } if value == f64::INFINITY),
+        "{err:?}"
+    );
+    // -inf is one.
+    let mut reply = Vec::new();
+    encode_values(&[f64::NEG_INFINITY], &mut reply);
+    assert!(decode_rows(&reply, Method::Complete, 1, 1, None).is_ok());
 }

@@ -131,8 +131,9 @@ mod linux {
             placed: Placed,
             width: usize,
             rows: &mut Vec<Vec<f64>>,
+            each_row: &mut dyn FnMut(&[f64]),
         ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            Ok(self.take_rows(placed, width, rows)?)
+            Ok(self.take_rows_each(placed, width, rows, each_row)?)
         }
 
         fn hand_back(&mut self, placed: Placed) {
@@ -164,6 +165,7 @@ mod elsewhere {
             _: Placed,
             _: usize,
             _: &mut Vec<Vec<f64>>,
+            _: &mut dyn FnMut(&[f64]),
         ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             match *self {}
         }

@@ -194,6 +194,20 @@ impl RingReader {
         width: usize,
         rows: &mut Vec<Vec<f64>>,
     ) -> Result<(), BadPlacement> {
+        self.take_rows_each(placed, width, rows, &mut |_| {})
+    }
+
+    /// As [`take_rows`](Self::take_rows), calling `each_row` with each row
+    /// right after it is copied, while it is still in this core's cache:
+    /// the reply decoder checks the weights there, rather than in a pass
+    /// of its own over megabytes that have left the cache.
+    pub fn take_rows_each(
+        &mut self,
+        placed: Placed,
+        width: usize,
+        rows: &mut Vec<Vec<f64>>,
+        each_row: &mut dyn FnMut(&[f64]),
+    ) -> Result<(), BadPlacement> {
         let at = self.check(placed)? as usize;
         let row_bytes = 8 * width.max(1);
         let count = placed.len as usize / row_bytes;
@@ -207,6 +221,7 @@ impl RingReader {
                     read: self.read,
                     capacity: self.capacity,
                 })?;
+            each_row(&row);
             rows.push(row);
         }
         self.release(placed)
