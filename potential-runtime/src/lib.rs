@@ -128,6 +128,7 @@ mod socket;
 mod state;
 mod supervise;
 mod sync;
+mod sys;
 mod transport;
 mod tuning;
 mod worker;

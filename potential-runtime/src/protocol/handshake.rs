@@ -154,8 +154,8 @@ pub enum Refusal {
     },
     /// No hello arrived before the deadline, or the peer hung up first.
     NoHello(String),
-    /// The peer runs as another user (its uid from `SO_PEERCRED`, checked
-    /// before a byte of it is read).
+    /// The peer runs as another user (its uid from the socket on Unix,
+    /// `SO_PEERCRED` on Linux, checked before a byte of it is read).
     WrongUser {
         /// The peer's user id.
         uid: u32,
