@@ -150,10 +150,3 @@ pub fn assert_unbiased(what: &str, values: &[f64], exact: f64) {
         values.len()
     );
 }
-
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
