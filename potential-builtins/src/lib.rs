@@ -45,7 +45,7 @@
 //! assert_eq!(best.token().copied(), Some(&b" cat".to_vec()));
 //! # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
 //! ```
-#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod grammar;
 mod ngram;
