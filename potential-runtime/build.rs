@@ -1,8 +1,11 @@
-//! Chooses the platform path, the one seam of the runtime's platform code.
+//! Chooses the platform path, the one switch of the runtime's platform
+//! code (which lives in `src/sys/`, one module per mechanism, and in
+//! `src/shared/`, the shared-memory mechanism).
 //!
 //! `cfg(potential_linux)` marks the Linux mechanisms: the shared-memory
-//! region (memfd and `SCM_RIGHTS`), the peer's credentials, the parent-death
-//! signal and the socket's send buffer. Elsewhere (and with
+//! region (memfd and `SCM_RIGHTS`), the parent-death signal, glibc's
+//! allocator settings and the socket's send buffer. (The peer's uid is
+//! checked on every Unix, through interprocess's `peer_creds`.) Elsewhere (and with
 //! `--cfg potential_portable`, which `.ci/run` checks on Linux) the
 //! portable path compiles instead: every reply through the socket, the
 //! socket's private directory as the only guard.

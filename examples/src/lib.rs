@@ -1,6 +1,5 @@
 //! Code shared by the examples: the main job and the bench
 //! harness's rows and figures.
-#![warn(missing_docs)]
 
 pub mod bench;
 pub mod busy;

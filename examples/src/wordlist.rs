@@ -194,14 +194,7 @@ pub fn check_text(words: &WordList, tokens: &[Vec<u8>]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use potential_core::Spawnable;
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime")
-            .block_on(f)
-    }
+    use potential_core::checks::{assert_respawns, block_on};
 
     fn tokens(parts: &[&str]) -> Vec<Vec<u8>> {
         parts.iter().map(|p| p.as_bytes().to_vec()).collect()
@@ -254,15 +247,8 @@ mod tests {
     #[test]
     fn the_recipe_rebuilds_the_same_constraint() {
         let p = words();
-        let recipe = p.recipe().unwrap();
-        let rebuilt = recipe.build().unwrap().downcast::<Vec<u8>>().unwrap();
-        let c = tokens(&["The", " ca"]);
-        block_on(async {
-            assert_eq!(
-                rebuilt.prefix(&c).await.unwrap(),
-                p.prefix(&c).await.unwrap()
-            );
-        });
+        let contexts = [vec![], tokens(&["The", " ca"]), tokens(&["The", " cat"])];
+        block_on(assert_respawns(&p, &contexts)).unwrap();
         assert!(check_text(&p, &tokens(&["The", " cat"])).is_ok());
         assert!(check_text(&p, &tokens(&["The", " ca"])).is_err());
     }

@@ -45,7 +45,7 @@
 //! assert_eq!(best.token().copied(), Some(&b" cat".to_vec()));
 //! # Ok::<(), potential_core::PotentialError>(()) }).unwrap();
 //! ```
-#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod grammar;
 mod ngram;
@@ -76,19 +76,10 @@ impl ByteToken for Vec<u8> {
     }
 }
 
-/// Runs a future to completion on a fresh current-thread runtime (for tests).
-#[cfg(test)]
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block_on;
+    use potential_core::checks::block_on;
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
         assert_respawns,

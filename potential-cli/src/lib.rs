@@ -23,7 +23,7 @@
 //! constraint and its independent check ([`constraint`]), the model
 //! ([`model`]), the samplers ([`sample`]) and the output ([`output`]).
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod constraint;

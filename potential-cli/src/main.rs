@@ -1,4 +1,5 @@
 //! The `potential` command; see the crate docs and `potential --help`.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -342,6 +342,20 @@ impl fmt::Display for MismatchReport<'_> {
     }
 }
 
+/// Runs a future to completion on a fresh current-thread runtime: the
+/// checks (and a potential's methods) are async, a `#[test]` usually is not.
+///
+/// ```
+/// use potential_core::checks::block_on;
+/// assert_eq!(block_on(async { 1 + 1 }), 2);
+/// ```
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(future)
+}
+
 /// Collects mismatches for one check.
 struct Report {
     check: &'static str,
@@ -724,7 +738,7 @@ fn rebuild<P: Spawnable>(potential: &P) -> Result<Arc<dyn DynPotential<P::Token>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::potential::tests::{Length, NoC, block_on};
+    use crate::testing::{Length, NoC};
     use crate::vocab::Vocab;
     use crate::weights::LogWeights;
     use crate::{Result, non_empty};

@@ -212,7 +212,8 @@ impl<P: Potential + ?Sized> Potential for Arc<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::potential::tests::{Length, block_on};
+    use crate::checks::block_on;
+    use crate::testing::Length;
 
     #[test]
     fn erased_and_shared_potentials_answer_like_the_original() {

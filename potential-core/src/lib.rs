@@ -38,7 +38,7 @@
 //! assert_eq!(next.eos(), 0.0);                    // "a" may end here
 //! # Ok::<(), PotentialError>(()) }).unwrap();
 //! ```
-#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
 
 // Lets the macros' `::potential_core::…` paths resolve inside this crate too.
 extern crate self as potential_core;
@@ -53,6 +53,8 @@ pub mod hash;
 pub mod ops;
 mod potential;
 mod spawn;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod vocab;
 mod weights;
 pub mod wire;

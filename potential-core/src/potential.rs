@@ -415,63 +415,11 @@ pub fn zero_weight<T: TokenType>(context: &[T]) -> PotentialError {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::checks::block_on;
+    use crate::testing::{Length, NoC};
     use crate::vocab::Symbol::{Eos, Token};
-
-    /// genlm-control's test potential: complete = -len, prefix = -0.5 len.
-    #[derive(Debug)]
-    pub(crate) struct Length {
-        pub(crate) vocab: Vocab<char>,
-    }
-
-    impl Length {
-        pub(crate) fn abc() -> Self {
-            Length {
-                vocab: Vocab::new(['a', 'b', 'c']).unwrap(),
-            }
-        }
-    }
-
-    impl Potential for Length {
-        type Token = char;
-        fn vocab(&self) -> &Vocab<char> {
-            &self.vocab
-        }
-        async fn complete(&self, context: &[char]) -> Result<f64> {
-            Ok(-(context.len() as f64))
-        }
-        async fn prefix(&self, context: &[char]) -> Result<f64> {
-            Ok(-0.5 * context.len() as f64)
-        }
-    }
-
-    /// Zero weight as a prefix once the context holds a `c`.
-    pub(crate) struct NoC(pub(crate) Length);
-
-    impl Potential for NoC {
-        type Token = char;
-        fn vocab(&self) -> &Vocab<char> {
-            &self.0.vocab
-        }
-        async fn complete(&self, context: &[char]) -> Result<f64> {
-            self.0.complete(context).await
-        }
-        async fn prefix(&self, context: &[char]) -> Result<f64> {
-            if context.contains(&'c') {
-                Ok(f64::NEG_INFINITY)
-            } else {
-                self.0.prefix(context).await
-            }
-        }
-    }
-
-    pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 
     #[test]
     fn score_matches_genlm() {

@@ -234,8 +234,8 @@ impl Recipe {
 mod tests {
     use super::*;
     use crate::checks::assert_respawns;
+    use crate::checks::block_on;
     use crate::ext::PotentialExt;
-    use crate::potential::tests::block_on;
     use crate::vocab::Vocab;
 
     #[derive(Debug, Serialize, Deserialize)]

@@ -97,7 +97,7 @@
 //! included, found with `proc-macro-crate`); else, for a crate that
 //! depends on `potential-runtime` only, its re-export
 //! `potential_runtime::potential_core`; else `::potential_core`.
-#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod batched;
 mod crate_path;

@@ -112,7 +112,7 @@
 //! worker process opens the file itself. Reference the crate from the
 //! binary that runs workers (`use potential_llm as _;`) so that the linker
 //! keeps its registration.
-#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod error;
 mod fetch;

@@ -75,7 +75,7 @@ fn weights_copy_reference(bencher: Bencher) {
 
 fn small_frames() -> Vec<u8> {
     (0..2000u64)
-        .flat_map(|id| encode_frame(id, &[0, 1, 2, 3, 4, 5, 6, 7, 8]))
+        .flat_map(|id| encode_frame(id, &[0, 1, 2, 3, 4, 5, 6, 7, 8]).unwrap())
         .collect()
 }
 

@@ -3,7 +3,7 @@
 //! or it is refused.
 //!
 //! Before a peer has authenticated, it costs the pool little and not for
-//! long: its uid is checked (`SO_PEERCRED`) before a byte is read, at most
+//! long: its uid is checked ([`check_peer`]) before a byte is read, at most
 //! [`MAX_PENDING_HELLOS`] connections (or twice the workers, if more) wait
 //! for their hello at once (more are refused at once), each with a
 //! hello-sized buffer and for at most [`HELLO_TIMEOUT`]. (Anyone on the machine can see an abstract socket's
@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::protocol::frame::{Frame, FrameDecoder, MAX_FRAME_LEN};
 use crate::protocol::handshake::{HELLO_FRAME_LEN, Refusal, check_hello};
 use crate::state::Pool;
+use crate::sys::peer::check_peer;
 use crate::transport::{Half, ReadEnd, read_one};
 use crate::tuning::{ACCEPT_RETRY, HELLO_TIMEOUT, MAX_PENDING_HELLOS};
 
@@ -76,35 +77,6 @@ async fn accept_loop(pool: Arc<Pool>, listener: Listener) {
     }
 }
 
-/// Refuses a peer that runs as another user, before anything is read;
-/// gives its pid.
-#[cfg(potential_linux)]
-fn check_peer(stream: &Stream) -> Result<Option<u32>, Refusal> {
-    use std::os::fd::AsFd;
-    let Stream::UdSocket(s) = stream;
-    let peer = rustix::net::sockopt::socket_peercred(s.as_fd())
-        .map_err(|e| Refusal::NoHello(format!("cannot read the peer's credentials: {e}")))?;
-    same_user(peer.uid.as_raw())?;
-    Ok(u32::try_from(peer.pid.as_raw_nonzero().get()).ok())
-}
-
-/// Refuses a peer whose uid is not this process's.
-#[cfg(potential_linux)]
-fn same_user(peer: u32) -> Result<(), Refusal> {
-    if peer == rustix::process::getuid().as_raw() {
-        Ok(())
-    } else {
-        Err(Refusal::WrongUser { uid: peer })
-    }
-}
-
-/// Elsewhere, the socket's location (a private directory, a named pipe)
-/// keeps other users out.
-#[cfg(not(potential_linux))]
-fn check_peer(_: &Stream) -> Result<Option<u32>, Refusal> {
-    Ok(None)
-}
-
 /// Reads a connection's hello; hands an authenticated worker's connection
 /// to whoever spawned it, and refuses (closes) anything else.
 async fn handshake(pool: Arc<Pool>, stream: Stream) {
@@ -136,18 +108,5 @@ async fn handshake(pool: Arc<Pool>, stream: Stream) {
             let _ = arrival.send((half, decoder));
         }
         Err(refusal) => pool.refuse(refusal),
-    }
-}
-
-#[cfg(all(test, potential_linux))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_peer_of_another_user_is_refused() {
-        let me = rustix::process::getuid().as_raw();
-        assert_eq!(same_user(me), Ok(()));
-        let other = me.wrapping_add(1);
-        assert_eq!(same_user(other), Err(Refusal::WrongUser { uid: other }));
     }
 }

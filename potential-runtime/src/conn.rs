@@ -626,7 +626,7 @@ mod tests {
         assert!(poll(&mut first).is_pending());
         let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
         for (id, value) in [(8, 2.0), (7, 1.0), (99, 3.0)] {
-            decoder.push(&encode_frame(id, &reply(&[value])));
+            decoder.push(&encode_frame(id, &reply(&[value])).unwrap());
         }
         let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
         outcome.unwrap();
@@ -653,7 +653,7 @@ mod tests {
         assert_eq!(conn.load(), 1);
         assert!(conn.is_oldest_unanswered(3));
         let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
-        decoder.push(&encode_frame(3, &reply(&[1.0])));
+        decoder.push(&encode_frame(3, &reply(&[1.0])).unwrap());
         let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
         outcome.unwrap();
         assert_eq!(served.served, 0);
@@ -670,7 +670,7 @@ mod tests {
         assert!(conn.is_oldest_unanswered(1) && !conn.is_oldest_unanswered(2));
         let before = conn.last_heard();
         let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
-        decoder.push(&encode_frame(1, &reply(&[1.0])));
+        decoder.push(&encode_frame(1, &reply(&[1.0])).unwrap());
         conn.deliver_all(&mut decoder, &mut Vec::new(), None)
             .1
             .unwrap();
@@ -695,7 +695,7 @@ mod tests {
         assert!(poll(&mut call).is_pending());
         let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
         // A shared-memory reply on a connection without a region.
-        decoder.push(&encode_frame(6, &[wire::SHARED, 0, 0]));
+        decoder.push(&encode_frame(6, &[wire::SHARED, 0, 0]).unwrap());
         let (delivered, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
         outcome.unwrap();
         assert_eq!(
@@ -728,7 +728,7 @@ mod tests {
         call.polled = true;
         let values: Vec<f64> = (0..2 * width).map(|i| i as f64).collect();
         let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
-        decoder.push(&encode_frame(5, &reply(&values)));
+        decoder.push(&encode_frame(5, &reply(&values)).unwrap());
         let (served, outcome) = conn.deliver_all(&mut decoder, &mut Vec::new(), None);
         outcome.unwrap();
         assert_eq!(served.served, 1);

@@ -112,7 +112,6 @@
 //! tune: a program that moves many large weight vectors gains the same by
 //! starting with, for example,
 //! `GLIBC_TUNABLES=glibc.malloc.trim_threshold=134217728:glibc.malloc.mmap_threshold=33554432`.
-#![warn(missing_docs, unreachable_pub)]
 
 mod accept;
 mod affinity;
@@ -128,6 +127,7 @@ mod socket;
 mod state;
 mod supervise;
 mod sync;
+mod sys;
 mod transport;
 mod tuning;
 mod worker;

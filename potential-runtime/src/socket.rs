@@ -7,6 +7,8 @@ use interprocess::local_socket::{
     GenericFilePath, GenericNamespaced, Name, NameType, ToFsName, ToNsName,
 };
 
+use crate::sys;
+
 /// Where the pool's socket lives.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -103,42 +105,6 @@ fn owner_of(name: &str) -> Option<u32> {
     hex.then(|| pid.parse().ok()).flatten()
 }
 
-/// Whether a process with this pid runs (or may: when unsure, it does).
-#[cfg(unix)]
-fn alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    !matches!(
-        rustix::process::test_kill_process(pid),
-        Err(rustix::io::Errno::SRCH)
-    )
-}
-
-#[cfg(not(unix))]
-fn alive(_pid: u32) -> bool {
-    true
-}
-
-/// Whether `path` is a real directory (not a link to one) owned by this
-/// process's user: only such a directory can be a pool's private one.
-#[cfg(unix)]
-fn own_directory(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // `symlink_metadata` does not follow a link: a link planted under a
-    // dead pool's name is not a directory, and is left alone.
-    std::fs::symlink_metadata(path)
-        .is_ok_and(|m| m.file_type().is_dir() && m.uid() == rustix::process::getuid().as_raw())
-}
-
-#[cfg(not(unix))]
-fn own_directory(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_dir())
-}
-
 /// Removes the private directories that pools of dead processes left in
 /// `parent` (a pool killed by `SIGKILL` cannot remove its own): those named
 /// for a pid that no longer runs, that are directories (never a link,
@@ -153,11 +119,11 @@ fn sweep(parent: &Path) {
         let Some(pid) = name.to_str().and_then(owner_of) else {
             continue;
         };
-        if pid == std::process::id() || alive(pid) {
+        if pid == std::process::id() || sys::dir::alive(pid) {
             continue;
         }
         let dir = entry.path();
-        if !own_directory(&dir) {
+        if !sys::dir::own_directory(&dir) {
             continue;
         }
         let _ = std::fs::remove_file(dir.join(SOCKET_FILE));
@@ -173,12 +139,9 @@ const SOCKET_FILE: &str = "pool.sock";
 fn private_dir(parent: &Path, tag: &str) -> io::Result<(SocketAddress, Option<PathBuf>)> {
     sweep(parent);
     let dir = parent.join(dir_name(std::process::id(), tag));
-    let mut builder = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     // `create` (not `create_all`) fails if the path exists: nobody can
     // plant the directory before us.
-    builder.create(&dir)?;
+    sys::dir::private_builder().create(&dir)?;
     Ok((SocketAddress::Path(dir.join(SOCKET_FILE)), Some(dir)))
 }
 

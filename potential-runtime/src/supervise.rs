@@ -205,7 +205,8 @@ async fn connect_worker(
             }
         }
     };
-    let recipe = encode_frame(INIT_ID, pool.recipe());
+    let recipe = encode_frame(INIT_ID, pool.recipe())
+        .map_err(|e| failure(format!("cannot send the recipe: {e}")))?;
     let exchange = async {
         let ring = shared::offer(&half, pool.options().shared_memory)
             .await

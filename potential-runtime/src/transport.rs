@@ -15,7 +15,8 @@ use tokio::sync::Notify;
 
 use crate::protocol::frame::{FrameDecoder, FrameError};
 use crate::sync::lock;
-use crate::tuning::{COALESCE_BELOW, KEEP_BYTES_BELOW, SPARE_BUFFERS};
+use crate::sys;
+use crate::tuning::{COALESCE_BELOW, KEEP_BYTES_BELOW, SEND_BUFFER, SPARE_BUFFERS};
 
 /// A shared handle to a stream: `&Stream` reads and writes, so both
 /// directions use one `Arc` (`Stream::split` is deprecated in interprocess 2.4).
@@ -48,36 +49,7 @@ impl AsyncWrite for Half {
         Pin::new(&mut &*self.0).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        #[cfg(unix)]
-        {
-            let _ = cx;
-            Poll::Ready(shutdown_write(&self.0))
-        }
-        #[cfg(not(unix))]
-        Pin::new(&mut &*self.0).poll_shutdown(cx)
-    }
-}
-
-impl Half {
-    /// The tokio socket under the stream, for what `AsyncRead` and
-    /// `AsyncWrite` do not offer (`try_write`, `recvmsg`).
-    #[cfg(unix)]
-    pub(crate) fn socket(&self) -> &tokio::net::UnixStream {
-        let Stream::UdSocket(s) = &*self.0;
-        s.inner()
-    }
-}
-
-/// `shutdown(fd, SHUT_WR)`: the peer reads the end of the stream once the
-/// bytes already written are read, and this side can still read.
-#[cfg(unix)]
-fn shutdown_write(stream: &Stream) -> io::Result<()> {
-    use std::os::fd::AsFd;
-    let Stream::UdSocket(s) = stream;
-    match rustix::net::shutdown(s.as_fd(), rustix::net::Shutdown::Write) {
-        // The peer already hung up: its end is what shutting down asks for.
-        Ok(()) | Err(rustix::io::Errno::NOTCONN) => Ok(()),
-        Err(e) => Err(e.into()),
+        sys::stream::poll_shutdown_write(&self.0, cx)
     }
 }
 
@@ -173,7 +145,6 @@ impl Outbox {
     /// be cut by another. Gives whether everything was written; what the
     /// socket did not take stays at the front of the queue for the writer.
     fn write_now(&self, queue: &mut Queue) -> bool {
-        #[cfg(unix)]
         if let Some(stream) = &self.stream
             && !queue.writing
             && queue.frames.is_empty()
@@ -181,8 +152,8 @@ impl Outbox {
         {
             let mut written = 0;
             while written < queue.bytes.len() {
-                match stream.socket().try_write(&queue.bytes[written..]) {
-                    Ok(n) if n > 0 => written += n,
+                match sys::stream::try_write(&stream.0, &queue.bytes[written..]) {
+                    Some(n) if n > 0 => written += n,
                     // Would block, or failed: the writer takes over (and
                     // meets the error, if it lasts).
                     _ => break,
@@ -191,7 +162,6 @@ impl Outbox {
             queue.bytes.drain(..written);
             return queue.bytes.is_empty();
         }
-        let _ = queue;
         false
     }
 
@@ -410,19 +380,10 @@ pub(crate) async fn read_one_with(
     }
 }
 
-/// Enlarges the socket's send buffer; failure only costs speed.
+/// Enlarges the socket's send buffer (where the system lets it); failure
+/// only costs speed.
 pub(crate) fn tune(stream: &Stream) {
-    #[cfg(potential_linux)]
-    {
-        use std::os::fd::AsFd;
-        let Stream::UdSocket(s) = stream;
-        let _ = rustix::net::sockopt::set_socket_send_buffer_size(
-            s.as_fd(),
-            crate::tuning::SEND_BUFFER,
-        );
-    }
-    #[cfg(not(potential_linux))]
-    let _ = stream;
+    sys::stream::set_send_buffer(stream, SEND_BUFFER);
 }
 
 #[cfg(test)]

@@ -20,8 +20,7 @@ pub(crate) const KEEP_BYTES_BELOW: usize = 4 << 20;
 /// Room for a whole `logw_next` reply over a large vocabulary in the
 /// socket: one `write` instead of a wait for the reader per 200 KB (the
 /// default), each wait a trip through both event loops. The kernel caps
-/// it at `net.core.wmem_max`.
-#[cfg(potential_linux)]
+/// it at `net.core.wmem_max`. (Linux only: elsewhere the system's default.)
 pub(crate) const SEND_BUFFER: usize = 4 << 20;
 
 /// How long a worker serves the calls of one read before it lets its
@@ -62,14 +61,12 @@ pub(crate) const DECODE_UNLOCKED_ABOVE: usize = 16 * 1024;
 // --- Worker memory (`worker.rs`) ---
 
 /// Below this size, glibc serves allocations from its heaps, not from
-/// fresh mappings: 32 MiB, its largest.
-#[cfg(all(potential_linux, target_env = "gnu"))]
+/// fresh mappings: 32 MiB, its largest. (This and the next: glibc only.)
 pub(crate) const MMAP_THRESHOLD: i32 = 32 << 20;
 
 /// Free memory at the top of a heap that glibc keeps instead of handing it
 /// back to the kernel: half of a `batch_logw_next` of 32 contexts was page
 /// faults at glibc's default of 128 KB.
-#[cfg(all(potential_linux, target_env = "gnu"))]
 pub(crate) const TRIM_THRESHOLD: i32 = 128 << 20;
 
 // --- Supervision and accepting (`supervise.rs`, `accept.rs`) ---

@@ -16,8 +16,9 @@ use crate::protocol::handshake::Hello;
 use crate::protocol::message::{INIT_ID, decode_recipe};
 use crate::shared;
 use crate::socket::SocketAddress;
+use crate::sys;
 use crate::transport::{Half, Outbox, ReadEnd, Send, Took, read_loop};
-use crate::tuning::{COALESCE_BELOW, FLUSH_AFTER};
+use crate::tuning::{COALESCE_BELOW, FLUSH_AFTER, MMAP_THRESHOLD, TRIM_THRESHOLD};
 
 /// Exit codes of a worker, for the parent's log.
 const EXIT_OK: i32 = 0;
@@ -56,7 +57,7 @@ pub(crate) fn enter_if_worker() {
 }
 
 fn run(env: WorkerEnv) -> i32 {
-    if !die_with_parent(env.parent) {
+    if !sys::parent::die_with_parent(env.parent) {
         return EXIT_NO_PARENT;
     }
     keep_freed_memory();
@@ -88,7 +89,7 @@ fn run(env: WorkerEnv) -> i32 {
 }
 
 /// Makes glibc keep the memory a worker frees, up to
-/// [`TRIM_THRESHOLD`](crate::tuning::TRIM_THRESHOLD).
+/// [`TRIM_THRESHOLD`] (elsewhere than on glibc, nothing).
 ///
 /// A worker allocates the same sizes call after call: a potential's weight
 /// vectors (66 KB each over a vocabulary of 8,257) and the reply frames
@@ -99,35 +100,7 @@ fn run(env: WorkerEnv) -> i32 {
 /// belongs to the runtime, so it sets these for itself; its memory stays
 /// at the peak of what it used.
 fn keep_freed_memory() {
-    #[cfg(all(potential_linux, target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets malloc's parameters; it runs before the
-    // worker starts any thread.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, crate::tuning::MMAP_THRESHOLD);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, crate::tuning::TRIM_THRESHOLD);
-    }
-}
-
-/// Asks the kernel to kill this worker when its parent dies, even by
-/// SIGKILL (the socket's end of stream covers the rest, and other
-/// platforms), then checks that the parent did not die before.
-#[cfg(potential_linux)]
-fn die_with_parent(parent: u32) -> bool {
-    use rustix::process::{Signal, set_parent_process_death_signal};
-    if let Err(e) = set_parent_process_death_signal(Some(Signal::KILL)) {
-        eprintln!("potential worker: PR_SET_PDEATHSIG failed: {e}");
-    }
-    std::os::unix::process::parent_id() == parent
-}
-
-#[cfg(all(unix, not(potential_linux)))]
-fn die_with_parent(parent: u32) -> bool {
-    std::os::unix::process::parent_id() == parent
-}
-
-#[cfg(not(unix))]
-fn die_with_parent(_parent: u32) -> bool {
-    true
+    sys::memory::keep_freed_memory(MMAP_THRESHOLD, TRIM_THRESHOLD);
 }
 
 /// The worker's conversation with its pool, in the order of

@@ -30,7 +30,7 @@
 //! autobatched and multiprocess runs of the same potentials give the same
 //! particles.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod awrs;
 mod calls;

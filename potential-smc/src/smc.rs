@@ -336,6 +336,7 @@ fn log_mean_exp(log_weights: &[f64]) -> f64 {
 mod tests {
     use super::*;
     use crate::{LocallyOptimal, Resampling};
+    use potential_core::checks::block_on;
     use potential_core::{Potential, PotentialError, Vocab};
 
     /// Allows only "ab" repeated, ending after a `b`.
@@ -357,13 +358,6 @@ mod tests {
                 .all(|(i, t)| *t == if i % 2 == 0 { 'a' } else { 'b' });
             Ok(if ok { 0.0 } else { f64::NEG_INFINITY })
         }
-    }
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
     }
 
     #[test]

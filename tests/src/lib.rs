@@ -1,6 +1,6 @@
 //! Integration tests live in `tests/`; this crate holds them and the
 //! potentials they send to worker processes.
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod worker_potentials;
 

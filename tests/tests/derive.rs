@@ -2,19 +2,12 @@
 //! generate: the same answers as a hand-written impl, the native-batch
 //! flags, the empty-batch errors, and recipes that round-trip.
 
-use potential_core::checks::assert_respawns;
+use potential_core::checks::{assert_respawns, block_on};
 use potential_core::{
     LogWeights, Method, NativeBatch, Potential, PotentialError, Registered, Spawnable, Symbol,
     Vocab, batched, registered_tags,
 };
 use serde::{Deserialize, Serialize};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a current-thread runtime")
-        .block_on(f)
-}
 
 /// genlm-control's length potential, derived; no native batch form.
 #[derive(Debug, Clone, Potential, Serialize, Deserialize)]

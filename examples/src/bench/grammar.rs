@@ -300,16 +300,10 @@ mod tests {
     use potential_builtins::{NgramConfig, NgramLm};
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
+        block_on,
     };
     use potential_core::ops::Product;
     use potential_smc::{LocallyOptimal, SamplerOptions, smc};
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 
     #[test]
     fn the_documents_are_sentences_of_the_schema() {

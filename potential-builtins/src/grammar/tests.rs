@@ -1,9 +1,8 @@
 use super::*;
-use crate::block_on;
 use crate::{NgramConfig, NgramLm};
-use potential_core::Spawnable;
 use potential_core::checks::{
     Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
+    assert_respawns, block_on,
 };
 use proptest::prelude::*;
 
@@ -561,20 +560,7 @@ fn batches_agree_with_single_calls_and_recipes_rebuild_the_grammar() {
         for (c, b) in contexts.iter().zip(&batch) {
             assert_eq!(g.logw_next(c).await.unwrap().as_slice(), b.as_slice());
         }
-        let rebuilt = g
-            .inner()
-            .recipe()
-            .unwrap()
-            .build()
-            .unwrap()
-            .downcast::<Vec<u8>>()
-            .unwrap();
-        for c in &contexts {
-            assert_eq!(
-                rebuilt.logw_next(c).await.unwrap().as_slice(),
-                g.logw_next(c).await.unwrap().as_slice()
-            );
-        }
+        assert_respawns(g.inner(), &contexts).await.unwrap();
     });
 }
 

@@ -348,7 +348,7 @@ potential_core::register!(NgramLm);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block_on;
+    use potential_core::checks::block_on;
     use potential_core::checks::{
         Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
         assert_respawns,

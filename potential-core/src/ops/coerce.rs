@@ -411,7 +411,8 @@ impl<P: Potential + fmt::Debug, T> fmt::Debug for CoerceConcat<P, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::potential::tests::{Length, block_on};
+    use crate::checks::block_on;
+    use crate::testing::Length;
 
     fn chars(ctx: &[String]) -> Vec<char> {
         ctx.iter().flat_map(|w| w.chars()).collect()

@@ -351,7 +351,8 @@ impl<A: Potential + fmt::Debug, B: fmt::Debug> fmt::Debug for Product<A, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::potential::tests::{Length, block_on};
+    use crate::checks::block_on;
+    use crate::testing::Length;
 
     /// log weight = -(number of `target` tokens), as prefix and as complete.
     struct Count {

@@ -1,8 +1,9 @@
 use super::serve::Server;
 use super::*;
+use crate::checks::block_on;
 use crate::error::{Method, PotentialError, Result, Wrapper};
 use crate::potential::Potential;
-use crate::potential::tests::{Length, block_on};
+use crate::testing::Length;
 use crate::vocab::Symbol;
 use crate::vocab::Vocab;
 use std::sync::Arc;

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
             match decoder.next_frame() {
                 Ok(Some(frame)) => {
                     assert!(frame.payload.len() + 8 <= max);
-                    consumed.extend(encode_frame(frame.id, frame.payload));
+                    consumed.extend(encode_frame(frame.id, frame.payload).unwrap());
                 }
                 Ok(None) => break,
                 Err(_) => break 'feed,

@@ -76,32 +76,43 @@ pub fn begin_frame(out: &mut Vec<u8>, id: u64) -> usize {
 
 /// Writes the length of the frame begun at `start`, checking it against `max`.
 pub fn finish_frame(out: &mut [u8], start: usize, max: usize) -> Result<(), FrameError> {
-    let len = out.len() - start - 4;
-    if len > max || len > u32::MAX as usize {
-        return Err(FrameError::TooLarge { len, max });
-    }
-    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    let len = length_field(out.len() - start - 4, max)?;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     Ok(())
 }
 
-/// A whole frame in a new vector.
+/// The length field of a frame whose id and payload take `len` bytes:
+/// an error when `len` exceeds `max` or the field's 32 bits (4 GiB), the
+/// one check of every frame written.
+fn length_field(len: usize, max: usize) -> Result<u32, FrameError> {
+    match u32::try_from(len) {
+        Ok(field) if len <= max => Ok(field),
+        _ => Err(FrameError::TooLarge {
+            len,
+            max: max.min(u32::MAX as usize),
+        }),
+    }
+}
+
+/// A whole frame in a new vector; an error ([`FrameError::TooLarge`]) when
+/// the payload does not fit the 32-bit length field (4 GiB), checked
+/// before anything is copied.
 ///
 /// ```
 /// use potential_runtime::protocol::frame::{encode_frame, FrameDecoder, MAX_FRAME_LEN};
-/// let bytes = encode_frame(7, b"hi");
+/// let bytes = encode_frame(7, b"hi").unwrap();
 /// let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
 /// decoder.push(&bytes);
 /// let frame = decoder.next_frame().unwrap().unwrap();
 /// assert_eq!((frame.id, frame.payload), (7, &b"hi"[..]));
 /// ```
-pub fn encode_frame(id: u64, payload: &[u8]) -> Vec<u8> {
+pub fn encode_frame(id: u64, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+    let len = length_field(HEADER_LEN - 4 + payload.len(), usize::MAX)?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    let start = begin_frame(&mut out, id);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(payload);
-    // The caller chooses the payload; a payload over 4 GiB is not a frame.
-    let len = (out.len() - start - 4).min(u32::MAX as usize) as u32;
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out
+    Ok(out)
 }
 
 /// Cuts a byte stream into frames.
@@ -258,12 +269,46 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_over_the_length_fields_4_gib_is_an_error_not_a_clamp() {
+        let most = u32::MAX as usize - (HEADER_LEN - 4);
+        assert_eq!(
+            length_field(HEADER_LEN - 4 + most, usize::MAX),
+            Ok(u32::MAX)
+        );
+        let over = HEADER_LEN - 4 + most + 1;
+        assert_eq!(
+            length_field(over, usize::MAX),
+            Err(FrameError::TooLarge {
+                len: over,
+                max: u32::MAX as usize
+            })
+        );
+        assert_eq!(
+            length_field(11, 10),
+            Err(FrameError::TooLarge { len: 11, max: 10 })
+        );
+        // A real payload one byte too large (zeroed pages are only mapped,
+        // never touched: the check comes before the copy).
+        #[cfg(target_pointer_width = "64")]
+        {
+            let payload = vec![0u8; most + 1];
+            assert_eq!(
+                encode_frame(1, &payload),
+                Err(FrameError::TooLarge {
+                    len: over,
+                    max: u32::MAX as usize
+                })
+            );
+        }
+    }
+
+    #[test]
     fn frames_round_trip_across_arbitrary_splits() {
         let frames: Vec<(u64, Vec<u8>)> =
             vec![(1, vec![]), (2, vec![9; 100_000]), (u64::MAX, vec![1])];
         let stream: Vec<u8> = frames
             .iter()
-            .flat_map(|(id, p)| encode_frame(*id, p))
+            .flat_map(|(id, p)| encode_frame(*id, p).unwrap())
             .collect();
         for chunk in [1, 3, 12, 4096, stream.len()] {
             let mut d = FrameDecoder::new(MAX_FRAME_LEN);
@@ -301,13 +346,13 @@ mod tests {
     fn a_small_frame_after_a_huge_one_decodes_and_the_memory_is_given_back() {
         let mut d = FrameDecoder::new(MAX_FRAME_LEN);
         let huge = vec![0; SHRINK_ABOVE + 1];
-        d.push(&encode_frame(1, &huge));
+        d.push(&encode_frame(1, &huge).unwrap());
         assert_eq!(d.next_frame().unwrap().unwrap().payload.len(), huge.len());
         let small = vec![7; 100_000];
-        d.push(&encode_frame(2, &small));
+        d.push(&encode_frame(2, &small).unwrap());
         let frame = d.next_frame().unwrap().unwrap();
         assert_eq!((frame.id, frame.payload), (2, &small[..]));
-        d.push(&encode_frame(3, b"x"));
+        d.push(&encode_frame(3, b"x").unwrap());
         assert_eq!(d.next_frame().unwrap().unwrap().payload, b"x");
         assert!(
             d.spare().len() <= SHRINK_ABOVE,
@@ -371,7 +416,7 @@ mod tests {
             frames in proptest::collection::vec((any::<u64>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..20),
             cut in 1usize..700,
         ) {
-            let stream: Vec<u8> = frames.iter().flat_map(|(id, p)| encode_frame(*id, p)).collect();
+            let stream: Vec<u8> = frames.iter().flat_map(|(id, p)| encode_frame(*id, p).unwrap()).collect();
             let mut d = FrameDecoder::new(MAX_FRAME_LEN);
             let mut got = Vec::new();
             for piece in stream.chunks(cut) {

@@ -128,7 +128,7 @@ impl Hello {
         payload.extend_from_slice(&self.version.to_le_bytes());
         payload.extend_from_slice(&self.secret);
         payload.extend_from_slice(&self.ticket.to_le_bytes());
-        encode_frame(INIT_ID, &payload)
+        encode_frame(INIT_ID, &payload).expect("a hello is a few dozen bytes")
     }
 }
 
@@ -154,8 +154,8 @@ pub enum Refusal {
     },
     /// No hello arrived before the deadline, or the peer hung up first.
     NoHello(String),
-    /// The peer runs as another user (its uid from `SO_PEERCRED`, checked
-    /// before a byte of it is read).
+    /// The peer runs as another user (its uid from the socket on Unix,
+    /// `SO_PEERCRED` on Linux, checked before a byte of it is read).
     WrongUser {
         /// The peer's user id.
         uid: u32,
@@ -255,7 +255,7 @@ mod tests {
         bad[12] = b'X';
         assert_eq!(check(&bad, &s), Err(Refusal::BadMagic));
         assert!(matches!(
-            check(&encode_frame(0, b"short"), &s),
+            check(&encode_frame(0, b"short").unwrap(), &s),
             Err(Refusal::BadFrame(_))
         ));
         assert!(matches!(check(&[0xff; 64], &s), Err(Refusal::BadFrame(_))));

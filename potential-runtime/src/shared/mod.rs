@@ -75,7 +75,8 @@ mod linux {
                 return Ok(None);
             }
         };
-        pass::send_with_fd(half, &encode_frame(REGION_ID, &[]), region.fd()).await?;
+        let frame = encode_frame(REGION_ID, &[]).expect("an empty frame");
+        pass::send_with_fd(half, &frame, region.fd()).await?;
         Ok(Some(RingReader::new(region)))
     }
 

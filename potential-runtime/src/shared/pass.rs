@@ -22,7 +22,7 @@ use crate::transport::{Half, ReadEnd, read_one_with};
 
 /// Writes `frame` with `fd` attached to its first bytes.
 pub(crate) async fn send_with_fd(half: &Half, frame: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
-    let socket = half.socket();
+    let socket = crate::sys::stream::unix_socket(&half.0);
     let sent = loop {
         socket.writable().await?;
         let attempt = socket.try_io(Interest::WRITABLE, || {
@@ -67,7 +67,7 @@ fn poll_recv_with_fd(
     buf: &mut [u8],
     fd: &mut Option<OwnedFd>,
 ) -> Poll<io::Result<usize>> {
-    let socket = half.socket();
+    let socket = crate::sys::stream::unix_socket(&half.0);
     loop {
         std::task::ready!(socket.poll_read_ready(cx))?;
         let attempt = socket.try_io(Interest::READABLE, || {

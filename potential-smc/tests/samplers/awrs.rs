@@ -4,7 +4,8 @@
 use potential_core::{Potential, PotentialError, Symbol};
 use potential_smc::{Awrs, Proposal, SamplerOptions, Slot, Stream, smc};
 
-use crate::common::{NoRepeat, Unigram, assert_unbiased, block_on};
+use crate::common::{NoRepeat, Unigram, assert_unbiased};
+use potential_core::checks::block_on;
 
 /// Seeds per check: with 2,000 independent estimates the standard error
 /// of their mean is 0.1% to 3% of the normalizers here, small enough to

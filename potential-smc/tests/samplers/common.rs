@@ -9,15 +9,15 @@ use potential_core::{Potential, PotentialError, Result, Vocab};
 /// weights need not be normalized, and its next-token weights are the
 /// same after every context.
 #[derive(Debug)]
-pub struct Unigram {
-    pub vocab: Vocab<char>,
-    pub weights: Vec<f64>,
-    pub eos: f64,
-    pub start: f64,
+pub(crate) struct Unigram {
+    pub(crate) vocab: Vocab<char>,
+    pub(crate) weights: Vec<f64>,
+    pub(crate) eos: f64,
+    pub(crate) start: f64,
 }
 
 impl Unigram {
-    pub fn new(tokens: &str, weights: &[f64], eos: f64, start: f64) -> Self {
+    pub(crate) fn new(tokens: &str, weights: &[f64], eos: f64, start: f64) -> Self {
         Unigram {
             vocab: Vocab::new(tokens.chars()).unwrap(),
             weights: weights.to_vec(),
@@ -52,14 +52,14 @@ impl Potential for Unigram {
 /// A boolean constraint: no token twice in a row, no `banned` token, and
 /// at least one token before EOS. Counts its calls.
 #[derive(Debug)]
-pub struct NoRepeat {
-    pub vocab: Vocab<char>,
-    pub banned: char,
-    pub calls: AtomicUsize,
+pub(crate) struct NoRepeat {
+    pub(crate) vocab: Vocab<char>,
+    pub(crate) banned: char,
+    pub(crate) calls: AtomicUsize,
 }
 
 impl NoRepeat {
-    pub fn new(tokens: &str, banned: char) -> Self {
+    pub(crate) fn new(tokens: &str, banned: char) -> Self {
         NoRepeat {
             vocab: Vocab::new(tokens.chars()).unwrap(),
             banned,
@@ -67,12 +67,12 @@ impl NoRepeat {
         }
     }
 
-    pub fn calls(&self) -> usize {
+    pub(crate) fn calls(&self) -> usize {
         self.calls.load(Ordering::Relaxed)
     }
 
     /// Whether `c` is allowed as a prefix.
-    pub fn allows_text(&self, c: &[char]) -> bool {
+    pub(crate) fn allows_text(&self, c: &[char]) -> bool {
         !c.contains(&self.banned) && c.windows(2).all(|w| w[0] != w[1])
     }
 }
@@ -97,7 +97,7 @@ impl Potential for NoRepeat {
 }
 
 /// Every text over `vocab` of at most `max_tokens` tokens.
-pub fn texts(vocab: &Vocab<char>, max_tokens: usize) -> Vec<Vec<char>> {
+pub(crate) fn texts(vocab: &Vocab<char>, max_tokens: usize) -> Vec<Vec<char>> {
     let mut all = vec![Vec::new()];
     let mut frontier = vec![Vec::new()];
     for _ in 0..max_tokens {
@@ -118,7 +118,7 @@ pub fn texts(vocab: &Vocab<char>, max_tokens: usize) -> Vec<Vec<char>> {
 
 /// The exact total weight of the product of `a` and `b` over the texts of
 /// at most `max_tokens` tokens of `a`'s vocabulary.
-pub async fn total<A, B>(a: &A, b: &B, max_tokens: usize) -> f64
+pub(crate) async fn total<A, B>(a: &A, b: &B, max_tokens: usize) -> f64
 where
     A: Potential<Token = char>,
     B: Potential<Token = char>,
@@ -133,7 +133,7 @@ where
 }
 
 /// The mean of `values` and its standard error.
-pub fn mean_and_standard_error(values: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_and_standard_error(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -142,18 +142,11 @@ pub fn mean_and_standard_error(values: &[f64]) -> (f64, f64) {
 
 /// Asserts that the mean of `values` is within 4 standard errors of
 /// `exact` (and within rounding when every value is the same).
-pub fn assert_unbiased(what: &str, values: &[f64], exact: f64) {
+pub(crate) fn assert_unbiased(what: &str, values: &[f64], exact: f64) {
     let (mean, se) = mean_and_standard_error(values);
     assert!(
         (mean - exact).abs() <= 4.0 * se + 1e-9 * exact.abs(),
         "{what}: mean {mean} over {} runs, exact {exact}, standard error {se}",
         values.len()
     );
-}
-
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
 }

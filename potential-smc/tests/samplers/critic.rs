@@ -5,7 +5,8 @@ use potential_smc::{
     Calls, Extension, LocallyOptimal, Proposal, SamplerOptions, Slot, Smc, importance, smc,
 };
 
-use crate::common::{NoRepeat, Unigram, block_on};
+use crate::common::{NoRepeat, Unigram};
+use potential_core::checks::block_on;
 
 #[test]
 fn the_critic_weighs_each_drawn_context_once_and_rules_out_particles_at_once() {

@@ -6,7 +6,8 @@ use potential_core::PotentialExt;
 use potential_core::ops::Product;
 use potential_smc::{Awrs, LocallyOptimal, SamplerOptions, Smc, smc};
 
-use crate::common::{NoRepeat, Unigram, block_on};
+use crate::common::{NoRepeat, Unigram};
+use potential_core::checks::block_on;
 
 fn lm() -> Unigram {
     Unigram::new("abcd", &[0.4, 0.3, 0.2, 0.05], 0.05, 1.0)

@@ -5,7 +5,8 @@
 use potential_core::ops::Product;
 use potential_smc::{Awrs, LocallyOptimal, Proposal, Resampling, SamplerOptions, Smc};
 
-use crate::common::{NoRepeat, Unigram, assert_unbiased, block_on, total};
+use crate::common::{NoRepeat, Unigram, assert_unbiased, total};
+use potential_core::checks::block_on;
 
 const MAX_TOKENS: usize = 4;
 const RUNS: u64 = 400;
