@@ -10,7 +10,11 @@ use crate::error::LoadError;
 const SCRIPT: &str = include_str!("../fetch-model.sh");
 
 /// The command that fetches the default model, from the repository root.
-pub(crate) const FETCH_COMMAND: &str = "bash potential-llm/fetch-model.sh";
+const FETCH_COMMAND: &str = "bash potential-llm/fetch-model.sh";
+
+/// How a missing SmolLM2 is fetched, as [`LoadError::MissingModel`] says.
+const FETCH_HINT: &str =
+    "`bash potential-llm/fetch-model.sh` (or call `potential_llm::fetch_smollm2()`)";
 
 /// The file name of the default model.
 pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -54,7 +58,10 @@ pub fn smollm2_path() -> Result<PathBuf, LoadError> {
     let path = model_dir()?.join(SMOLLM2_FILE);
     match std::fs::metadata(&path) {
         Ok(m) if m.is_file() && m.len() == SMOLLM2_BYTES => Ok(path),
-        _ => Err(LoadError::MissingModel { path }),
+        _ => Err(LoadError::MissingModel {
+            path,
+            fetch: FETCH_HINT,
+        }),
     }
 }
 

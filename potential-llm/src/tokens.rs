@@ -55,18 +55,14 @@ fn meta_id(content: &Content, key: &str) -> Option<u32> {
     content.metadata.get(key).and_then(|v| v.to_u32().ok())
 }
 
-impl Tokens {
-    /// Reads the vocabulary and builds the tokenizer; `n_vocab` is the
-    /// number of rows of the model's embedding.
-    pub(crate) fn from_gguf(content: &Content, n_vocab: usize) -> Result<Self, LoadError> {
-        let model = meta(content, "tokenizer.ggml.model")?
-            .to_string()
-            .map_err(|e| LoadError::Invalid(format!("tokenizer.ggml.model: {e}")))?;
-        if model != "gpt2" {
-            return Err(LoadError::Invalid(format!(
-                "tokenizer model `{model}` is not supported: only byte-level BPE (`gpt2`) tokenizers are"
-            )));
-        }
+/// The tokens as the metadata lists them: text and type per id.
+struct Listed {
+    texts: Vec<String>,
+    types: Vec<i32>,
+}
+
+impl Listed {
+    fn read(content: &Content, n_vocab: usize) -> Result<Listed, LoadError> {
         let texts = meta_array(content, "tokenizer.ggml.tokens")?
             .iter()
             .map(|v| v.to_string().cloned())
@@ -92,85 +88,36 @@ impl Tokens {
                 texts.len()
             )));
         }
-        let merges = meta_array(content, "tokenizer.ggml.merges")?
-            .iter()
-            .map(|v| {
-                let s = v.to_string().map_err(|e| e.to_string())?;
-                let (a, b) = s
-                    .split_once(' ')
-                    .ok_or_else(|| format!("merge {s:?} is not two tokens"))?;
-                Ok((a.to_string(), b.to_string()))
-            })
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| LoadError::Invalid(format!("tokenizer.ggml.merges: {e}")))?;
+        Ok(Listed { texts, types })
+    }
+}
+
+impl Tokens {
+    /// Reads the vocabulary and builds the tokenizer; `n_vocab` is the
+    /// number of rows of the model's embedding.
+    pub(crate) fn from_gguf(content: &Content, n_vocab: usize) -> Result<Self, LoadError> {
+        let model = meta(content, "tokenizer.ggml.model")?
+            .to_string()
+            .map_err(|e| LoadError::Invalid(format!("tokenizer.ggml.model: {e}")))?;
+        if model != "gpt2" {
+            return Err(LoadError::Invalid(format!(
+                "tokenizer model `{model}` is not supported: only byte-level BPE (`gpt2`) tokenizers are"
+            )));
+        }
+        let listed = Listed::read(content, n_vocab)?;
+        let n = listed.texts.len();
         let eos_id = meta_id(content, "tokenizer.ggml.eos_token_id").ok_or_else(|| {
             LoadError::Invalid("metadata key `tokenizer.ggml.eos_token_id` is missing".into())
         })?;
-        if eos_id as usize >= texts.len() {
+        if eos_id as usize >= n {
             return Err(LoadError::Invalid(format!(
-                "end-of-sequence id {eos_id} is past the {} tokens",
-                texts.len()
+                "end-of-sequence id {eos_id} is past the {n} tokens"
             )));
         }
-        let bos_id = meta_id(content, "tokenizer.ggml.bos_token_id")
-            .filter(|&id| (id as usize) < texts.len());
-
-        let decoder = byte_decoder();
-        let mut tokens = Vec::new();
-        let mut vocab_ids = Vec::new();
-        let mut positions = vec![None; texts.len()];
-        for (id, (text, &ty)) in texts.iter().zip(&types).enumerate() {
-            if ty != NORMAL || id == eos_id as usize {
-                continue;
-            }
-            let bytes = text
-                .chars()
-                .map(|c| decoder.get(&c).copied())
-                .collect::<Option<Vec<u8>>>()
-                .ok_or_else(|| {
-                    LoadError::Invalid(format!(
-                        "token {id} ({text:?}) is not written in the byte-level alphabet"
-                    ))
-                })?;
-            positions[id] = Some(tokens.len() as u32);
-            tokens.push(bytes);
-            vocab_ids.push(id as u32);
-        }
-        let vocab = Vocab::new(tokens)
-            .map_err(|e| LoadError::Invalid(format!("vocabulary of the model: {e}")))?;
-
-        let mut bpe_vocab = tokenizers::models::bpe::Vocab::default();
-        for (id, text) in texts.iter().enumerate() {
-            bpe_vocab.insert(text.clone(), id as u32);
-        }
-        let bpe = BPE::builder()
-            .vocab_and_merges(bpe_vocab, merges)
-            .build()
-            .map_err(|e| LoadError::Invalid(format!("byte-level BPE from the metadata: {e}")))?;
-        let mut tokenizer = Tokenizer::new(bpe);
-        let pre = content
-            .metadata
-            .get("tokenizer.ggml.pre")
-            .and_then(|v| v.to_string().ok())
-            .map(String::as_str)
-            .unwrap_or("gpt2");
-        let byte_level: PreTokenizerWrapper = ByteLevel::new(false, true, true).into();
-        let pre_tokenizer: PreTokenizerWrapper = if DIGIT_SPLITTING.contains(&pre) {
-            Sequence::new(vec![Digits::new(true).into(), byte_level]).into()
-        } else {
-            byte_level
-        };
-        tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
-        tokenizer.with_decoder(Some(ByteLevel::default()));
-        let specials: Vec<AddedToken> = texts
-            .iter()
-            .zip(&types)
-            .filter(|&(_, &ty)| ty != NORMAL)
-            .map(|(text, _)| AddedToken::from(text.clone(), true))
-            .collect();
-        tokenizer.add_special_tokens(specials).map_err(|e| {
-            LoadError::Invalid(format!("the tokenizer refused the special tokens: {e}"))
-        })?;
+        let bos_id =
+            meta_id(content, "tokenizer.ggml.bos_token_id").filter(|&id| (id as usize) < n);
+        let (vocab, vocab_ids, positions) = byte_level_vocabulary(&listed, eos_id)?;
+        let tokenizer = byte_level_tokenizer(content, &listed)?;
         Ok(Tokens {
             vocab,
             vocab_ids,
@@ -189,6 +136,88 @@ impl Tokens {
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| format!("cannot tokenize {text:?}: {e}"))
     }
+}
+
+/// The vocabulary of a byte-level BPE: the ordinary tokens but EOS, as the
+/// bytes they stand for; their model ids; each id's position.
+type Vocabulary = (Vocab<Vec<u8>>, Vec<u32>, Vec<Option<u32>>);
+
+fn byte_level_vocabulary(listed: &Listed, eos_id: u32) -> Result<Vocabulary, LoadError> {
+    let decoder = byte_decoder();
+    let mut tokens = Vec::new();
+    let mut vocab_ids = Vec::new();
+    let mut positions = vec![None; listed.texts.len()];
+    for (id, (text, &ty)) in listed.texts.iter().zip(&listed.types).enumerate() {
+        if ty != NORMAL || id == eos_id as usize {
+            continue;
+        }
+        let bytes = text
+            .chars()
+            .map(|c| decoder.get(&c).copied())
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| {
+                LoadError::Invalid(format!(
+                    "token {id} ({text:?}) is not written in the byte-level alphabet"
+                ))
+            })?;
+        positions[id] = Some(tokens.len() as u32);
+        tokens.push(bytes);
+        vocab_ids.push(id as u32);
+    }
+    let vocab = Vocab::new(tokens)
+        .map_err(|e| LoadError::Invalid(format!("vocabulary of the model: {e}")))?;
+    Ok((vocab, vocab_ids, positions))
+}
+
+/// The byte-level BPE tokenizer of the metadata: its merges, GPT-2's
+/// pre-tokenizer (digits split first for the `pre` values that want it),
+/// the special tokens matched in the text.
+fn byte_level_tokenizer(content: &Content, listed: &Listed) -> Result<Tokenizer, LoadError> {
+    let merges = meta_array(content, "tokenizer.ggml.merges")?
+        .iter()
+        .map(|v| {
+            let s = v.to_string().map_err(|e| e.to_string())?;
+            let (a, b) = s
+                .split_once(' ')
+                .ok_or_else(|| format!("merge {s:?} is not two tokens"))?;
+            Ok((a.to_string(), b.to_string()))
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| LoadError::Invalid(format!("tokenizer.ggml.merges: {e}")))?;
+    let mut bpe_vocab = tokenizers::models::bpe::Vocab::default();
+    for (id, text) in listed.texts.iter().enumerate() {
+        bpe_vocab.insert(text.clone(), id as u32);
+    }
+    let bpe = BPE::builder()
+        .vocab_and_merges(bpe_vocab, merges)
+        .build()
+        .map_err(|e| LoadError::Invalid(format!("byte-level BPE from the metadata: {e}")))?;
+    let mut tokenizer = Tokenizer::new(bpe);
+    let pre = content
+        .metadata
+        .get("tokenizer.ggml.pre")
+        .and_then(|v| v.to_string().ok())
+        .map(String::as_str)
+        .unwrap_or("gpt2");
+    let byte_level: PreTokenizerWrapper = ByteLevel::new(false, true, true).into();
+    let pre_tokenizer: PreTokenizerWrapper = if DIGIT_SPLITTING.contains(&pre) {
+        Sequence::new(vec![Digits::new(true).into(), byte_level]).into()
+    } else {
+        byte_level
+    };
+    tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
+    tokenizer.with_decoder(Some(ByteLevel::default()));
+    let specials: Vec<AddedToken> = listed
+        .texts
+        .iter()
+        .zip(&listed.types)
+        .filter(|&(_, &ty)| ty != NORMAL)
+        .map(|(text, _)| AddedToken::from(text.clone(), true))
+        .collect();
+    tokenizer.add_special_tokens(specials).map_err(|e| {
+        LoadError::Invalid(format!("the tokenizer refused the special tokens: {e}"))
+    })?;
+    Ok(tokenizer)
 }
 
 /// GPT-2's byte-to-unicode alphabet, reversed: byte-level BPE vocabularies
