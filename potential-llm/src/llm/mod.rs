@@ -95,7 +95,7 @@ pub(super) fn invalid(message: String) -> PotentialError {
 }
 
 impl Llm {
-    /// Opens a llama-architecture GGUF model, autobatched: concurrent
+    /// Opens a GGUF model (llama or Gemma 3 architecture), autobatched: concurrent
     /// single calls are served by the native batch forms, one forward pass
     /// for all of them (see [`potential_core::autobatch`]).
     /// [`Llm::open_plain`] gives it without the wrapper.
@@ -103,10 +103,11 @@ impl Llm {
         Ok(Self::open_plain(path, options)?.to_autobatched())
     }
 
-    /// Opens a llama-architecture GGUF model without autobatching.
+    /// Opens a GGUF model (llama or Gemma 3 architecture) without
+    /// autobatching.
     ///
     /// A missing, truncated or corrupt file, another architecture, a
-    /// missing tensor, a tokenizer other than byte-level BPE, a bad
+    /// missing tensor, a tokenizer other than byte-level BPE or SentencePiece, a bad
     /// temperature or a prompt the model cannot take are errors (a
     /// [`LoadError`](crate::LoadError) inside [`PotentialError::Potential`] for the file, an
     /// [`PotentialError::InvalidInput`] for the options).
@@ -142,6 +143,13 @@ impl Llm {
             )));
         }
         let mut prompt_ids = model.tokens.encode(&options.prompt).map_err(invalid)?;
+        // A model that wants its beginning-of-sequence token (Gemma) gets
+        // it before every prompt, unless the prompt spells it.
+        if let Some(bos) = model.tokens.bos_id.filter(|_| model.tokens.add_bos)
+            && prompt_ids.first() != Some(&bos)
+        {
+            prompt_ids.insert(0, bos);
+        }
         if prompt_ids.is_empty() {
             match model.tokens.bos_id {
                 Some(bos) => prompt_ids.push(bos),
@@ -185,6 +193,25 @@ impl Llm {
     /// empty prompt).
     pub fn prompt_ids(&self) -> &[u32] {
         &self.run.prompt_ids
+    }
+
+    /// The model id of each vocabulary token, in vocabulary order.
+    pub fn vocab_model_ids(&self) -> &[u32] {
+        &self.model.tokens.vocab_ids
+    }
+
+    /// The model ids whose probabilities together are EOS's: the file's
+    /// end-of-sequence token, then its end-of-turn tokens (Gemma's
+    /// `<end_of_turn>`).
+    pub fn eos_model_ids(&self) -> &[u32] {
+        &self.model.tokens.eos_ids
+    }
+
+    /// Model ids that spell a vocabulary token already listed (a
+    /// SentencePiece byte token `<0x41>` beside `A`), with that token's
+    /// vocabulary index: their probabilities are added to its.
+    pub fn duplicate_model_ids(&self) -> &[(u32, u32)] {
+        &self.model.tokens.duplicates
     }
 
     /// The model's context length in tokens, prompt included.

@@ -203,11 +203,15 @@ impl Llm {
     }
 
     /// `log Z` of a logits row: the log-sum-exp of the tempered logits of
-    /// the vocabulary and EOS, in `f64`.
+    /// the vocabulary (duplicates included) and EOS, in `f64`.
     fn log_normalizer(&self, row: &[f32]) -> f64 {
         let t = &self.model.tokens;
         let inv_t = 1.0 / self.run.options.temperature;
-        let ids = t.vocab_ids.iter().chain(std::iter::once(&t.eos_id));
+        let ids = t
+            .vocab_ids
+            .iter()
+            .chain(&t.eos_ids)
+            .chain(t.duplicates.iter().map(|(id, _)| id));
         let max = ids
             .clone()
             .map(|&id| f64::from(row[id as usize]) * inv_t)
@@ -218,21 +222,38 @@ impl Llm {
         max + sum.ln()
     }
 
+    /// The log probability of the vocabulary token of model id `id` (its
+    /// duplicates' added).
     fn log_prob(&self, row: &[f32], id: u32) -> f64 {
-        f64::from(row[id as usize]) / self.run.options.temperature - self.log_normalizer(row)
+        let t = &self.model.tokens;
+        let inv_t = 1.0 / self.run.options.temperature;
+        let mut v = f64::from(row[id as usize]) * inv_t;
+        if let Some(p) = t.positions[id as usize] {
+            for &(d, q) in &t.duplicates {
+                if q == p {
+                    v = log_add(v, f64::from(row[d as usize]) * inv_t);
+                }
+            }
+        }
+        v - self.log_normalizer(row)
     }
 
     /// The next-token log probabilities of a logits row, vocabulary order,
-    /// EOS last.
+    /// EOS last (the end-of-turn tokens' added to it).
     fn next_weights(&self, row: &[f32]) -> Vec<f32> {
         let t = &self.model.tokens;
         let z = self.log_normalizer(row);
         let inv_t = 1.0 / self.run.options.temperature;
-        t.vocab_ids
+        let logit = |id: u32| f64::from(row[id as usize]) * inv_t;
+        let mut out: Vec<f64> = t.vocab_ids.iter().map(|&id| logit(id)).collect();
+        for &(d, p) in &t.duplicates {
+            out[p as usize] = log_add(out[p as usize], logit(d));
+        }
+        let eos = t.eos_ids[1..]
             .iter()
-            .chain(std::iter::once(&t.eos_id))
-            .map(|&id| (f64::from(row[id as usize]) * inv_t - z) as f32)
-            .collect()
+            .fold(logit(t.eos_ids[0]), |acc, &id| log_add(acc, logit(id)));
+        out.push(eos);
+        out.into_iter().map(|v| (v - z) as f32).collect()
     }
 
     pub(super) fn weights(&self, state: &State) -> Result<LogWeights<Vec<u8>>> {
@@ -240,5 +261,15 @@ impl Llm {
             self.model.tokens.vocab.clone(),
             state.next.iter().map(|&v| f64::from(v)).collect(),
         )
+    }
+}
+
+/// `ln(e^a + e^b)`.
+fn log_add(a: f64, b: f64) -> f64 {
+    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
+    if lo == f64::NEG_INFINITY {
+        hi
+    } else {
+        hi + (lo - hi).exp().ln_1p()
     }
 }

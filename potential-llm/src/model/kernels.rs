@@ -71,20 +71,36 @@ impl Embedding {
 pub(super) struct Linear {
     mm: QMatMul,
     k_pad: usize,
+    /// Whether a single row runs as two (the second zero): candle takes
+    /// another kernel for one row of some formats (Q6_K on x86: a compact
+    /// dot product for one row, repacked tiles for more), whose sums
+    /// differ in the last bits, so that a cached one-token step would not
+    /// give the numbers of the same token in a longer pass.
+    two_rows: bool,
 }
+
+/// Block formats for which candle picks its kernel by the number of rows
+/// (`repack_x86::select`): Q6_K takes the repacked tiles only for more
+/// than one row.
+const KERNEL_BY_ROWS: &[GgmlDType] = &[GgmlDType::Q6K];
 
 /// `x @ w^T` for `x` of `m` rows of `k` floats.
 pub(super) fn apply(w: &Linear, x: &[f32], m: usize, k: usize) -> candle_core::Result<Vec<f32>> {
-    let t = if w.k_pad > k {
-        let mut padded = vec![0.0_f32; m * w.k_pad];
+    let rows = if m == 1 && w.two_rows { 2 } else { m };
+    let t = if w.k_pad > k || rows > m {
+        let mut padded = vec![0.0_f32; rows * w.k_pad];
         for (dst, src) in padded.chunks_exact_mut(w.k_pad).zip(x.chunks_exact(k)) {
             dst[..k].copy_from_slice(src);
         }
-        Tensor::from_vec(padded, (m, w.k_pad), &Device::Cpu)?
+        Tensor::from_vec(padded, (rows, w.k_pad), &Device::Cpu)?
     } else {
         Tensor::from_slice(x, (m, k), &Device::Cpu)?
     };
-    w.mm.forward(&t)?.flatten_all()?.to_vec1::<f32>()
+    let mut out = w.mm.forward(&t)?.flatten_all()?.to_vec1::<f32>()?;
+    if rows > m {
+        out.truncate(out.len() / rows * m);
+    }
+    Ok(out)
 }
 
 /// Whether candle's repacked Q8_0 kernels (AVX-512 VNNI or AVX-VNNI) run
@@ -210,11 +226,17 @@ pub(super) fn matmul(t: QTensor, name: &str, precision: Precision) -> Result<Lin
         return Ok(Linear {
             mm: QMatMul::Tensor(w),
             k_pad: k,
+            two_rows: false,
         });
     }
     let (t, k_pad) = pad_rows(requantize_if_slow(t, name)?, name, precision)?;
+    let two_rows = KERNEL_BY_ROWS.contains(&t.dtype());
     let mm = QMatMul::from_arc(Arc::new(t)).map_err(candle_err(name))?;
-    Ok(Linear { mm, k_pad })
+    Ok(Linear {
+        mm,
+        k_pad,
+        two_rows,
+    })
 }
 
 /// One matrix whose rows are those of `parts` in order. Quantized blocks
