@@ -51,6 +51,7 @@ fn main() {
     rows.extend(potential_examples::bench::worker::rows());
     rows.extend(potential_examples::bench::main_job::rows());
     rows.extend(potential_examples::bench::llm::rows());
+    rows.extend(potential_examples::bench::gemma::rows());
     rows.extend(potential_examples::bench::grammar::rows());
     #[cfg(unix)]
     rows.extend(potential_examples::bench::awrs::rows());

@@ -32,10 +32,11 @@ use potential_smc::{Resampling, SamplerOptions};
 #[command(version)]
 struct Args {
     /// The language model: `smollm2` (SmolLM2-135M-Instruct under a JSON
-    /// schema; fetched on first use), `ngram` (the embedded default: an
+    /// schema; fetched on first use), `gemma3` (Gemma 3 270M, likewise;
+    /// under the Gemma Terms of Use), `ngram` (the embedded default: an
     /// n-gram model trained on the bundled books, under a regular
-    /// expression), or the path of a llama-architecture GGUF file (under
-    /// the JSON schema).
+    /// expression), or the path of a llama- or gemma3-architecture GGUF
+    /// file (under the JSON schema).
     #[arg(long, default_value = "smollm2")]
     lm: String,
     /// Number of particles (default: 16 for a language model, 64 for the
@@ -192,11 +193,17 @@ async fn choose(args: &Args) -> potential_core::Result<bool> {
                 ngram(args).await
             }
         },
+        "gemma3" => {
+            let path = tokio::task::spawn_blocking(potential_cli::model::gemma3)
+                .await
+                .unwrap_or_else(|e| Err(potential_llm::LoadError::Fetch(e.to_string())))?;
+            language_model(&path, "Gemma 3 270M (Q4_K_M)", args).await
+        }
         path => {
             let path = Path::new(path);
             if !path.is_file() {
                 return Err(PotentialError::InvalidInput(format!(
-                    "--lm {path:?}: expected `smollm2`, `ngram` or the path of a GGUF file, and there is no file there"
+                    "--lm {path:?}: expected `smollm2`, `gemma3`, `ngram` or the path of a GGUF file, and there is no file there"
                 )));
             }
             language_model(path, &path.display().to_string(), args).await

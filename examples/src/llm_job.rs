@@ -8,7 +8,7 @@ use std::path::Path;
 
 use potential_builtins::Grammar;
 use potential_core::{Potential, Result};
-use potential_llm::{Llm, LlmOptions, chat_prompt};
+use potential_llm::{ChatTemplate, Llm, LlmOptions};
 use serde_json::{Value, json};
 
 use crate::main_job::{InWorkers, JobOptions};
@@ -39,7 +39,12 @@ pub fn book_schema() -> Value {
 
 /// The prompt: SmolLM2's chat template, asking for the object.
 pub fn book_prompt() -> String {
-    chat_prompt(
+    book_prompt_in(ChatTemplate::ChatMl)
+}
+
+/// The prompt in a model's chat template (Gemma's for Gemma 3).
+pub fn book_prompt_in(template: ChatTemplate) -> String {
+    template.prompt(
         "You are a helpful librarian. You answer with one JSON object and nothing else.",
         "Name a famous novel. Answer as a JSON object with the keys \"title\", \"author\", \"year\" (an integer) and \"genres\" (a list of at most three of: fiction, romance, mystery, fantasy, science fiction, history, poetry, adventure).",
     )
@@ -60,14 +65,15 @@ pub fn job_options() -> JobOptions {
     }
 }
 
-/// Opens the model at `path` behind the book prompt, and the grammar of
+/// Opens the model at `path` behind the book prompt (in the file's chat
+/// template), and the grammar of
 /// [`book_schema`] over its vocabulary, both plain (the main job wraps
 /// them per mode).
 pub fn build(path: &Path) -> Result<(Llm, Grammar)> {
     let lm = Llm::open_plain(
         path,
         LlmOptions {
-            prompt: book_prompt(),
+            prompt: book_prompt_in(ChatTemplate::of_file(path)?),
             ..LlmOptions::default()
         },
     )?;

@@ -25,9 +25,14 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 #[command(group(ArgGroup::new("constraint").args(["json_schema", "lark", "regex"])))]
 pub struct GenerateArgs {
-    /// The language model: `smollm2` (SmolLM2-135M-Instruct, fetched on
-    /// first use) or the path of a llama-architecture GGUF file.
-    #[arg(long, default_value = "smollm2", value_name = "smollm2|PATH.gguf")]
+    /// The language model: `smollm2` (SmolLM2-135M-Instruct), `gemma3`
+    /// (Gemma 3 270M, under the Gemma Terms of Use), both fetched on first
+    /// use, or the path of a llama- or gemma3-architecture GGUF file.
+    #[arg(
+        long,
+        default_value = "smollm2",
+        value_name = "smollm2|gemma3|PATH.gguf"
+    )]
     pub model: String,
     /// The user's message (or, with --raw, the whole prompt).
     #[arg(long, value_name = "TEXT")]

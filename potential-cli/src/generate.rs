@@ -25,7 +25,11 @@ pub fn run(args: &GenerateArgs) -> Result<bool, CliError> {
     check_flags(args)?;
     // The constraint first: its errors cost no model load.
     let constraint = Constraint::from_args(args)?;
-    let prompt = model::prompt(&args.prompt, args.system.as_deref(), args.raw);
+    let prompt = model::Prompt {
+        user: &args.prompt,
+        system: args.system.as_deref(),
+        raw: args.raw,
+    };
     let spinner = ProgressBar::new_spinner().with_message(format!("opening {}", args.model));
     spinner.enable_steady_tick(Duration::from_millis(100));
     let opened = model::open(&args.model, prompt, args.max_tokens);

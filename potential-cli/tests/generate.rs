@@ -319,12 +319,12 @@ fn a_model_that_is_not_a_gguf_file_is_a_usage_error() {
         &["generate", "--prompt", "x", "--model", path],
         &["--model", path, "not a GGUF model file"],
     );
-    // A name this command does not know (gemma3 is not here yet).
+    // A name this command does not know.
     usage_error(
-        &["generate", "--prompt", "x", "--model", "gemma3"],
+        &["generate", "--prompt", "x", "--model", "gemma4"],
         &[
-            "--model gemma3",
-            "expected `smollm2` or the path of a GGUF file",
+            "--model gemma4",
+            "expected `smollm2`, `gemma3` or the path of a GGUF file",
         ],
     );
 }

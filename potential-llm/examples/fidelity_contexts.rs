@@ -5,19 +5,32 @@
 //!
 //! ```sh
 //! cargo run --release -p potential-llm --example fidelity_contexts > /tmp/contexts.json
+//! cargo run --release -p potential-llm --example fidelity_contexts -- --model gemma3 > /tmp/gemma-contexts.json
 //! ```
+//!
+//! Beside the contexts it writes the `Llm`'s vocabulary as model ids (and
+//! the ids whose probabilities make EOS's and the duplicates' added to a
+//! token's), so that the reference restricts its distribution as the `Llm`
+//! does.
 //!
 //! See `potential-llm/reference/README.md` for the whole procedure.
 
 use potential_core::Potential;
-use potential_llm::{Llm, LlmOptions, chat_prompt};
+use potential_llm::{ChatTemplate, Llm, LlmOptions};
 
 /// The answer the chat-JSON contexts take their first tokens from: a
 /// finished JSON object, after which the model should end its turn.
 const JSON_ANSWER: &str = r#"{"name": "Whiskers", "age": 3, "colour": "grey", "toys": ["ball", "mouse", "string"], "likes": {"food": "fish", "place": "the sunny windowsill"}, "indoor": true}"#;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = potential_llm::smollm2_path()?;
+    let gemma = std::env::args().skip(1).collect::<Vec<_>>() == ["--model", "gemma3"];
+    let path = if gemma {
+        potential_llm::gemma3_path()?
+    } else {
+        potential_llm::smollm2_path()?
+    };
+    let chat = ChatTemplate::of_file(&path)?;
+    let chat_prompt = |system: &str, user: &str| chat.prompt(system, user);
     let json_prompt = chat_prompt(
         "",
         "Describe a cat as a JSON object with its name, age, colour, toys, likes and whether it lives indoors.",
@@ -59,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("numbers".into(), "1, 1, 2, 3, 5, 8, 13,".into(), "", None),
     ];
     let mut out = Vec::new();
+    let mut ids = serde_json::Value::Null;
     for (name, prompt, text, keep) in specs {
         let llm = Llm::open_plain(
             &path,
@@ -84,6 +98,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .ok_or("a token outside the vocabulary")
             })
             .collect::<Result<_, _>>()?;
+        if ids.is_null() {
+            ids = serde_json::json!({
+                "vocab_ids": llm.vocab_model_ids(),
+                "eos_ids": llm.eos_model_ids(),
+                "duplicates": llm.duplicate_model_ids(),
+            });
+        }
         out.push(serde_json::json!({
             "name": name,
             "prompt": prompt,
@@ -91,6 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "context": context,
         }));
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    ids["contexts"] = serde_json::Value::Array(out);
+    println!("{}", serde_json::to_string(&ids)?);
     Ok(())
 }

@@ -4,26 +4,45 @@
 //!
 //! ```sh
 //! cargo run --release -p potential-llm --example greedy -- "What is the capital of France?"
+//! cargo run --release -p potential-llm --example greedy -- --model gemma3 "The capital of France is"
 //! ```
 //!
-//! Fetches SmolLM2 first when it is not in the cache directory (see
-//! `potential_llm::fetch_smollm2`).
+//! Fetches the model first when it is not in the cache directory (see
+//! `potential_llm::fetch_smollm2`, `potential_llm::fetch_gemma3`). With
+//! `--raw` the text is the prompt as it is, without the chat template.
 
 use std::time::Instant;
 
 use potential_core::{Potential, Symbol};
-use potential_llm::{Llm, LlmOptions, chat_prompt};
+use potential_llm::{ChatTemplate, Llm, LlmOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let question = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "What is the capital of France?".to_string());
-    let path = potential_llm::fetch_smollm2()?;
+    let mut args = std::env::args().skip(1).peekable();
+    let mut model = "smollm2".to_string();
+    let mut raw = false;
+    let mut question = "What is the capital of France?".to_string();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--model" => model = args.next().ok_or("--model needs a name")?,
+            "--raw" => raw = true,
+            _ => question = a,
+        }
+    }
+    let path = match model.as_str() {
+        "smollm2" => potential_llm::fetch_smollm2()?,
+        "gemma3" => potential_llm::fetch_gemma3()?,
+        other => return Err(format!("unknown model {other}: smollm2 or gemma3").into()),
+    };
+    let prompt = if raw {
+        question
+    } else {
+        ChatTemplate::of_file(&path)?.prompt("", &question)
+    };
     let start = Instant::now();
     let llm = Llm::open_plain(
         &path,
         LlmOptions {
-            prompt: chat_prompt("", &question),
+            prompt,
             ..LlmOptions::default()
         },
     )?;

@@ -13,15 +13,13 @@ use potential_core::PotentialError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The default model is not in the cache directory.
-    #[error(
-        "the model file {} is missing; fetch it with `{}` (or call `potential_llm::fetch_smollm2()`)",
-        path.display(),
-        crate::fetch::FETCH_COMMAND
-    )]
+    /// A known model is not in the cache directory.
+    #[error("the model file {} is missing; fetch it with {fetch}", path.display())]
     MissingModel {
         /// Where the file was looked for.
         path: PathBuf,
+        /// What fetches it (a command, and the function that runs it).
+        fetch: &'static str,
     },
     /// The file could not be read.
     #[error("cannot read {path}: {source}", path = .0.display(), source = .1)]
@@ -30,10 +28,10 @@ pub enum LoadError {
     /// or missing metadata.
     #[error("invalid model file: {0}")]
     Invalid(String),
-    /// The file holds a model of another architecture than llama.
-    #[error("unsupported architecture `{0}`: only llama-architecture GGUF models are supported")]
+    /// The file holds a model of an architecture the crate does not know.
+    #[error("unsupported architecture `{0}`: only `llama` and `gemma3` GGUF models are supported")]
     Architecture(String),
-    /// A tensor the llama architecture needs is not in the file.
+    /// A tensor the architecture needs is not in the file.
     #[error("invalid model file: tensor `{0}` is missing")]
     MissingTensor(String),
     /// The fetch script failed.

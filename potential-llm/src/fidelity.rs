@@ -28,6 +28,10 @@ use crate::{Llm, LlmOptions, Precision};
 /// contexts.
 pub const SMOLLM2_REFERENCE: &str = include_str!("../reference/smollm2.json");
 
+/// The reference fixture of Gemma 3 270M (Q4_K_M GGUF), 11 contexts (the
+/// chat ones in Gemma's turn format).
+pub const GEMMA3_REFERENCE: &str = include_str!("../reference/gemma3.json");
+
 /// The reference's next-token distributions for a few fixed contexts.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Fixture {

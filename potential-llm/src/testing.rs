@@ -110,56 +110,7 @@ impl TinyModel {
             types.push(1);
         }
         let n_vocab = texts.len();
-        let kv_dim = DIM / HEADS * KV_HEADS;
-        let mut rng = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut random = |rows: usize, cols: usize, scale: f32| -> candle_core::Result<Tensor> {
-            let values: Vec<f32> = (0..rows * cols)
-                .map(|_| {
-                    // xorshift64*: deterministic weights without a dependency.
-                    rng ^= rng >> 12;
-                    rng ^= rng << 25;
-                    rng ^= rng >> 27;
-                    let u = (rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32
-                        / (1u64 << 24) as f32;
-                    (2.0 * u - 1.0) * scale
-                })
-                .collect();
-            Tensor::from_vec(values, (rows, cols), &Device::Cpu)
-        };
-        let q = |t: Tensor, dtype: GgmlDType| QTensor::quantize(&t, dtype);
-        let ones = |n: usize| Tensor::ones(n, candle_core::DType::F32, &Device::Cpu);
-        let mut tensors: Vec<(String, QTensor)> = Vec::new();
-        tensors.push((
-            "token_embd.weight".into(),
-            q(random(n_vocab, DIM, 1.0).map_err(err)?, GgmlDType::Q8_0).map_err(err)?,
-        ));
-        for i in 0..self.layers {
-            let mut layer = |name: &str, rows: usize, cols: usize| -> candle_core::Result<()> {
-                let scale = 1.0 / (cols as f32).sqrt();
-                let t = q(random(rows, cols, scale * 1.7)?, GgmlDType::Q4_1)?;
-                tensors.push((format!("blk.{i}.{name}.weight"), t));
-                Ok(())
-            };
-            layer("attn_q", DIM, DIM).map_err(err)?;
-            layer("attn_k", kv_dim, DIM).map_err(err)?;
-            layer("attn_v", kv_dim, DIM).map_err(err)?;
-            layer("attn_output", DIM, DIM).map_err(err)?;
-            layer("ffn_gate", FFN, DIM).map_err(err)?;
-            layer("ffn_up", FFN, DIM).map_err(err)?;
-            layer("ffn_down", DIM, FFN).map_err(err)?;
-            for norm in ["attn_norm", "ffn_norm"] {
-                let t = q(ones(DIM).map_err(err)?, GgmlDType::F32).map_err(err)?;
-                tensors.push((format!("blk.{i}.{norm}.weight"), t));
-            }
-        }
-        tensors.push((
-            "output_norm.weight".into(),
-            q(ones(DIM).map_err(err)?, GgmlDType::F32).map_err(err)?,
-        ));
-        if let Some(omit) = &self.omit_tensor {
-            tensors.retain(|(name, _)| name != omit);
-        }
-
+        let tensors = self.tensors(n_vocab).map_err(err)?;
         let string = |s: &str| Value::String(s.to_string());
         let u32v = |n: usize| Value::U32(n as u32);
         let metadata: Vec<(&str, Value)> = vec![
@@ -207,5 +158,58 @@ impl TinyModel {
             .map_err(|e| LoadError::Io(path.to_path_buf(), e.into_error()))?
             .sync_all()
             .map_err(|e| LoadError::Io(path.to_path_buf(), e))
+    }
+
+    /// The tensors: random weights quantized as SmolLM2's are, unit norms,
+    /// without the one [`TinyModel::omit_tensor`] names.
+    fn tensors(&self, n_vocab: usize) -> candle_core::Result<Vec<(String, QTensor)>> {
+        let kv_dim = DIM / HEADS * KV_HEADS;
+        let mut rng = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut random = |rows: usize, cols: usize, scale: f32| -> candle_core::Result<Tensor> {
+            let values: Vec<f32> = (0..rows * cols)
+                .map(|_| {
+                    // xorshift64*: deterministic weights without a dependency.
+                    rng ^= rng >> 12;
+                    rng ^= rng << 25;
+                    rng ^= rng >> 27;
+                    let u = (rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32
+                        / (1u64 << 24) as f32;
+                    (2.0 * u - 1.0) * scale
+                })
+                .collect();
+            Tensor::from_vec(values, (rows, cols), &Device::Cpu)
+        };
+        let q = |t: Tensor, dtype: GgmlDType| QTensor::quantize(&t, dtype);
+        let ones = |n: usize| Tensor::ones(n, candle_core::DType::F32, &Device::Cpu);
+        let mut tensors: Vec<(String, QTensor)> = Vec::new();
+        tensors.push((
+            "token_embd.weight".into(),
+            q(random(n_vocab, DIM, 1.0)?, GgmlDType::Q8_0)?,
+        ));
+        for i in 0..self.layers {
+            let mut layer = |name: &str, rows: usize, cols: usize| -> candle_core::Result<()> {
+                let scale = 1.0 / (cols as f32).sqrt();
+                let t = q(random(rows, cols, scale * 1.7)?, GgmlDType::Q4_1)?;
+                tensors.push((format!("blk.{i}.{name}.weight"), t));
+                Ok(())
+            };
+            layer("attn_q", DIM, DIM)?;
+            layer("attn_k", kv_dim, DIM)?;
+            layer("attn_v", kv_dim, DIM)?;
+            layer("attn_output", DIM, DIM)?;
+            layer("ffn_gate", FFN, DIM)?;
+            layer("ffn_up", FFN, DIM)?;
+            layer("ffn_down", DIM, FFN)?;
+            for norm in ["attn_norm", "ffn_norm"] {
+                let t = q(ones(DIM)?, GgmlDType::F32)?;
+                tensors.push((format!("blk.{i}.{norm}.weight"), t));
+            }
+        }
+        tensors.push(("output_norm.weight".into(), q(ones(DIM)?, GgmlDType::F32)?));
+        if let Some(omit) = &self.omit_tensor {
+            tensors.retain(|(name, _)| name != omit);
+        }
+
+        Ok(tensors)
     }
 }

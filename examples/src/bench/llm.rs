@@ -29,7 +29,7 @@ const IDS: [&str; 5] = [
 const REPS: usize = 7;
 
 /// The calls of the batch row.
-const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 
 /// llama.cpp's figures on the same file, 2 threads (research notes).
 const LLAMA_CPP_STEP_MS: f64 = 16.0;
@@ -155,7 +155,9 @@ async fn load(path: &std::path::Path) -> Result<Row, PotentialError> {
     })
 }
 
-async fn step(llm: &Llm) -> Result<Row, PotentialError> {
+/// The median time of a one-token step on a cached 32-token context, and
+/// how many steps were timed.
+pub(crate) async fn measure_step(llm: &Llm) -> Result<(f64, usize), PotentialError> {
     let base = context(llm, 32)?;
     llm.logw_next(&base).await?;
     let mut next = 0;
@@ -170,26 +172,28 @@ async fn step(llm: &Llm) -> Result<Row, PotentialError> {
             times.push(ms(start));
         }
     }
-    let value = median(&times);
-    Ok(Row {
-        id: "llm_step",
-        figure: format!(
-            "Llm::logw_next of a context of 33 tokens (after a {}-token prompt) that extends a cached one by one token, one call at a time (ms), median of {}; reference: llama.cpp, 2 threads, same file",
-            llm.prompt_ids().len(),
-            times.len()
-        ),
-        value,
-        unit: "ms",
-        reference: Some(LLAMA_CPP_STEP_MS),
-        target: "within 2x of llama.cpp's 13-16 ms".into(),
-        met: value <= 2.0 * LLAMA_CPP_STEP_MS,
-    })
+    Ok((median(&times), times.len()))
 }
 
-async fn batch_gain(llm: &Llm) -> Result<Row, PotentialError> {
+/// What [`measure_batch`] measured: the median gain, the median times of
+/// a batch and of as many single steps, and the repetitions.
+pub(crate) struct BatchGain {
+    pub(crate) gain: f64,
+    pub(crate) batched_ms: f64,
+    pub(crate) one_by_one_ms: f64,
+    pub(crate) reps: usize,
+}
+
+/// [`BATCH`] one-token steps on a cached 32-token context, concurrently
+/// through the autobatched `Llm` against one at a time through the plain
+/// one (`options` are the prompt's).
+pub(crate) async fn measure_batch(
+    llm: &Llm,
+    options: LlmOptions,
+) -> Result<BatchGain, PotentialError> {
     let base = context(llm, 32)?;
-    let plain = llm.with_options(options())?;
-    let auto = llm.with_options(options())?.to_autobatched();
+    let plain = llm.with_options(options.clone())?;
+    let auto = llm.with_options(options)?.to_autobatched();
     plain.logw_next(&base).await?;
     auto.logw_next(&base).await?;
     let mut next = 1;
@@ -211,21 +215,44 @@ async fn batch_gain(llm: &Llm) -> Result<Row, PotentialError> {
             ratios.push(p / b);
         }
     }
-    let value = median(&ratios);
-    let per_token = median(&batched) / BATCH as f64;
+    Ok(BatchGain {
+        gain: median(&ratios),
+        batched_ms: median(&batched),
+        one_by_one_ms: median(&one_by_one),
+        reps: ratios.len(),
+    })
+}
+
+async fn step(llm: &Llm) -> Result<Row, PotentialError> {
+    let (value, n) = measure_step(llm).await?;
+    Ok(Row {
+        id: "llm_step",
+        figure: format!(
+            "Llm::logw_next of a context of 33 tokens (after a {}-token prompt) that extends a cached one by one token, one call at a time (ms), median of {n}; reference: llama.cpp, 2 threads, same file",
+            llm.prompt_ids().len(),
+        ),
+        value,
+        unit: "ms",
+        reference: Some(LLAMA_CPP_STEP_MS),
+        target: "within 2x of llama.cpp's 13-16 ms".into(),
+        met: value <= 2.0 * LLAMA_CPP_STEP_MS,
+    })
+}
+
+async fn batch_gain(llm: &Llm) -> Result<Row, PotentialError> {
+    let g = measure_batch(llm, options()).await?;
+    let per_token = g.batched_ms / BATCH as f64;
     Ok(Row {
         id: "llm_batch_gain",
         figure: format!(
             "{BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {per_token:.2} ms a token in the batch (llama.cpp: {LLAMA_CPP_BATCH_TOKEN_MS} ms a token, 2.2x); median of {}",
-            median(&batched),
-            median(&one_by_one),
-            ratios.len()
+            g.batched_ms, g.one_by_one_ms, g.reps
         ),
-        value,
+        value: g.gain,
         unit: "x",
         reference: None,
         target: "at least 2x on 2 cores".into(),
-        met: value >= 2.0,
+        met: g.gain >= 2.0,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod autobatch;
 #[cfg(unix)]
 pub mod awrs;
 mod cli;
+pub mod gemma;
 pub mod grammar;
 pub mod llm;
 pub mod main_job;
