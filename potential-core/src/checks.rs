@@ -738,7 +738,7 @@ fn rebuild<P: Spawnable>(potential: &P) -> Result<Arc<dyn DynPotential<P::Token>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Length, NoC};
+    use crate::testing::{Length, NoC, keeps_length};
     use crate::vocab::Vocab;
     use crate::weights::LogWeights;
     use crate::{Result, non_empty};
@@ -753,15 +753,7 @@ mod tests {
 
     impl Potential for Skewed {
         type Token = char;
-        fn vocab(&self) -> &Vocab<char> {
-            &self.0.vocab
-        }
-        async fn complete(&self, c: &[char]) -> Result<f64> {
-            self.0.complete(c).await
-        }
-        async fn prefix(&self, c: &[char]) -> Result<f64> {
-            self.0.prefix(c).await
-        }
+        keeps_length!();
         async fn logw_next(&self, c: &[char]) -> Result<LogWeights<char>> {
             let right = self.0.logw_next(c).await?;
             let mut values = right.into_vec();
@@ -946,15 +938,7 @@ mod tests {
 
     impl Potential for BatchOff {
         type Token = char;
-        fn vocab(&self) -> &Vocab<char> {
-            &self.0.vocab
-        }
-        async fn complete(&self, c: &[char]) -> Result<f64> {
-            self.0.complete(c).await
-        }
-        async fn prefix(&self, c: &[char]) -> Result<f64> {
-            self.0.prefix(c).await
-        }
+        keeps_length!();
         async fn batch_logw_next(&self, cs: &[Vec<char>]) -> Result<Vec<LogWeights<char>>> {
             let mut out = Vec::new();
             for c in cs {
@@ -1050,15 +1034,7 @@ mod tests {
         struct WrongScore(Length);
         impl Potential for WrongScore {
             type Token = char;
-            fn vocab(&self) -> &Vocab<char> {
-                &self.0.vocab
-            }
-            async fn complete(&self, c: &[char]) -> Result<f64> {
-                self.0.complete(c).await
-            }
-            async fn prefix(&self, c: &[char]) -> Result<f64> {
-                self.0.prefix(c).await
-            }
+            keeps_length!();
             async fn score(&self, c: &[Symbol<char>]) -> Result<f64> {
                 Ok(self.0.score(c).await? + 1.0)
             }

@@ -53,8 +53,8 @@ pub mod hash;
 pub mod ops;
 mod potential;
 mod spawn;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
+#[cfg(test)]
+mod testing;
 mod vocab;
 mod weights;
 pub mod wire;

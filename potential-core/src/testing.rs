@@ -1,26 +1,22 @@
 //! genlm-control's test potential and its zero-weight variant, written
-//! once for every test that wants them: this crate's unit tests and, with
-//! the `testing` feature, other crates' tests (the worker-process tests
-//! send [`Length`] to workers, so it is registered here).
-
-use serde::{Deserialize, Serialize};
+//! once for this crate's unit tests, and the body its tests' wrappers of
+//! it share.
 
 use crate::error::Result;
 use crate::potential::Potential;
-use crate::spawn::Registered;
 use crate::vocab::Vocab;
 
 /// genlm-control's test potential: `complete` is `-len`, `prefix` is
 /// `-0.5 len`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Length {
+#[derive(Debug, Clone)]
+pub(crate) struct Length {
     /// The vocabulary.
-    pub vocab: Vocab<char>,
+    pub(crate) vocab: Vocab<char>,
 }
 
 impl Length {
     /// Over `a`, `b`, `c`.
-    pub fn abc() -> Length {
+    pub(crate) fn abc() -> Length {
         Length {
             vocab: Vocab::new(['a', 'b', 'c']).expect("three tokens"),
         }
@@ -40,13 +36,10 @@ impl Potential for Length {
     }
 }
 
-impl Registered for Length {}
-crate::register!(Length);
-
 /// [`Length`] with zero weight as a prefix once the context holds a `c`
 /// (`complete` unchanged).
 #[derive(Debug)]
-pub struct NoC(pub Length);
+pub(crate) struct NoC(pub(crate) Length);
 
 impl Potential for NoC {
     type Token = char;
@@ -64,3 +57,21 @@ impl Potential for NoC {
         }
     }
 }
+
+/// The methods a test's wrapper of [`Length`] (its field `.0`) keeps:
+/// `vocab`, `complete` and `prefix`, so that the wrapper writes only the
+/// one it changes.
+macro_rules! keeps_length {
+    () => {
+        fn vocab(&self) -> &$crate::Vocab<char> {
+            &self.0.vocab
+        }
+        async fn complete(&self, context: &[char]) -> $crate::Result<f64> {
+            $crate::Potential::complete(&self.0, context).await
+        }
+        async fn prefix(&self, context: &[char]) -> $crate::Result<f64> {
+            $crate::Potential::prefix(&self.0, context).await
+        }
+    };
+}
+pub(crate) use keeps_length;

@@ -5,9 +5,37 @@ use std::path::PathBuf;
 use potential_core::{LogWeights, Potential, PotentialError, Registered, Result, Vocab};
 use serde::{Deserialize, Serialize};
 
-/// genlm-control's test potential (`complete` is `-len`, `prefix`
-/// `-0.5 len`), the one definition in `potential_core::testing`.
-pub use potential_core::testing::Length;
+/// genlm-control's test potential: `complete` is `-len`, `prefix` `-0.5 len`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Length {
+    /// The vocabulary.
+    pub vocab: Vocab<char>,
+}
+
+impl Length {
+    /// Over `a`, `b`, `c`.
+    pub fn abc() -> Length {
+        Length {
+            vocab: Vocab::new(['a', 'b', 'c']).expect("three tokens"),
+        }
+    }
+}
+
+impl Potential for Length {
+    type Token = char;
+    fn vocab(&self) -> &Vocab<char> {
+        &self.vocab
+    }
+    async fn complete(&self, context: &[char]) -> Result<f64> {
+        Ok(-(context.len() as f64))
+    }
+    async fn prefix(&self, context: &[char]) -> Result<f64> {
+        Ok(-0.5 * context.len() as f64)
+    }
+}
+
+impl Registered for Length {}
+potential_core::register!(Length);
 
 /// Counts the `b`s: `complete` is `-(number of b)`, `prefix` is
 /// `-0.25 (number of b)`; over `a`, `b`, `x`, so that its product with

@@ -258,7 +258,7 @@ async fn autobatching_inside_each_worker_gives_the_same_answers() {
     let workers = batched.to_multiprocess(2).await.expect("workers start");
     let repr = format!("{workers:?}");
     assert!(
-        repr.contains("AutoBatched(potential_core::testing::Length)"),
+        repr.contains("AutoBatched(potential_tests::worker_potentials::Length)"),
         "{repr}"
     );
     assert_same_answers(&local, &workers).await;
@@ -296,9 +296,7 @@ async fn a_product_of_registered_potentials_runs_in_workers() {
         .expect("workers start");
     let repr = format!("{workers:?}");
     assert!(
-        repr.contains(
-            "Product(potential_core::testing::Length, potential_tests::worker_potentials::CountB)"
-        ),
+        repr.contains("Product(potential_tests::worker_potentials::Length, potential_tests::worker_potentials::CountB)"),
         "{repr}"
     );
     assert_same_answers(&local, &workers).await;

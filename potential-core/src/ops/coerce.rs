@@ -412,7 +412,7 @@ impl<P: Potential + fmt::Debug, T> fmt::Debug for CoerceConcat<P, T> {
 mod tests {
     use super::*;
     use crate::checks::block_on;
-    use crate::testing::Length;
+    use crate::testing::{Length, keeps_length};
 
     fn chars(ctx: &[String]) -> Vec<char> {
         ctx.iter().flat_map(|w| w.chars()).collect()
@@ -464,15 +464,7 @@ mod tests {
 
     impl Potential for Short {
         type Token = char;
-        fn vocab(&self) -> &Vocab<char> {
-            &self.0.vocab
-        }
-        async fn complete(&self, context: &[char]) -> Result<f64> {
-            self.0.complete(context).await
-        }
-        async fn prefix(&self, context: &[char]) -> Result<f64> {
-            self.0.prefix(context).await
-        }
+        keeps_length!();
         async fn batch_complete(&self, contexts: &[Vec<char>]) -> Result<Vec<f64>> {
             Ok(vec![0.0; contexts.len().saturating_sub(1)])
         }
