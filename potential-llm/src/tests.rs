@@ -11,14 +11,7 @@ use potential_core::{Potential, PotentialError, Spawnable};
 
 use crate::testing::TinyModel;
 use crate::{Llm, LlmOptions, LoadError};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use potential_core::checks::block_on;
 
 /// A directory of this test process for the model files it writes. The
 /// tests share it and no test knows it is the last, so it outlives the

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use potential_core::checks::block_on;
 use potential_core::{Potential, Symbol};
 use potential_llm::fidelity::{ContextFidelity, Fixture, GEMMA3_REFERENCE, median_kl};
 use potential_llm::{ChatTemplate, Llm, LlmOptions, Precision};
@@ -23,13 +24,6 @@ fn model() -> Option<PathBuf> {
             None
         }
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 /// The model at the default precision, loaded once for the tests of this

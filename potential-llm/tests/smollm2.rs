@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::Content;
+use potential_core::checks::block_on;
 use potential_core::{Potential, Symbol};
 use potential_llm::fidelity::{ContextFidelity, Fixture, SMOLLM2_REFERENCE, median_kl};
 use potential_llm::{Llm, LlmOptions, Precision};
@@ -20,13 +21,6 @@ fn model() -> Option<PathBuf> {
             None
         }
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 fn open(path: &PathBuf, prompt: &str) -> Llm {
