@@ -18,8 +18,9 @@ use potential_core::{
     Vocab, non_empty,
 };
 
+pub use crate::model::Precision;
 pub use cache::CacheStats;
-pub use options::{LlmOptions, Precision};
+pub use options::LlmOptions;
 
 use crate::model::{Model, read_content};
 use crate::tokens::Tokens;

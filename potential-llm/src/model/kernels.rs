@@ -10,8 +10,8 @@ use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{Device, Module, Tensor};
 use half::f16;
 
+use super::precision::Precision;
 use crate::error::LoadError;
-use crate::llm::Precision;
 
 pub(super) fn candle_err(what: &str) -> impl FnOnce(candle_core::Error) -> LoadError + '_ {
     move |e| LoadError::Invalid(format!("{what}: {e}"))

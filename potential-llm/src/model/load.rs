@@ -11,9 +11,9 @@ use candle_core::quantized::gguf_file::Content;
 
 use super::kernels::{Embedding, candle_err, matmul, stack};
 use super::ops::Rope;
+use super::precision::Precision;
 use super::{Config, Family, Layer, Model};
 use crate::error::LoadError;
-use crate::llm::Precision;
 
 /// Reads the GGUF header and metadata of a file.
 pub(crate) fn read_content(path: &Path) -> Result<(Content, BufReader<File>), LoadError> {

@@ -11,6 +11,8 @@
 //!   about block formats;
 //! - `ops`: the element-wise steps (RMS norm, rotary embedding, dot
 //!   products), plain loops over `f32`;
+//! - `precision`: what the matmuls round ([`Precision`], an option of
+//!   the `Llm`);
 //! - `kv`: the keys and values of a run of positions;
 //! - `forward`: the pass itself.
 //!
@@ -41,10 +43,12 @@ mod kernels;
 mod kv;
 mod load;
 mod ops;
+mod precision;
 
 pub(crate) use config::{Config, Family};
 pub(crate) use kv::{KvChunk, KvRef, SeqInput};
 pub(crate) use load::read_content;
+pub use precision::Precision;
 
 use kernels::{Embedding, Linear};
 use ops::Rope;
