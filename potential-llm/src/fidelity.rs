@@ -183,3 +183,30 @@ pub fn median_kl(results: &[ContextFidelity]) -> f64 {
         n => (kls[n / 2 - 1] + kls[n / 2]) / 2.0,
     }
 }
+
+/// The report of a fixture comparison as the fixture tests print it: a
+/// line a context (its KL, whether the top token agrees, the largest
+/// difference over the top 20), then the median, each line starting with
+/// `label`.
+///
+/// ```
+/// use potential_llm::fidelity::{ContextFidelity, report};
+/// let results = [ContextFidelity { name: "france".into(), kl: 1e-3, top1_agrees: true, max_diff_top20: 0.3 }];
+/// let text = report("SmolLM2 Blocks32", &results);
+/// assert!(text.contains("france: KL 1.00e-3, top-1 agrees"));
+/// assert!(text.ends_with("SmolLM2 Blocks32 median KL 1.00e-3\n"));
+/// ```
+pub fn report(label: &str, results: &[ContextFidelity]) -> String {
+    let mut out = String::new();
+    for r in results {
+        out.push_str(&format!(
+            "{label} {:>10}: KL {:.2e}, top-1 {}, max |diff| over the top 20 {:.5}\n",
+            r.name,
+            r.kl,
+            if r.top1_agrees { "agrees" } else { "FLIPS" },
+            r.max_diff_top20
+        ));
+    }
+    out.push_str(&format!("{label} median KL {:.2e}\n", median_kl(results)));
+    out
+}

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use potential_core::checks::block_on;
 use potential_core::{Potential, Symbol};
-use potential_llm::fidelity::{ContextFidelity, Fixture, GEMMA3_REFERENCE, median_kl};
+use potential_llm::fidelity::{ContextFidelity, Fixture, GEMMA3_REFERENCE, median_kl, report};
 use potential_llm::{ChatTemplate, Llm, LlmOptions, Precision};
 
 fn model() -> Option<PathBuf> {
@@ -155,16 +155,7 @@ fn fidelity(precision: Precision) -> Option<Vec<ContextFidelity>> {
     let path = model()?;
     let fixture = Fixture::parse(GEMMA3_REFERENCE).unwrap();
     let results = block_on(fixture.compare(&path, precision)).unwrap();
-    for r in &results {
-        eprintln!(
-            "gemma3 {precision:?} {:>10}: KL {:.2e}, top-1 {}, max |diff| over the top 20 {:.5}",
-            r.name,
-            r.kl,
-            if r.top1_agrees { "agrees" } else { "FLIPS" },
-            r.max_diff_top20
-        );
-    }
-    eprintln!("gemma3 {precision:?} median KL {:.2e}", median_kl(&results));
+    eprint!("{}", report(&format!("gemma3 {precision:?}"), &results));
     Some(results)
 }
 

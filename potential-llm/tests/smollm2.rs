@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file::Content;
 use potential_core::checks::block_on;
 use potential_core::{Potential, Symbol};
-use potential_llm::fidelity::{ContextFidelity, Fixture, SMOLLM2_REFERENCE, median_kl};
+use potential_llm::fidelity::{ContextFidelity, Fixture, SMOLLM2_REFERENCE, median_kl, report};
 use potential_llm::{Llm, LlmOptions, Precision};
 
 fn model() -> Option<PathBuf> {
@@ -117,16 +117,7 @@ fn the_vocabulary_is_every_token_but_the_special_ones() {
 fn fidelity(path: &Path, precision: Precision) -> Vec<ContextFidelity> {
     let fixture = Fixture::parse(SMOLLM2_REFERENCE).unwrap();
     let results = block_on(fixture.compare(path, precision)).unwrap();
-    for r in &results {
-        eprintln!(
-            "{precision:?} {:>10}: KL {:.2e}, top-1 {}, max |diff| over the top 20 {:.5}",
-            r.name,
-            r.kl,
-            if r.top1_agrees { "agrees" } else { "FLIPS" },
-            r.max_diff_top20
-        );
-    }
-    eprintln!("{precision:?} median KL {:.2e}", median_kl(&results));
+    eprint!("{}", report(&format!("{precision:?}"), &results));
     results
 }
 
