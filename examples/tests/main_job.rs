@@ -4,6 +4,7 @@
 //! `harness = false`: the worker processes re-execute this binary, so
 //! `main` calls `potential_runtime::init()` before anything else.
 
+use potential_llm::testing::model_or_skip;
 use std::time::Duration;
 
 use potential_builtins::NgramConfig;
@@ -31,15 +32,8 @@ fn main() {
 /// when the model was not fetched, unless `POTENTIAL_REQUIRE_MODEL=1`
 /// (set by `.ci/run`) makes that a failure.
 async fn smollm2_job() -> bool {
-    let path = match potential_llm::smollm2_path() {
-        Ok(path) => path,
-        Err(e) if std::env::var("POTENTIAL_REQUIRE_MODEL").as_deref() == Ok("1") => {
-            panic!("POTENTIAL_REQUIRE_MODEL=1 and {e}")
-        }
-        Err(e) => {
-            println!("main_job: SmolLM2 job skipped: {e}");
-            return false;
-        }
+    let Some(path) = model_or_skip("main_job: SmolLM2 job", potential_llm::smollm2_path()) else {
+        return false;
     };
     let (lm, grammar) = llm_job::build(&path).expect("SmolLM2 opens");
     let options = JobOptions {

@@ -24,16 +24,7 @@ fn potential(args: &[&str]) -> Output {
 /// Whether SmolLM2 is there; when it is not, says so and the test ends
 /// (or fails, under `POTENTIAL_REQUIRE_MODEL=1`).
 fn have_model(test: &str) -> bool {
-    match potential_llm::smollm2_path() {
-        Ok(_) => true,
-        Err(e) if std::env::var("POTENTIAL_REQUIRE_MODEL").as_deref() == Ok("1") => {
-            panic!("POTENTIAL_REQUIRE_MODEL=1 and {e}")
-        }
-        Err(e) => {
-            println!("{test}: skipped: {e}");
-            false
-        }
-    }
+    potential_llm::testing::model_or_skip(test, potential_llm::smollm2_path()).is_some()
 }
 
 /// A file of the test's own, with `contents`.

@@ -213,3 +213,31 @@ impl TinyModel {
         Ok(tensors)
     }
 }
+
+/// A real model's path for a test, or `None` (with a line saying why on
+/// standard output) when it was not fetched, so that the test skips;
+/// under `POTENTIAL_REQUIRE_MODEL=1` (set by `.ci/run`) a missing model
+/// panics instead, so that CI cannot pass by skipping.
+///
+/// ```
+/// use potential_llm::testing::model_or_skip;
+/// let missing: Result<std::path::PathBuf, String> = Err("no file here".into());
+/// if std::env::var("POTENTIAL_REQUIRE_MODEL").as_deref() != Ok("1") {
+///     assert_eq!(model_or_skip("a doc test", missing), None);
+/// }
+/// ```
+pub fn model_or_skip<E: std::fmt::Display>(
+    test: &str,
+    found: Result<std::path::PathBuf, E>,
+) -> Option<std::path::PathBuf> {
+    match found {
+        Ok(path) => Some(path),
+        Err(e) if std::env::var("POTENTIAL_REQUIRE_MODEL").as_deref() == Ok("1") => {
+            panic!("{test}: POTENTIAL_REQUIRE_MODEL=1 and {e}")
+        }
+        Err(e) => {
+            println!("{test}: skipped: {e}");
+            None
+        }
+    }
+}

@@ -11,19 +11,11 @@ use std::sync::OnceLock;
 use potential_core::checks::block_on;
 use potential_core::{Potential, Symbol};
 use potential_llm::fidelity::{ContextFidelity, Fixture, GEMMA3_REFERENCE, median_kl, report};
+use potential_llm::testing::model_or_skip;
 use potential_llm::{ChatTemplate, Llm, LlmOptions, Precision};
 
 fn model() -> Option<PathBuf> {
-    match potential_llm::gemma3_path() {
-        Ok(path) => Some(path),
-        Err(e) if std::env::var("POTENTIAL_REQUIRE_MODEL").as_deref() == Ok("1") => {
-            panic!("POTENTIAL_REQUIRE_MODEL=1 and {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
+    model_or_skip("gemma3", potential_llm::gemma3_path())
 }
 
 /// The model at the default precision, loaded once for the tests of this

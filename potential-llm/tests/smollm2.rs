@@ -8,19 +8,11 @@ use candle_core::quantized::gguf_file::Content;
 use potential_core::checks::block_on;
 use potential_core::{Potential, Symbol};
 use potential_llm::fidelity::{ContextFidelity, Fixture, SMOLLM2_REFERENCE, median_kl, report};
+use potential_llm::testing::model_or_skip;
 use potential_llm::{Llm, LlmOptions, Precision};
 
 fn model() -> Option<PathBuf> {
-    match potential_llm::smollm2_path() {
-        Ok(path) => Some(path),
-        Err(e) if std::env::var("POTENTIAL_REQUIRE_MODEL").as_deref() == Ok("1") => {
-            panic!("POTENTIAL_REQUIRE_MODEL=1 and {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
+    model_or_skip("smollm2", potential_llm::smollm2_path())
 }
 
 fn open(path: &PathBuf, prompt: &str) -> Llm {
