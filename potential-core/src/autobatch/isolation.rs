@@ -84,9 +84,8 @@ fn parts(len: usize, rate: f64) -> usize {
 #[derive(Debug)]
 struct Part {
     range: Range<usize>,
-    /// The split it came from (an index into `Search::splits`); `None` for
-    /// the whole batch.
-    split: Option<usize>,
+    /// The split it came from (an index into `Search::splits`).
+    split: usize,
     /// Whether it is the last part of its split.
     last: bool,
 }
@@ -96,11 +95,14 @@ struct Part {
 #[derive(Debug)]
 pub(crate) struct Search {
     rate: f64,
+    /// The whole batch, until it is handed out. (Kept apart from `pending`
+    /// so that a batch that succeeds, the common case, allocates nothing.)
+    whole: Option<Range<usize>>,
     /// Ranges still to run, the leftmost last.
     pending: Vec<Part>,
     /// For each split made so far, whether one of its parts has failed.
     splits: Vec<bool>,
-    /// The split of the range handed out last.
+    /// The split of the range handed out last (`None`: the whole batch).
     current: Option<usize>,
     /// Single calls that failed.
     failed_alone: usize,
@@ -110,18 +112,10 @@ impl Search {
     /// A search over `n` calls (the whole batch runs first), splitting by
     /// `rate`, the fraction of calls that fail on their own.
     pub(crate) fn new(n: usize, rate: f64) -> Self {
-        let pending = if n == 0 {
-            Vec::new()
-        } else {
-            vec![Part {
-                range: 0..n,
-                split: None,
-                last: true,
-            }]
-        };
         Search {
             rate,
-            pending,
+            whole: (n > 0).then_some(0..n),
+            pending: Vec::new(),
             splits: Vec::new(),
             current: None,
             failed_alone: 0,
@@ -130,14 +124,18 @@ impl Search {
 
     /// The next range to run, or `None` when the search is over.
     pub(crate) fn next(&mut self) -> Option<Range<usize>> {
+        if let Some(whole) = self.whole.take() {
+            self.current = None;
+            return Some(whole);
+        }
         loop {
             let part = self.pending.pop()?;
-            let known_to_fail = part.last && part.split.is_some_and(|s| !self.splits[s]);
+            let known_to_fail = part.last && !self.splits[part.split];
             if known_to_fail && part.range.len() > 1 {
                 self.split(part.range);
                 continue;
             }
-            self.current = part.split;
+            self.current = Some(part.split);
             return Some(part.range);
         }
     }
@@ -176,7 +174,7 @@ impl Search {
         let bound = |i: usize| range.start + i * len / k;
         self.pending.extend((0..k).rev().map(|i| Part {
             range: bound(i)..bound(i + 1),
-            split: Some(split),
+            split,
             last: i + 1 == k,
         }));
     }

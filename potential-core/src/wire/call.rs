@@ -53,20 +53,13 @@ impl<T> CallRef<'_, T> {
     /// assert!(CallRef::BatchPrefix(&contexts).len_hint() >= 30);
     /// ```
     pub fn len_hint(&self) -> usize {
-        let tokens = match self {
-            CallRef::Complete(c) | CallRef::Prefix(c) | CallRef::LogwNext(c) => c.len(),
-            CallRef::Score(c) => c.len(),
+        let (contexts, tokens) = match self {
+            CallRef::Complete(c) | CallRef::Prefix(c) | CallRef::LogwNext(c) => (1, c.len()),
+            CallRef::Score(c) => (1, c.len()),
             CallRef::BatchComplete(cs) | CallRef::BatchPrefix(cs) | CallRef::BatchLogwNext(cs) => {
-                cs.iter().map(Vec::len).sum()
+                (cs.len(), cs.iter().map(Vec::len).sum())
             }
-            CallRef::BatchScore(cs) => cs.iter().map(Vec::len).sum(),
-        };
-        let contexts = match self {
-            CallRef::BatchComplete(cs) | CallRef::BatchPrefix(cs) | CallRef::BatchLogwNext(cs) => {
-                cs.len()
-            }
-            CallRef::BatchScore(cs) => cs.len(),
-            _ => 1,
+            CallRef::BatchScore(cs) => (cs.len(), cs.iter().map(Vec::len).sum()),
         };
         // A variant byte, then per context a length of up to 10 bytes.
         1 + contexts * 10 + tokens * size_of::<T>().max(1)
