@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use potential_core::{
-    AutoBatched, LogWeights, Method, NativeBatch, Potential, PotentialError, PotentialExt,
+    AutoBatched, LogWeights, Mask, Method, NativeBatch, Potential, PotentialError, PotentialExt,
     Registered, Result, Vocab, non_empty, zero_weight,
 };
 use regex_automata::dfa::{Automaton, StartKind, dense};
@@ -135,14 +135,19 @@ impl Compiled {
     }
 
     /// The next-token log weights from `state`, which must be live.
-    fn next_from<T: ByteToken>(&self, state: StateID, vocab: &Vocab<T>) -> Vec<f64> {
-        let mut values: Vec<f64> = vocab
-            .tokens()
-            .iter()
-            .map(|t| log_indicator(self.is_live(self.walk(state, t.as_bytes()))))
-            .collect();
-        values.push(log_indicator(self.accepts(state)));
-        values
+    /// The tokens that keep the bytes live from `state`, and EOS when
+    /// `state` accepts: a mask, never written out as weights.
+    fn next_from<T: ByteToken>(&self, state: StateID, vocab: &Vocab<T>) -> Mask {
+        let mut mask = Mask::none(vocab.len() + 1);
+        for (i, t) in vocab.tokens().iter().enumerate() {
+            if self.is_live(self.walk(state, t.as_bytes())) {
+                mask.insert(i);
+            }
+        }
+        if self.accepts(state) {
+            mask.insert(vocab.len());
+        }
+        mask
     }
 }
 
@@ -330,7 +335,7 @@ impl<T: ByteToken> Potential for Regex<T> {
         if !self.automaton.is_live(state) {
             return Err(zero_weight(context));
         }
-        LogWeights::new(
+        LogWeights::from_mask(
             self.vocab.clone(),
             self.automaton.next_from(state, &self.vocab),
         )
@@ -350,7 +355,7 @@ impl<T: ByteToken> Potential for Regex<T> {
             let weights = match by_state.get(&state) {
                 Some(w) => w.clone(),
                 None => {
-                    let w = LogWeights::new(
+                    let w = LogWeights::from_mask(
                         self.vocab.clone(),
                         self.automaton.next_from(state, &self.vocab),
                     )?;
@@ -463,6 +468,15 @@ mod tests {
             assert_eq!(next.as_slice(), &[inf, 0.0, inf, inf, inf, inf, inf]);
             let next = re.logw_next(&toks(&[b"ab"])).await.unwrap();
             assert_eq!(next.as_slice(), &[0.0, inf, 0.0, 0.0, 0.0, inf, 0.0]);
+            // The weights are the constraint's bits, one batch or one call.
+            let bits = |w: &LogWeights<Vec<u8>>| w.as_mask().map(|m| m.iter().collect::<Vec<_>>());
+            assert_eq!(bits(&next), Some(vec![0, 2, 3, 4, 6]));
+            let batch = re
+                .batch_logw_next(&[toks(&[b"ab"]), toks(&[b"a"])])
+                .await
+                .unwrap();
+            assert_eq!(bits(&batch[0]), Some(vec![0, 2, 3, 4, 6]));
+            assert_eq!(bits(&batch[1]), Some(vec![1]));
         });
     }
 

@@ -50,6 +50,7 @@ mod dyn_potential;
 mod error;
 mod ext;
 pub mod hash;
+mod mask;
 pub mod ops;
 mod potential;
 mod spawn;
@@ -63,6 +64,7 @@ pub use autobatch::{AutoBatchOptions, AutoBatchStats, AutoBatched};
 pub use dyn_potential::DynPotential;
 pub use error::{Method, PotentialError, Result, Wrapper};
 pub use ext::PotentialExt;
+pub use mask::Mask;
 pub use potential::{
     NativeBatch, Potential, check_len, check_symbols, check_tokens, check_weight, check_weights,
     non_empty, zero_weight,

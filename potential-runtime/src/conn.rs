@@ -380,7 +380,7 @@ impl Conn {
                 Err(e) => break Err(e),
             };
             let shared = wire::is_shared(frame.payload);
-            if shared || wire::decoded_len(frame.payload) > DECODE_UNLOCKED_ABOVE {
+            if shared || frame.payload.len() > DECODE_UNLOCKED_ABOVE {
                 table = None;
                 let take = ring.as_deref_mut().map(|ring| ring as &mut dyn TakeValues);
                 let taken = self.deliver_unlocked(frame.id, wakers, |shape| match shape {

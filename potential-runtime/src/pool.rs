@@ -188,15 +188,15 @@ impl<T: TokenType> Multiprocess<T> {
         match self.call(call, Shape::flat(method, 1)).await? {
             Answer::One(value) => Ok(value),
             // Not produced for a shape of one value; read it all the same.
-            Answer::Rows(rows) => rows.into_iter().flatten().next().ok_or_else(|| {
-                PotentialError::WorkerFailure("an empty reply from a worker".into())
-            }),
+            other => other
+                .into_rows()
+                .into_iter()
+                .flatten()
+                .next()
+                .ok_or_else(|| {
+                    PotentialError::WorkerFailure("an empty reply from a worker".into())
+                }),
         }
-    }
-
-    /// A call answered by rows of values.
-    async fn rows(&self, call: CallRef<'_, T>, shape: Shape) -> Result<Vec<Vec<f64>>> {
-        Ok(self.call(call, shape).await?.into_rows())
     }
 
     /// Sends a call to the least-loaded worker (on a tie, the one that
@@ -317,21 +317,21 @@ impl<T: TokenType> Multiprocess<T> {
     }
 
     /// Splits `contexts` into one chunk per running worker; gives each
-    /// chunk's rows, in order. `shape(chunk_len)` is a chunk's reply.
+    /// chunk's answer, in order. `shape(chunk_len)` is a chunk's reply.
     async fn split<'a, C: Sync>(
         &'a self,
         contexts: &'a [C],
         method: Method,
         shape: impl Fn(usize) -> Shape,
         make: fn(&'a [C]) -> CallRef<'a, T>,
-    ) -> Result<Vec<Vec<Vec<f64>>>> {
+    ) -> Result<Vec<Answer>> {
         non_empty(method, contexts)?;
         let parts = self.pool.up_count().clamp(1, contexts.len());
         let chunk = contexts.len().div_ceil(parts);
         try_join_all(
             contexts
                 .chunks(chunk)
-                .map(|c| self.rows(make(c), shape(c.len()))),
+                .map(|c| self.call(make(c), shape(c.len()))),
         )
         .await
     }
@@ -346,16 +346,12 @@ impl<T: TokenType> Multiprocess<T> {
         let chunks = self
             .split(contexts, method, |n| Shape::flat(method, n), make)
             .await?;
-        let mut rows = chunks.into_iter().flatten();
+        let mut rows = chunks.into_iter().flat_map(Answer::into_rows);
         let mut all = rows.next().unwrap_or_default();
         for row in rows {
             all.extend_from_slice(&row);
         }
         Ok(all)
-    }
-
-    fn weights(&self, values: Vec<f64>) -> Result<LogWeights<T>> {
-        LogWeights::new(self.vocab.clone(), values)
     }
 }
 
@@ -420,8 +416,9 @@ impl<T: TokenType> Potential for Multiprocess<T> {
     async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
         check_tokens(&self.vocab, context)?;
         let shape = Shape::flat(Method::LogwNext, self.vocab.len() + 1);
-        let mut rows = self.rows(CallRef::LogwNext(context), shape).await?;
-        self.weights(rows.pop().expect("one row"))
+        let answer = self.call(CallRef::LogwNext(context), shape).await?;
+        let mut weights = answer.into_weights(&self.vocab)?;
+        Ok(weights.pop().expect("a reply of one row"))
     }
 
     async fn batch_complete(&self, contexts: &[Vec<T>]) -> Result<Vec<f64>> {
@@ -462,10 +459,10 @@ impl<T: TokenType> Potential for Multiprocess<T> {
         let chunks = self
             .split(contexts, method, shape, CallRef::BatchLogwNext)
             .await?;
-        chunks
-            .into_iter()
-            .flatten()
-            .map(|row| self.weights(row))
-            .collect()
+        let mut all = Vec::with_capacity(contexts.len());
+        for chunk in chunks {
+            all.extend(chunk.into_weights(&self.vocab)?);
+        }
+        Ok(all)
     }
 }

@@ -78,6 +78,9 @@ fn draw_symbol<T: TokenType>(
             log_weight: weights.eos(),
         };
     }
+    if let Some(mask) = weights.as_mask() {
+        return draw_from_mask(weights, mask, slot.stream);
+    }
     // One pass of `exp` gives both the total and the table to draw from:
     // with a vocabulary of thousands of tokens this pass is most of the
     // sampler's own cost.
@@ -99,6 +102,35 @@ fn draw_symbol<T: TokenType>(
             .symbol(index)
             .map_or_else(eos, |s| s.cloned()),
         log_weight: max + sum.ln(),
+    }
+}
+
+/// [`draw_symbol`] from a constraint's weights, read as bits: the symbols
+/// of the mask are equally likely, and the normalizing constant is their
+/// number. The draw is the one the inverse CDF over the same weights as
+/// values makes (the `k`-th allowed symbol, for `k = ⌊u·n⌋`, from the same
+/// uniform), so a run is the same whichever form the weights come in.
+fn draw_from_mask<T: TokenType>(
+    weights: &LogWeights<T>,
+    mask: &potential_core::Mask,
+    stream: &mut Stream,
+) -> Extension<T> {
+    let eos = || potential_core::Symbol::Eos;
+    let count = mask.count();
+    if count == 0 {
+        return Extension {
+            next: eos(),
+            log_weight: f64::NEG_INFINITY,
+        };
+    }
+    let k = ((stream.uniform() * count as f64) as usize).min(count - 1);
+    let index = mask.nth(k).expect("k is below the mask's count");
+    Extension {
+        next: weights
+            .vocab()
+            .symbol(index)
+            .map_or_else(eos, |s| s.cloned()),
+        log_weight: (count as f64).ln(),
     }
 }
 

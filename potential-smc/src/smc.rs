@@ -337,7 +337,7 @@ mod tests {
     use super::*;
     use crate::{LocallyOptimal, Resampling};
     use potential_core::checks::block_on;
-    use potential_core::{Potential, PotentialError, Vocab};
+    use potential_core::{LogWeights, Potential, PotentialError, Vocab};
 
     /// Allows only "ab" repeated, ending after a `b`.
     struct AbStar(Vocab<char>);
@@ -401,6 +401,52 @@ mod tests {
                 let grouped = SamplerOptions { groups, ..options };
                 let proposal = LocallyOptimal::new(&p);
                 assert_eq!(smc(&proposal, grouped, |_| {}).await.unwrap(), run);
+            }
+        });
+    }
+
+    /// [`AbStar`] whose `logw_next` is a mask (the default's values, as bits).
+    struct AbStarMask(AbStar);
+
+    impl Potential for AbStarMask {
+        type Token = char;
+        fn vocab(&self) -> &Vocab<char> {
+            self.0.vocab()
+        }
+        async fn complete(&self, c: &[char]) -> Result<f64, PotentialError> {
+            self.0.complete(c).await
+        }
+        async fn prefix(&self, c: &[char]) -> Result<f64, PotentialError> {
+            self.0.prefix(c).await
+        }
+        async fn logw_next(&self, c: &[char]) -> Result<LogWeights<char>, PotentialError> {
+            let values = self.0.logw_next(c).await?;
+            let mask = potential_core::Mask::from_values(values.as_slice()).expect("0 and -inf");
+            LogWeights::from_mask(self.vocab().clone(), mask)
+        }
+    }
+
+    /// Weights that come as a mask are drawn from as bits, with the very
+    /// draws the same weights as values give.
+    #[test]
+    fn a_mask_draws_what_its_values_draw() {
+        block_on(async {
+            let vocab = Vocab::new(['a', 'b', 'c']).unwrap();
+            let dense = AbStar(vocab.clone());
+            let mask = AbStarMask(AbStar(vocab));
+            assert!(mask.logw_next(&[]).await.unwrap().as_mask().is_some());
+            for seed in 0..8 {
+                let options = SamplerOptions {
+                    ess_threshold: 0.0,
+                    ..SamplerOptions::new(16, 6, seed)
+                };
+                let want = smc(&LocallyOptimal::new(&dense), options, |_| {})
+                    .await
+                    .unwrap();
+                let got = smc(&LocallyOptimal::new(&mask), options, |_| {})
+                    .await
+                    .unwrap();
+                assert_eq!(got, want, "seed {seed}");
             }
         });
     }

@@ -1,5 +1,6 @@
 //! The `Grammar` potential in worker processes: the same answers as in
-//! this process, alone and in a product with the n-gram model.
+//! this process (masks as masks), alone and in a product with the n-gram
+//! model.
 //!
 //! `harness = false`: the worker processes re-execute this binary, so
 //! `main` calls `potential_runtime::init()` before anything else.
@@ -46,6 +47,8 @@ where
     let here = a.batch_logw_next(&live).await.unwrap();
     let there = b.batch_logw_next(&live).await.unwrap();
     for ((c, x), y) in live.iter().zip(&here).zip(&there) {
+        // A grammar's masks cross as bits and stay masks.
+        assert_eq!(x.as_mask(), y.as_mask(), "{c:?}");
         assert_eq!(x.as_slice(), y.as_slice(), "{c:?}");
         assert_eq!(
             b.logw_next(c).await.unwrap().as_slice(),

@@ -12,7 +12,7 @@ use llguidance::earley::SlicedBiasComputer;
 use llguidance::panic_utils::catch_unwind;
 use llguidance::toktrie::{ApproximateTokEnv, InferenceCapabilities, TokEnv, TokRxInfo, TokTrie};
 use llguidance::{Matcher, ParserFactory};
-use potential_core::{PotentialError, Result, Vocab};
+use potential_core::{Mask, PotentialError, Result, Vocab};
 
 use super::GrammarSource;
 
@@ -110,24 +110,34 @@ pub(super) fn is_accepting(matcher: &mut Matcher) -> Result<bool> {
         .map_err(|e| engine_error("check acceptance", e))
 }
 
-/// The next-token log weights, `len + 1` values with EOS last: `0` for the
-/// tokens in llguidance's mask, `-inf` for the others. The end-of-sequence
-/// token is `len`, so the mask's bit for it is the EOS weight.
-pub(super) fn next_weights(matcher: &mut Matcher, len: usize) -> Result<Vec<f64>> {
-    let mut values = vec![f64::NEG_INFINITY; len + 1];
-    match matcher.compute_mask_or_eos() {
-        Ok(mask) => mask.iter_set_entries(|i| {
-            if let Some(v) = values.get_mut(i) {
-                *v = 0.0;
-            }
-        }),
+/// The next-token mask, `len + 1` positions with EOS last: llguidance's
+/// token mask, whose bits are ours (the end-of-sequence token is `len`, so
+/// the mask's bit for it is the EOS weight). Its words are copied, never
+/// written out as weights.
+pub(super) fn next_mask(matcher: &mut Matcher, len: usize) -> Result<Mask> {
+    let positions = len + 1;
+    let words = match matcher.compute_mask_or_eos() {
+        // llguidance's words hold 32 bits each, least significant first:
+        // two make one of ours.
+        Ok(vob) => {
+            let halves = vob.as_slice();
+            (0..positions.div_ceil(64))
+                .map(|w| {
+                    let half = |i: usize| u64::from(halves.get(i).copied().unwrap_or(0));
+                    half(2 * w) | half(2 * w + 1) << 32
+                })
+                .collect()
+        }
         // A live prefix that no token of this vocabulary continues (and
         // that is not a sentence): every weight is zero. The matcher keeps
         // only the message, which starts with the stop reason.
         Err(e)
             if e.to_string()
-                .starts_with(&StopReason::NoExtensionBias.to_string()) => {}
+                .starts_with(&StopReason::NoExtensionBias.to_string()) =>
+        {
+            vec![0; positions.div_ceil(64)]
+        }
         Err(e) => return Err(engine_error("compute the token mask", e)),
-    }
-    Ok(values)
+    };
+    Mask::from_words(positions, words)
 }

@@ -423,8 +423,8 @@ impl Grammar {
 
     fn logw_next_now(&self, context: &[Vec<u8>]) -> Result<LogWeights<Vec<u8>>> {
         let len = self.vocab.len();
-        match self.with_state(&self.ids(context)?, |m| engine::next_weights(m, len))? {
-            Some(values) => LogWeights::new(self.vocab.clone(), values),
+        match self.with_state(&self.ids(context)?, |m| engine::next_mask(m, len))? {
+            Some(mask) => LogWeights::from_mask(self.vocab.clone(), mask),
             None => Err(zero_weight(context)),
         }
     }

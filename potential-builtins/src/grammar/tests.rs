@@ -1,5 +1,6 @@
 use super::*;
 use crate::{NgramConfig, NgramLm};
+use potential_core::Mask;
 use potential_core::checks::{
     Tolerance, assert_autoreg_fact, assert_batch_consistency, assert_logw_next_consistency,
     assert_respawns, block_on,
@@ -468,6 +469,29 @@ fn the_cache_keeps_at_most_its_capacity_and_dead_contexts_stay_dead() {
 }
 
 // ---- Ends, errors and recipes ----
+
+/// `logw_next` is llguidance's mask as bits, never values: right at every
+/// position for vocabularies that end inside and at the edges of its
+/// 32-bit words and of our 64-bit ones.
+#[test]
+fn logw_next_is_a_mask_with_every_bit_in_place() {
+    block_on(async {
+        for n in [1, 30, 31, 32, 62, 63, 64, 65, 127, 200] {
+            let tokens: Vec<Vec<u8>> = (0..n).map(|i| i.to_string().into_bytes()).collect();
+            let g =
+                Grammar::regex_plain("[13579][0-9]*", Vocab::new(tokens.clone()).unwrap()).unwrap();
+            let start = g.logw_next(&[]).await.unwrap();
+            let mask = start.as_mask().expect("a grammar answers with a mask");
+            let odd = |t: &[u8]| b"13579".contains(&t[0]);
+            let want: Vec<usize> = (0..n).filter(|&i| odd(&tokens[i])).collect();
+            assert_eq!(mask.iter().collect::<Vec<_>>(), want, "{n} tokens");
+            if n > 1 {
+                let after = g.logw_next(&tokens[1..2]).await.unwrap();
+                assert_eq!(after.as_mask(), Some(&Mask::all(n + 1)), "{n} tokens");
+            }
+        }
+    });
+}
 
 #[test]
 fn eos_is_allowed_exactly_when_complete_even_where_the_grammar_ends() {

@@ -332,7 +332,7 @@ where
                     }
                 }
                 for &(s, child) in &trie.children[node] {
-                    let w = weight + w.as_slice()[s];
+                    let w = weight + w.at(s);
                     if w == f64::NEG_INFINITY {
                         continue;
                     }

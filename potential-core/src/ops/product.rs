@@ -5,8 +5,9 @@ use std::fmt;
 use futures::future::try_join;
 
 use crate::error::{Method, PotentialError, Result};
+use crate::mask::Mask;
 use crate::potential::{NativeBatch, Potential, check_len};
-use crate::vocab::{Symbol, Vocab};
+use crate::vocab::{Symbol, TokenType, Vocab};
 use crate::weights::LogWeights;
 
 /// A potential over tokens of type `T`: the bound of
@@ -154,17 +155,20 @@ where
 
     /// Adds both sides' next-token weights in the product's vocabulary.
     ///
-    /// With one vocabulary on both sides the sum is taken in place in the
-    /// first side's vector: with vocabularies of thousands of tokens these
-    /// vectors are the bulk of the work, so no third one is allocated.
+    /// With one vocabulary on both sides the sum is taken in place in one
+    /// side's vector: with vocabularies of thousands of tokens these
+    /// vectors are the bulk of the work, so no third one is allocated. A
+    /// side that is a [`Mask`] is not read as values: two masks give their
+    /// intersection, a mask and values the values with `-∞` written where
+    /// the mask has no bit (the sum, exactly, since `x + 0 = x`).
     fn combine(
         &self,
         w1: LogWeights<A::Token>,
-        w2: &LogWeights<A::Token>,
+        w2: LogWeights<A::Token>,
     ) -> Result<LogWeights<A::Token>> {
         for (name, side, vocab) in [
-            ("first", w1.as_slice(), self.first.vocab()),
-            ("second", w2.as_slice(), self.second.vocab()),
+            ("first", &w1, self.first.vocab()),
+            ("second", &w2, self.second.vocab()),
         ] {
             let expected = vocab.len() + 1;
             if side.len() != expected {
@@ -174,26 +178,43 @@ where
                 )));
             }
         }
-        let b = w2.as_slice();
-        let values = match &self.indexes {
-            None => {
-                let mut values = w1.into_vec();
-                for (x, y) in values.iter_mut().zip(b) {
-                    *x += y;
+        let Some((first, second)) = &self.indexes else {
+            return match (w1.as_mask(), w2.as_mask()) {
+                (Some(a), Some(b)) => {
+                    let mut both = a.clone();
+                    both.intersect_with(b)?;
+                    LogWeights::from_mask(self.vocab.clone(), both)
                 }
-                values
-            }
-            Some((first, second)) => {
-                let a = w1.as_slice();
-                first
-                    .iter()
-                    .zip(second)
-                    .map(|(i, j)| a[*i] + b[*j])
-                    .collect()
-            }
+                (Some(mask), None) => restricted(&self.vocab, w2.into_vec(), mask),
+                (None, Some(mask)) => restricted(&self.vocab, w1.into_vec(), mask),
+                (None, None) => {
+                    let mut values = w1.into_vec();
+                    for (x, y) in values.iter_mut().zip(w2.as_slice()) {
+                        *x += y;
+                    }
+                    LogWeights::new(self.vocab.clone(), values)
+                }
+            };
         };
+        // Different vocabularies: read each side at the shared tokens'
+        // positions (from the bits, for a mask).
+        let values = first
+            .iter()
+            .zip(second)
+            .map(|(i, j)| w1.at(*i) + w2.at(*j))
+            .collect();
         LogWeights::new(self.vocab.clone(), values)
     }
+}
+
+/// `values` with `-∞` where `mask` has no bit: the sum of values and a mask.
+fn restricted<T: TokenType>(
+    vocab: &Vocab<T>,
+    mut values: Vec<f64>,
+    mask: &Mask,
+) -> Result<LogWeights<T>> {
+    mask.restrict(&mut values)?;
+    LogWeights::new(vocab.clone(), values)
 }
 
 /// Below this share of either side's vocabulary, a product warns (as
@@ -294,7 +315,7 @@ where
             self.second.logw_next(context),
         )
         .await?;
-        self.combine(w1, &w2)
+        self.combine(w1, w2)
     }
 
     async fn batch_complete(&self, contexts: &[Vec<A::Token>]) -> Result<Vec<f64>> {
@@ -336,7 +357,7 @@ where
         check_len(Method::BatchLogwNext, contexts.len(), a.len())?;
         check_len(Method::BatchLogwNext, contexts.len(), b.len())?;
         a.into_iter()
-            .zip(&b)
+            .zip(b)
             .map(|(x, y)| self.combine(x, y))
             .collect()
     }
@@ -352,7 +373,8 @@ impl<A: Potential + fmt::Debug, B: fmt::Debug> fmt::Debug for Product<A, B> {
 mod tests {
     use super::*;
     use crate::checks::block_on;
-    use crate::testing::Length;
+    use crate::dyn_potential::DynPotential;
+    use crate::testing::{Length, NoCConstraint};
 
     /// log weight = -(number of `target` tokens), as prefix and as complete.
     struct Count {
@@ -412,6 +434,44 @@ mod tests {
             assert_eq!(w.as_slice().len(), 4);
             let batch = p.batch_logw_next(&[vec!['a']]).await.unwrap();
             assert_eq!(batch[0], w);
+        });
+    }
+
+    /// A side whose weights are a mask gives the same product as the same
+    /// weights as values, on either side, alone and in batches; two masks
+    /// stay a mask.
+    #[test]
+    fn a_mask_side_restricts_the_other_exactly() {
+        block_on(async {
+            let ninf = f64::NEG_INFINITY;
+            let want = [-0.5, -0.5, ninf, -0.5];
+            for dense in [false, true] {
+                let left = Product::new(NoCConstraint::new(dense), Length::abc()).unwrap();
+                let right = Product::new(Length::abc(), NoCConstraint::new(dense)).unwrap();
+                for p in [&left as &dyn DynPotential<char>, &right] {
+                    let w = p.dyn_logw_next(&['a']).await.unwrap();
+                    assert_eq!(w.as_slice(), want);
+                    assert_eq!(w.as_mask(), None);
+                    let batch = p.dyn_batch_logw_next(&[vec!['a'], vec![]]).await.unwrap();
+                    assert_eq!(batch[0], w);
+                }
+            }
+            let both = Product::new(NoCConstraint::new(false), NoCConstraint::new(false)).unwrap();
+            let w = both.logw_next(&[]).await.unwrap();
+            assert_eq!(
+                w.as_mask().map(|m| m.iter().collect::<Vec<_>>()),
+                Some(vec![0, 1, 3])
+            );
+            let mixed = Product::new(NoCConstraint::new(false), NoCConstraint::new(true)).unwrap();
+            assert_eq!(mixed.logw_next(&[]).await.unwrap(), w);
+            // Different vocabularies read the mask at the shared tokens.
+            let first = Count {
+                vocab: Vocab::new(['c', 'x', 'b', 'a']).unwrap(),
+                target: 'a',
+            };
+            let p = Product::new(first, NoCConstraint::new(false)).unwrap();
+            let w = p.logw_next(&['a']).await.unwrap();
+            assert_eq!(w.as_slice(), [ninf, 0.0, -1.0, 0.0]);
         });
     }
 

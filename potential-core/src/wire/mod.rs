@@ -46,10 +46,12 @@
 //! `batch_logw_next` the vectors of every context one after the other.
 //!
 //! The weights of a constraint (a grammar's, a regex's) are all `0` or
-//! `-∞`: `logw_next` and `batch_logw_next` replies whose every value is
-//! `+0.0` or `-∞` travel as [`MASK`], the rows' count and width then one
-//! bit per value (6 KB instead of 400 KB for 50,000 tokens), and are
-//! written back as `f64`s by the receiver, bit for bit.
+//! `-∞`: `logw_next` and `batch_logw_next` replies that are
+//! [`Mask`](crate::Mask)s, or whose every value is `+0.0` or `-∞`, travel
+//! as [`MASK`], the rows' count and width then one bit per value (6 KB
+//! instead of 400 KB for 50,000 tokens), and are kept as masks by the
+//! receiver ([`Answer::Masks`]): their values, written out, are the
+//! worker's bit for bit.
 //!
 //! Other large weights may go through memory the runtime shares between a
 //! worker and its pool: the worker's [`PlaceValues`] copies them there and
@@ -79,8 +81,8 @@ pub use describe::{Description, check_description, encode_description};
 pub use error::WireError;
 pub use place::{PlaceValues, Placed, TakeValues};
 pub use reply::{
-    Answer, Reply, decode_reply, decode_rows, decoded_len, discard_reply, encode_error,
-    encode_rows, encode_values, is_shared,
+    Answer, Reply, decode_reply, decode_rows, discard_reply, encode_error, encode_masks,
+    encode_rows, encode_values, encode_weights, is_shared,
 };
 pub use serve::ServePotential;
 pub(crate) use serve::Server;

@@ -2,7 +2,10 @@
 //! read by [`decode_reply`], the one place that dispatches on the tag.
 
 use crate::error::{Method, PotentialError, Result};
+use crate::mask::Mask;
 use crate::potential::{check_weight, check_weights};
+use crate::vocab::{TokenType, Vocab};
+use crate::weights::LogWeights;
 
 use super::error::WireError;
 use super::mask;
@@ -42,7 +45,7 @@ pub fn encode_error(error: &PotentialError, out: &mut Vec<u8>) {
 /// `batch_logw_next` with.
 pub fn encode_rows(rows: &[&[f64]], reply: &mut Vec<u8>, place: Option<&dyn PlaceValues>) {
     reply.push(MASK);
-    if mask::encode(rows, reply) {
+    if mask::encode_values(rows, reply) {
         return;
     }
     reply.pop();
@@ -56,6 +59,42 @@ pub fn encode_rows(rows: &[&[f64]], reply: &mut Vec<u8>, place: Option<&dyn Plac
     for row in rows {
         append_le(row, reply);
     }
+}
+
+/// Appends a [`MASK`] reply of `masks` (each of the same length; else
+/// `false`, and `reply` is left as it was): the bits as they are, 6 KB for
+/// 50,000 tokens. What a worker answers a constraint's weights with.
+pub fn encode_masks(masks: &[&Mask], reply: &mut Vec<u8>) -> bool {
+    reply.push(MASK);
+    if mask::encode(masks, reply) {
+        return true;
+    }
+    reply.pop();
+    false
+}
+
+/// The reply to `logw_next` or `batch_logw_next` of `weights` of `width`
+/// values each: [`encode_masks`] when every one is a mask, else
+/// [`encode_rows`]. A weight vector of another width is an error.
+pub fn encode_weights<T>(
+    weights: &[LogWeights<T>],
+    width: usize,
+    reply: &mut Vec<u8>,
+    place: Option<&dyn PlaceValues>,
+) -> Result<()> {
+    if let Some(w) = weights.iter().find(|w| w.len() != width) {
+        return Err(PotentialError::InvalidInput(format!(
+            "logw_next returned {} weights for a vocabulary of {} plus EOS",
+            w.len(),
+            width - 1
+        )));
+    }
+    let masks: Option<Vec<&Mask>> = weights.iter().map(LogWeights::as_mask).collect();
+    if !masks.is_some_and(|masks| encode_masks(&masks, reply)) {
+        let rows: Vec<&[f64]> = weights.iter().map(LogWeights::as_slice).collect();
+        encode_rows(&rows, reply, place);
+    }
+    Ok(())
 }
 
 /// A decoded reply: its body, or the error it carries.
@@ -103,6 +142,8 @@ pub enum Answer {
     One(f64),
     /// The values, cut into rows.
     Rows(Vec<Vec<f64>>),
+    /// Rows of `0` and `-∞`, as bits (a [`MASK`] reply).
+    Masks(Vec<Mask>),
 }
 
 impl Answer {
@@ -114,11 +155,29 @@ impl Answer {
         }
     }
 
-    /// The values as rows (one row of one value for [`Answer::One`]).
+    /// The values as rows (one row of one value for [`Answer::One`]; a
+    /// mask's values written out).
     pub fn into_rows(self) -> Vec<Vec<f64>> {
         match self {
             Answer::One(value) => vec![vec![value]],
             Answer::Rows(rows) => rows,
+            Answer::Masks(masks) => masks.iter().map(Mask::to_values).collect(),
+        }
+    }
+
+    /// The rows as weights over `vocab`, masks kept as bits; a row of
+    /// another length than `vocab.len() + 1` is an error.
+    pub fn into_weights<T: TokenType>(self, vocab: &Vocab<T>) -> Result<Vec<LogWeights<T>>> {
+        match self {
+            Answer::Masks(masks) => masks
+                .into_iter()
+                .map(|mask| LogWeights::from_mask(vocab.clone(), mask))
+                .collect(),
+            other => other
+                .into_rows()
+                .into_iter()
+                .map(|row| LogWeights::new(vocab.clone(), row))
+                .collect(),
         }
     }
 }
@@ -212,7 +271,7 @@ fn decode_mask(body: &[u8], method: Method, rows: usize, width: usize) -> Result
         )));
     }
     mask::decode(body, rows, width)
-        .map(Answer::from_rows)
+        .map(Answer::Masks)
         .map_err(malformed)
 }
 
@@ -272,18 +331,6 @@ pub fn is_shared(bytes: &[u8]) -> bool {
 pub fn discard_reply(bytes: &[u8], take: Option<&mut dyn TakeValues>) {
     if let (Some(take), Ok(Reply::Shared(placed))) = (take, decode_reply(bytes)) {
         take.hand_back(placed);
-    }
-}
-
-/// How many bytes the values of a reply take once decoded: a [`MASK`]
-/// reply is 64 times smaller on the wire than in memory. (The runtime
-/// decodes large replies outside its locks.)
-pub fn decoded_len(bytes: &[u8]) -> usize {
-    match bytes.split_first() {
-        Some((&MASK, body)) => mask::shape(body).map_or(0, |(rows, width)| {
-            rows.saturating_mul(width).saturating_mul(8)
-        }),
-        _ => bytes.len(),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::vocab::TokenType;
 use super::call::{Call, decode_call};
 use super::describe::encode_description;
 use super::place::PlaceValues;
-use super::reply::{encode_error, encode_rows, encode_values};
+use super::reply::{encode_error, encode_values, encode_weights};
 
 /// A rebuilt potential that answers encoded calls; what a worker serves.
 ///
@@ -76,7 +76,7 @@ impl<T: TokenType> Server<T> {
             Call::Score(c) => encode_values(&[p.dyn_score(&c).await?], reply),
             Call::LogwNext(c) => {
                 let weights = p.dyn_logw_next(&c).await?;
-                encode_rows(&[weights.as_slice()], reply, place);
+                encode_weights(&[weights], p.dyn_vocab().len() + 1, reply, place)?;
             }
             Call::BatchComplete(c) => {
                 let values = p.dyn_batch_complete(&c).await?;
@@ -93,16 +93,7 @@ impl<T: TokenType> Server<T> {
             Call::BatchLogwNext(c) => {
                 let all = p.dyn_batch_logw_next(&c).await?;
                 check_len(Method::BatchLogwNext, c.len(), all.len())?;
-                let width = p.dyn_vocab().len() + 1;
-                if let Some(w) = all.iter().find(|w| w.as_slice().len() != width) {
-                    return Err(PotentialError::InvalidInput(format!(
-                        "batch_logw_next returned {} weights for a vocabulary of {} plus EOS",
-                        w.as_slice().len(),
-                        width - 1
-                    )));
-                }
-                let rows: Vec<&[f64]> = all.iter().map(|w| w.as_slice()).collect();
-                encode_rows(&rows, reply, place);
+                encode_weights(&all, p.dyn_vocab().len() + 1, reply, place)?;
             }
         }
         Ok(())

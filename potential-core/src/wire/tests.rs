@@ -2,10 +2,12 @@ use super::serve::Server;
 use super::*;
 use crate::checks::block_on;
 use crate::error::{Method, PotentialError, Result, Wrapper};
+use crate::mask::Mask;
 use crate::potential::Potential;
 use crate::testing::Length;
 use crate::vocab::Symbol;
 use crate::vocab::Vocab;
+use crate::weights::LogWeights;
 use std::sync::Arc;
 
 fn server() -> Server<char> {
@@ -109,9 +111,9 @@ fn masks_travel_as_bits_and_other_weights_as_values() {
     encode_rows(&refs, &mut reply, None);
     assert_eq!(reply[0], MASK);
     assert_eq!(reply.len(), 1 + 16 + 2);
-    assert_eq!(decoded_len(&reply), 2 * 5 * 8);
-    let rows = decode_rows(&reply, Method::BatchLogwNext, 2, 5, None).unwrap();
-    assert_eq!(rows.into_rows(), mask);
+    let answer = decode_rows(&reply, Method::BatchLogwNext, 2, 5, None).unwrap();
+    assert!(matches!(&answer, Answer::Masks(m) if m.len() == 2));
+    assert_eq!(answer.into_rows(), mask);
     // The call's shape is checked against the mask's.
     assert!(decode_rows(&reply, Method::BatchLogwNext, 2, 4, None).is_err());
     assert!(decode_rows(&reply, Method::BatchLogwNext, 1, 10, None).is_err());
@@ -120,9 +122,41 @@ fn masks_travel_as_bits_and_other_weights_as_values() {
     let mut reply = Vec::new();
     encode_rows(&[&mixed], &mut reply, None);
     assert_eq!(reply[0], VALUES);
-    assert_eq!(decoded_len(&reply), reply.len());
     let rows = decode_rows(&reply, Method::LogwNext, 1, 3, None).unwrap();
     assert_eq!(rows.into_rows(), [mixed.to_vec()]);
+}
+
+/// Weights made from a mask leave a worker as its bits and come back as a
+/// mask, never written out as values on the way.
+#[test]
+fn mask_weights_travel_as_bits_and_come_back_as_masks() {
+    let vocab = Vocab::new(vec!['a', 'b', 'c', 'd']).unwrap();
+    let masks = [Mask::from_words(5, vec![0b10110]).unwrap(), Mask::none(5)];
+    let weights: Vec<LogWeights<char>> = masks
+        .iter()
+        .map(|m| LogWeights::from_mask(vocab.clone(), m.clone()).unwrap())
+        .collect();
+    let mut reply = Vec::new();
+    encode_weights(&weights, 5, &mut reply, None).unwrap();
+    assert_eq!((reply[0], reply.len()), (MASK, 1 + 16 + 2));
+    let back = decode_rows(&reply, Method::BatchLogwNext, 2, 5, None)
+        .unwrap()
+        .into_weights(&vocab)
+        .unwrap();
+    assert_eq!(back, weights);
+    assert!(back.iter().zip(&masks).all(|(w, m)| w.as_mask() == Some(m)));
+    // Dense weights that are all 0 and -inf travel as bits too.
+    let dense: Vec<LogWeights<char>> = masks
+        .iter()
+        .map(|m| LogWeights::new(vocab.clone(), m.to_values()).unwrap())
+        .collect();
+    let mut again = Vec::new();
+    encode_weights(&dense, 5, &mut again, None).unwrap();
+    assert_eq!(again, reply);
+    // Weights of another width are the potential's error, not a reply.
+    let mut refused = Vec::new();
+    assert!(encode_weights(&weights, 6, &mut refused, None).is_err());
+    assert!(refused.is_empty());
 }
 
 #[test]
