@@ -24,7 +24,7 @@ use crate::protocol::handshake::{Refusal, Secret};
 use crate::socket::{SocketAddress, remove_private_dir};
 use crate::sync::lock;
 use crate::transport::Half;
-use crate::tuning::{REFUSAL_LOG_INTERVAL, REFUSALS_KEPT};
+use crate::tuning::{REFUSAL_LOG_INTERVAL, REFUSALS_KEPT, affinity_slack};
 
 /// What a worker is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -493,30 +493,24 @@ impl Pool {
     }
 
     /// The running worker with the fewest calls in flight, and whether
-    /// some worker is starting. Ties go to `prefer` when it is among them,
-    /// else round-robin.
+    /// some worker is starting. `prefer` (the worker that served the
+    /// call's parent context) wins while it holds at most
+    /// [`affinity_slack`] more calls than the least loaded: its caches
+    /// likely hold the context's state, and a miss costs a re-parse or a
+    /// prefill. Other ties go round-robin.
     pub(crate) fn least_loaded(&self, prefer: Option<usize>) -> (Option<(usize, Arc<Conn>)>, bool) {
-        let mut best: Option<(usize, usize, Arc<Conn>)> = None;
+        let mut choice = Choice::new(prefer);
         let mut starting = false;
         let n = self.slots.len();
         let start = self.next_start.fetch_add(1, Ordering::Relaxed);
         for i in (0..n).map(|k| (start + k) % n) {
-            let slot = &self.slots[i];
-            match &*lock(&slot.state) {
-                SlotState::Up(conn) => {
-                    let load = conn.load();
-                    let better = best
-                        .as_ref()
-                        .is_none_or(|(_, l, _)| load < *l || (load == *l && prefer == Some(i)));
-                    if better {
-                        best = Some((i, load, conn.clone()));
-                    }
-                }
+            match &*lock(&self.slots[i].state) {
+                SlotState::Up(conn) => choice.offer(i, conn.load(), || conn.clone()),
                 SlotState::Starting => starting = true,
                 SlotState::GivenUp | SlotState::Stopped => {}
             }
         }
-        (best.map(|(i, _, c)| (i, c)), starting)
+        (choice.chosen(), starting)
     }
 
     /// Waits until no other suspect of a poison pill is in flight; the
@@ -613,5 +607,119 @@ impl Pool {
                 }
             })
             .collect()
+    }
+}
+
+/// [`PoolState::least_loaded`]'s choice among the running workers, offered
+/// one by one with their loads: the least loaded (the first offered, on a
+/// tie), unless the preferred one is within [`affinity_slack`] of it.
+struct Choice<C> {
+    prefer: Option<usize>,
+    least: Option<(usize, usize, C)>,
+    preferred: Option<(usize, usize, C)>,
+}
+
+impl<C> Choice<C> {
+    fn new(prefer: Option<usize>) -> Self {
+        Choice {
+            prefer,
+            least: None,
+            preferred: None,
+        }
+    }
+
+    /// Offers the worker of `slot`, with `load` calls in flight; `handle`
+    /// gives what to hand back if it is chosen (asked only when it might be).
+    fn offer(&mut self, slot: usize, load: usize, handle: impl Fn() -> C) {
+        if self.prefer == Some(slot) {
+            self.preferred = Some((slot, load, handle()));
+        }
+        if self
+            .least
+            .as_ref()
+            .is_none_or(|(_, least, _)| load < *least)
+        {
+            self.least = Some((slot, load, handle()));
+        }
+    }
+
+    /// The slot chosen and its handle; `None` when nothing was offered.
+    fn chosen(self) -> Option<(usize, C)> {
+        let chosen = match (self.least, self.preferred) {
+            (Some((_, least, _)), Some(p)) if p.1 <= least + affinity_slack(least) => Some(p),
+            (least, _) => least,
+        };
+        chosen.map(|(slot, _, handle)| (slot, handle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slot chosen among workers of these loads, offered in order.
+    fn choose(loads: &[usize], prefer: Option<usize>) -> Option<usize> {
+        let mut choice = Choice::new(prefer);
+        for (slot, &load) in loads.iter().enumerate() {
+            choice.offer(slot, load, || ());
+        }
+        choice.chosen().map(|(slot, ())| slot)
+    }
+
+    #[test]
+    fn the_least_loaded_worker_is_chosen_first_offered_on_a_tie() {
+        assert_eq!(choose(&[], None), None);
+        assert_eq!(choose(&[3, 1, 1, 2], None), Some(1));
+        // A preferred worker that is not running is not chosen.
+        assert_eq!(choose(&[3, 1], Some(5)), Some(1));
+    }
+
+    #[test]
+    fn the_preferred_worker_wins_within_the_slack_only() {
+        // One more call than the least loaded: kept where its state is.
+        assert_eq!(choose(&[1, 0], Some(0)), Some(0));
+        assert_eq!(choose(&[2, 0], Some(0)), Some(1));
+        // The slack grows with the load: 1 + a quarter of the least.
+        assert_eq!(choose(&[41, 32], Some(0)), Some(0));
+        assert_eq!(choose(&[42, 32], Some(0)), Some(1));
+    }
+
+    /// A burst of 64 calls whose parents were served half by each worker
+    /// (in order, or shuffled as resampling leaves them), each call raising
+    /// its worker's load: with ties alone, 32 of the pairs' and 10 of the
+    /// shuffled ones' went to the worker without their state (counted
+    /// with the rule before); now 0 and 1.
+    #[test]
+    fn a_burst_spread_evenly_stays_with_its_states() {
+        let mut shuffled = [0, 1].repeat(32);
+        let mut seed = 7u64;
+        for i in (1..shuffled.len()).rev() {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            shuffled.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        for (order, most) in [
+            ([0, 1].repeat(32), 0),
+            ([0, 0, 1, 1].repeat(16), 0),
+            (shuffled, 1),
+        ] {
+            let mut loads = [0, 0];
+            let mut moved = 0;
+            for &prefer in &order {
+                let slot = choose(&loads, Some(prefer)).expect("two workers");
+                moved += usize::from(slot != prefer);
+                loads[slot] += 1;
+            }
+            assert!(moved <= most, "{moved} moved: {order:?}");
+        }
+        // All preferring one worker: spread all the same, at most 25% + 1 apart.
+        let mut loads = [0, 0];
+        for _ in 0..64 {
+            let slot = choose(&loads, Some(0)).expect("two workers");
+            loads[slot] += 1;
+        }
+        assert!(loads[0] <= loads[1] + affinity_slack(loads[1]), "{loads:?}");
+        assert!(loads[1] >= 24, "{loads:?}");
     }
 }

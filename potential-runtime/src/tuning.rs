@@ -3,6 +3,19 @@
 
 use std::time::Duration;
 
+// --- Dispatch (`state.rs`) ---
+
+/// How many more calls in flight than the least loaded worker the worker
+/// that served a call's parent context may hold and still get the call:
+/// one, plus a quarter of the least load. Ties alone (the rule before)
+/// sent about half of a burst of particles' calls to the worker without
+/// their state, since each call sent makes its worker's load the higher;
+/// with this slack a burst whose parents are spread evenly stays where its
+/// states are, and a lopsided one still spreads (at most 25% + 1 apart).
+pub(crate) fn affinity_slack(least: usize) -> usize {
+    1 + least / 4
+}
+
 // --- Writing: the outbox (`transport.rs`) and the worker's replies ---
 
 /// Frames below this size are copied into one write; larger ones are
