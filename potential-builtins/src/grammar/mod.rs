@@ -165,6 +165,16 @@ impl GrammarSource {
 ///   [`PotentialError::InvalidInput`] at construction ("Unsatisfiable
 ///   schema: …"), not an empty language; an optional property that no
 ///   value satisfies is left out of the object.
+/// - **`oneOf`** whose branches llguidance cannot prove disjoint (say
+///   `integer` and `number`) is an error at construction; with
+///   `"x-guidance": {"coerce_one_of": true}` it is read as `anyOf`, which
+///   also accepts a document valid under several branches (`1` there).
+///   Branches of different types are exact.
+/// - **`minProperties` and `maxProperties`** are exact when every
+///   property of `properties` is required, and an error at construction
+///   otherwise; with `"x-guidance": {"lenient": true}` they count only the
+///   additional properties, so that `{"a":1}` is refused under
+///   `minProperties: 1` when `a` is declared but optional.
 /// - **References**: a `$ref` resolves against the nearest `$id`, and
 ///   `$anchor`s and escaped pointers (`#/$defs/a~1b`) resolve; nothing is
 ///   fetched, so a `$ref` to another document is an error.

@@ -974,3 +974,53 @@ fn a_json_schema_inside_lark_needs_the_escape_setting_of_its_own() {
     let closed = lark(r#", "x-guidance": {"json_allowed_escapes": "nrbtf\"\\"}"#);
     assert_language(&closed, &[br#"{"a":1}"#], &[br#"{"\u0061":"y"}"#]);
 }
+
+/// `oneOf` and `minProperties`/`maxProperties` as llguidance compiles
+/// them: refused where it cannot enforce them exactly, and approximated
+/// (a language larger or smaller than the schema's) where the schema's
+/// `x-guidance` asks for it.
+#[test]
+fn language_one_of_and_property_counts() {
+    let refused = |schema: serde_json::Value, says: &str| {
+        let err = Grammar::json_schema_plain(&schema, byte_vocab()).unwrap_err();
+        assert!(matches!(err, PotentialError::InvalidInput(_)), "{err}");
+        assert!(err.to_string().contains(says), "{schema}: {err}");
+    };
+    // Branches that cannot both match: exact.
+    let disjoint = schema_grammar(serde_json::json!({
+        "oneOf": [{"type": "integer"}, {"type": "string"}]
+    }));
+    assert_language(&disjoint, &[b"1", br#""x""#], &[b"null"]);
+    // Branches that may overlap: refused, or read as `anyOf` on request,
+    // which accepts a document valid under both (invalid under `oneOf`).
+    let overlapping = serde_json::json!({"oneOf": [{"type": "integer"}, {"type": "number"}]});
+    refused(overlapping.clone(), "coerce_one_of");
+    let mut coerced = overlapping;
+    coerced["x-guidance"] = serde_json::json!({"coerce_one_of": true});
+    assert_language(&schema_grammar(coerced), &[b"1", b"1.5"], &[b"null"]);
+    // Property counts with optional declared properties: refused, or
+    // counted wrong under `lenient`.
+    let counted = serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "minProperties": 1
+    });
+    refused(counted.clone(), "min/maxProperties");
+    let mut lenient = counted;
+    lenient["x-guidance"] = serde_json::json!({"lenient": true});
+    // Under `lenient` only the additional properties count: valid
+    // documents whose properties are all declared ones are refused.
+    assert_language(
+        &schema_grammar(lenient),
+        &[br#"{"x":1}"#, br#"{"a":1,"x":1}"#],
+        &[b"{}", br#"{"a":1}"#, br#"{"a":1,"b":2}"#],
+    );
+    // With every declared property required, they are counted exactly.
+    let required = schema_grammar(serde_json::json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["a"],
+        "minProperties": 2
+    }));
+    assert_language(&required, &[br#"{"a":1,"x":2}"#], &[br#"{"a":1}"#]);
+}
