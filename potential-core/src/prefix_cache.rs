@@ -4,14 +4,15 @@
 //! model's keys and values).
 //!
 //! Entries are found by a hash of their ids and checked against the ids
-//! themselves, so a collision is a miss, never a wrong answer. The hashes of
-//! every prefix of a context come from one pass over it, into a buffer the
-//! cache keeps: a lookup allocates nothing.
+//! themselves, so a collision is a miss, never a wrong answer (the hash is
+//! [`FastHasher`]'s: ids that someone chose to collide cost misses, nothing
+//! else). The hashes of every prefix of a context come from one pass over
+//! it, into a buffer the cache keeps: a lookup allocates nothing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::Hasher;
 
-use crate::hash::BuildFastHasher;
+use crate::hash::{BuildFastHasher, FastHasher};
 
 /// Values kept by token-id prefix, least recently used out, holding at most
 /// a budget of weight (each value's weight is the caller's: `1` to count
@@ -157,7 +158,7 @@ impl<V> PrefixCache<V> {
     /// Fills `hashes` with the hash of every prefix of `ids`, the empty one
     /// first, in one pass.
     fn hash_prefixes(&mut self, ids: &[u32]) {
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = FastHasher::default();
         self.hashes.clear();
         self.hashes.push(hasher.finish());
         for &id in ids {
@@ -190,7 +191,7 @@ impl<V> PrefixCache<V> {
 
 /// The hash of `ids`: the last of [`PrefixCache::hash_prefixes`].
 fn hash(ids: &[u32]) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = FastHasher::default();
     for &id in ids {
         hasher.write_u32(id);
     }
