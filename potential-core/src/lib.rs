@@ -12,6 +12,8 @@
 //! - [`autobatch`] turns concurrent single calls into batch calls:
 //!   [`PotentialExt::to_autobatched`] gives an [`AutoBatched`] potential.
 //! - [`checks`] holds the property checks a potential author runs in tests.
+//! - [`prefix_cache`] keeps states by token-id prefix, for potentials that
+//!   extend a context's state by its next tokens.
 //! - [`PotentialError`] is the one error type.
 //!
 //! ```
@@ -53,6 +55,7 @@ pub mod hash;
 mod mask;
 pub mod ops;
 mod potential;
+pub mod prefix_cache;
 mod spawn;
 #[cfg(test)]
 mod testing;

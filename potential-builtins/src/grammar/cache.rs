@@ -1,9 +1,7 @@
 //! Parser states kept by context, least recently used out.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hasher};
-
 use llguidance::Matcher;
+use potential_core::prefix_cache::PrefixCache;
 
 /// How the state cache of a [`Grammar`](super::Grammar) has served its
 /// calls so far (see [`Grammar::cache_stats`](super::Grammar::cache_stats)).
@@ -23,40 +21,17 @@ pub struct CacheStats {
     pub capacity: usize,
 }
 
-/// A kept state: `None` for a context that left the language (so that its
-/// extensions are known dead without a parser).
-struct Entry {
-    ids: Box<[u32]>,
-    state: Option<Matcher>,
-    stamp: u64,
-}
-
-/// The parser states of recent contexts, keyed by a hash of their token
-/// ids and checked against the ids themselves, so a collision is a miss,
-/// never a wrong answer.
+/// The parser states of recent contexts, least recently used out; `None`
+/// for a context that left the language (so that its extensions are known
+/// dead without a parser).
 pub(super) struct StateCache {
     /// The state at the start of the output; never evicted.
     root: Matcher,
-    capacity: usize,
-    entries: HashMap<u64, Entry>,
-    /// Stamp of last use -> key, oldest first.
-    recency: BTreeMap<u64, u64>,
-    clock: u64,
+    /// Each state weighs one: the budget is the most states kept.
+    states: PrefixCache<Option<Matcher>>,
     hits: u64,
     misses: u64,
     tokens_advanced: u64,
-}
-
-/// The hashes of every prefix of `ids`, the empty one first, in one pass.
-pub(super) fn prefix_hashes(ids: &[u32]) -> Vec<u64> {
-    let mut hasher = DefaultHasher::new();
-    let mut out = Vec::with_capacity(ids.len() + 1);
-    out.push(hasher.clone().finish());
-    for &id in ids {
-        hasher.write_u32(id);
-        out.push(hasher.clone().finish());
-    }
-    out
 }
 
 /// Where a context's parse starts: after `done` of its tokens, in `state`
@@ -70,10 +45,7 @@ impl StateCache {
     pub(super) fn new(root: Matcher, capacity: usize) -> Self {
         StateCache {
             root,
-            capacity,
-            entries: HashMap::new(),
-            recency: BTreeMap::new(),
-            clock: 0,
+            states: PrefixCache::new(capacity),
             hits: 0,
             misses: 0,
             tokens_advanced: 0,
@@ -84,37 +56,27 @@ impl StateCache {
         &self.root
     }
 
-    fn tick(&mut self) -> u64 {
-        self.clock += 1;
-        self.clock
-    }
-
-    /// The state of the longest kept prefix of `ids` (`hashes` from
-    /// [`prefix_hashes`]), cloned, and counts the call as a hit or a miss.
-    pub(super) fn start(&mut self, ids: &[u32], hashes: &[u64]) -> Start {
-        let stamp = self.tick();
-        for done in (0..=ids.len()).rev() {
-            let key = hashes[done];
-            let Some(entry) = self.entries.get_mut(&key) else {
-                continue;
-            };
-            if *entry.ids != ids[..done] {
-                continue;
-            }
-            self.recency.remove(&entry.stamp);
-            self.recency.insert(stamp, key);
-            entry.stamp = stamp;
-            let state = entry.state.clone();
-            // A dead prefix answers for the whole context.
-            let done_all = if state.is_some() { done } else { ids.len() };
-            self.count(ids.len(), done_all);
-            return Start { done, state };
-        }
-        self.count(ids.len(), 0);
-        Start {
-            done: 0,
-            state: Some(self.root.clone()),
-        }
+    /// The state of the longest kept prefix of `ids`, cloned, and counts
+    /// the call as a hit or a miss.
+    pub(super) fn start(&mut self, ids: &[u32]) -> Start {
+        let start = match self.states.longest(ids) {
+            Some((done, state)) => Start {
+                done,
+                state: state.clone(),
+            },
+            None => Start {
+                done: 0,
+                state: Some(self.root.clone()),
+            },
+        };
+        // A dead prefix answers for the whole context.
+        let done_all = if start.state.is_some() {
+            start.done
+        } else {
+            ids.len()
+        };
+        self.count(ids.len(), done_all);
+        start
     }
 
     fn count(&mut self, len: usize, done: usize) {
@@ -128,27 +90,8 @@ impl StateCache {
 
     /// Keeps the state of `ids`, evicting the least recently used state
     /// when full.
-    pub(super) fn insert(&mut self, ids: &[u32], hash: u64, state: Option<Matcher>) {
-        if self.capacity == 0 {
-            return;
-        }
-        let stamp = self.tick();
-        if let Some(old) = self.entries.remove(&hash) {
-            self.recency.remove(&old.stamp);
-        } else if self.entries.len() >= self.capacity
-            && let Some((_, oldest)) = self.recency.pop_first()
-        {
-            self.entries.remove(&oldest);
-        }
-        self.recency.insert(stamp, hash);
-        self.entries.insert(
-            hash,
-            Entry {
-                ids: ids.into(),
-                state,
-                stamp,
-            },
-        );
+    pub(super) fn insert(&mut self, ids: &[u32], state: Option<Matcher>) {
+        self.states.insert(ids, state, 1);
     }
 
     pub(super) fn stats(&self) -> CacheStats {
@@ -156,8 +99,8 @@ impl StateCache {
             hits: self.hits,
             misses: self.misses,
             tokens_advanced: self.tokens_advanced,
-            len: self.entries.len(),
-            capacity: self.capacity,
+            len: self.states.len(),
+            capacity: self.states.budget(),
         }
     }
 }

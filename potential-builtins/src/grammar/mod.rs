@@ -20,7 +20,7 @@ use potential_core::{
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use cache::CacheStats;
-use cache::{StateCache, prefix_hashes};
+use cache::StateCache;
 pub use json::JsonWhitespace;
 
 /// How many parser states a [`Grammar`] keeps by default: enough for the
@@ -403,20 +403,18 @@ impl Grammar {
         ids: &[u32],
         f: impl FnOnce(&mut Matcher) -> Result<R>,
     ) -> Result<Option<R>> {
-        let hashes = prefix_hashes(ids);
-        let start = self.lock().start(ids, &hashes);
+        let start = self.lock().start(ids);
         let Some(mut state) = start.state else {
             return Ok(None);
         };
-        let full = *hashes.last().unwrap_or(&0);
         if !engine::advance(&mut state, &ids[start.done..])? {
-            self.lock().insert(ids, full, None);
+            self.lock().insert(ids, None);
             return Ok(None);
         }
         let answer = f(&mut state)?;
         // A parser that gave up while answering is not worth keeping.
         if !state.is_error() {
-            self.lock().insert(ids, full, Some(state));
+            self.lock().insert(ids, Some(state));
         }
         Ok(Some(answer))
     }

@@ -2,8 +2,9 @@
 //! and its next-token weights) keyed by its tokens, under a byte budget,
 //! least recently used out.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use potential_core::prefix_cache::PrefixCache;
 
 use crate::model::{KvChunk, KvRef};
 
@@ -74,18 +75,10 @@ pub(super) struct State {
     pub(super) next: Arc<[f32]>,
 }
 
-pub(super) struct Entry {
-    pub(super) state: State,
-    bytes: usize,
-    stamp: u64,
-}
-
-/// The cache: contexts (their model ids, after the prompt) to states.
+/// The cache: contexts (their model ids, after the prompt) to states, each
+/// weighing its bytes, and how it served the calls.
 pub(super) struct Store {
-    pub(super) map: HashMap<Vec<u32>, Entry>,
-    pub(super) bytes: usize,
-    pub(super) budget: usize,
-    pub(super) clock: u64,
+    pub(super) states: PrefixCache<State>,
     pub(super) hits: u64,
     pub(super) misses: u64,
 }
@@ -93,63 +86,27 @@ pub(super) struct Store {
 impl Store {
     pub(super) fn new(budget: usize) -> Store {
         Store {
-            map: HashMap::new(),
-            bytes: 0,
-            budget,
-            clock: 0,
+            states: PrefixCache::new(budget),
             hits: 0,
             misses: 0,
         }
     }
 
-    /// Marks `key` and its cached prefixes as used now.
+    /// Marks `key` and its cached prefixes as used now, the shorter ones
+    /// later: a state holds its prefixes' keys and values, so a prefix goes
+    /// after the contexts that build on it, and the bytes counted are the
+    /// bytes held.
     pub(super) fn touch(&mut self, key: &[u32]) {
-        for j in 0..=key.len() {
-            if let Some(e) = self.map.get_mut(&key[..j]) {
-                e.stamp = self.clock;
-            }
-        }
+        self.states.touch_prefixes(key);
     }
 
-    pub(super) fn insert(&mut self, key: Vec<u32>, state: State) {
+    /// Keeps the state of `key`, least recently used states out.
+    pub(super) fn insert(&mut self, key: &[u32], state: State) {
         let bytes = state.node.chunk.bytes()
             + state.next.len() * std::mem::size_of::<f32>()
-            + key.len() * std::mem::size_of::<u32>()
-            + std::mem::size_of::<Entry>();
-        let entry = Entry {
-            state,
-            bytes,
-            stamp: self.clock,
-        };
-        if let Some(old) = self.map.insert(key.clone(), entry) {
-            self.bytes -= old.bytes;
-        }
-        self.bytes += bytes;
-        self.touch(&key);
-    }
-
-    /// Drops the least recently used entries until the budget holds, down
-    /// to seven eighths of it so that the sort is paid once per many
-    /// insertions. Among entries used at the same time, longer contexts go
-    /// first, so that a prefix outlives the contexts that build on it.
-    pub(super) fn evict(&mut self) {
-        if self.bytes <= self.budget {
-            return;
-        }
-        let target = self.budget - self.budget / 8;
-        let mut order: Vec<(u64, usize, Vec<u32>)> = self
-            .map
-            .iter()
-            .map(|(k, e)| (e.stamp, usize::MAX - k.len(), k.clone()))
-            .collect();
-        order.sort_unstable();
-        for (_, _, key) in order {
-            if self.bytes <= target {
-                break;
-            }
-            if let Some(e) = self.map.remove(&key) {
-                self.bytes -= e.bytes;
-            }
-        }
+            + std::mem::size_of_val(key)
+            + std::mem::size_of::<State>();
+        self.states.insert(key, state, bytes);
+        self.touch(key);
     }
 }

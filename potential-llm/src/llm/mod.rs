@@ -259,17 +259,15 @@ impl Llm {
         CacheStats {
             hits: s.hits,
             misses: s.misses,
-            entries: s.map.len(),
-            bytes: s.bytes,
-            budget: s.budget,
+            entries: s.states.len(),
+            bytes: s.states.weight(),
+            budget: s.states.budget(),
         }
     }
 
     /// Empties the cache (the counters stay).
     pub fn clear_cache(&self) {
-        let mut s = self.store();
-        s.map.clear();
-        s.bytes = 0;
+        self.store().states.clear();
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {

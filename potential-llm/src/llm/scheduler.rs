@@ -11,6 +11,9 @@ use super::cache::{Node, State};
 use super::{Llm, forward_error, invalid};
 use crate::model::{KvRef, SeqInput};
 
+/// A cached prefix of a context: its length in context tokens and its state.
+type Base = (usize, State);
+
 /// A forward pass to run: a context past its longest cached prefix.
 struct Job {
     key: Vec<u32>,
@@ -56,65 +59,60 @@ impl Llm {
             .map(|c| self.ids(c))
             .collect::<Result<Vec<_>>>()?;
         let mut found: Vec<Option<State>> = Vec::with_capacity(keys.len());
-        let mut pending: Vec<Vec<u32>> = Vec::new();
-        let mut root = None;
+        // A missed context, with its longest cached prefix if one is.
+        let mut pending: Vec<(&[u32], Option<Base>)> = Vec::new();
         {
             let mut s = self.store();
-            s.clock += 1;
             for key in &keys {
-                match s.map.get(key) {
-                    Some(e) => {
-                        found.push(Some(e.state.clone()));
+                let kept = s.states.longest(key).map(|(len, e)| (len, e.clone()));
+                match kept {
+                    Some((len, state)) if len == key.len() => {
+                        found.push(Some(state));
                         s.hits += 1;
                         s.touch(key);
                     }
-                    None => {
+                    base => {
                         found.push(None);
                         s.misses += 1;
-                        if !pending.contains(key) {
-                            pending.push(key.clone());
+                        if pending.iter().all(|(k, _)| k != key) {
+                            pending.push((key, base));
                         }
                     }
                 }
-            }
-            if !pending.is_empty() {
-                root = s.map.get(&[][..]).map(|e| e.state.clone());
             }
         }
         if pending.is_empty() {
             return Ok(found.into_iter().flatten().collect());
         }
-        let root = match root {
-            Some(r) => r,
-            None => self.compute_root()?,
+        // The prompt's state, when a context has no cached prefix.
+        let root = if pending.iter().any(|(_, base)| base.is_none()) {
+            Some(self.compute_root()?)
+        } else {
+            None
         };
-        let jobs: Vec<Job> = {
-            let s = self.store();
-            pending
-                .into_iter()
-                .filter(|key| !key.is_empty())
-                .map(|key| {
-                    let (base_len, base) = (1..key.len())
-                        .rev()
-                        .find_map(|j| s.map.get(&key[..j]).map(|e| (j, e.state.clone())))
-                        .unwrap_or((0, root.clone()));
-                    Job {
-                        key,
-                        base_len,
-                        base,
-                    }
+        let jobs: Vec<Job> = pending
+            .into_iter()
+            .filter(|(key, _)| !key.is_empty())
+            .filter_map(|(key, base)| {
+                let (base_len, base) = base.or_else(|| Some((0, root.clone()?)))?;
+                Some(Job {
+                    key: key.to_vec(),
+                    base_len,
+                    base,
                 })
-                .collect()
-        };
+            })
+            .collect();
         let computed = self.run_jobs(&jobs)?;
-        let mut done: HashMap<&[u32], State> = HashMap::from([(&[][..], root)]);
+        let mut done: HashMap<&[u32], State> = HashMap::new();
+        if let Some(root) = root {
+            done.insert(&[], root);
+        }
         {
             let mut s = self.store();
             for (job, state) in jobs.iter().zip(computed) {
-                s.insert(job.key.clone(), state.clone());
+                s.insert(&job.key, state.clone());
                 done.insert(&job.key, state);
             }
-            s.evict();
         }
         found
             .into_iter()
@@ -149,9 +147,7 @@ impl Llm {
             prefix: 0.0,
             next: next.into(),
         };
-        let mut s = self.store();
-        s.insert(Vec::new(), state.clone());
-        s.evict();
+        self.store().insert(&[], state.clone());
         Ok(state)
     }
 
