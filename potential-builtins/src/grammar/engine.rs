@@ -103,6 +103,14 @@ pub(super) fn advance(matcher: &mut Matcher, tokens: &[u32]) -> Result<bool> {
     Ok(true)
 }
 
+/// Advances `matcher` over `token`, which its mask allows: no check first
+/// (the mask is that check), so a failure is llguidance's error.
+pub(super) fn advance_allowed(matcher: &mut Matcher, token: u32) -> Result<()> {
+    matcher
+        .consume_token(token)
+        .map_err(|e| engine_error("advance the parser over an allowed token", e))
+}
+
 /// Whether the bytes consumed so far are a sentence of the language.
 pub(super) fn is_accepting(matcher: &mut Matcher) -> Result<bool> {
     matcher

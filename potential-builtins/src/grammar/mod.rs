@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use llguidance::Matcher;
 use llguidance::api::TopLevelGrammar;
 use potential_core::{
-    AutoBatched, LogWeights, Method, NativeBatch, Potential, PotentialError, PotentialExt,
+    AutoBatched, LogWeights, Mask, Method, NativeBatch, Potential, PotentialError, PotentialExt,
     Registered, Result, Vocab, non_empty, zero_weight,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -25,7 +25,10 @@ pub use json::JsonWhitespace;
 
 /// How many parser states a [`Grammar`] keeps by default: enough for the
 /// particles of a sampler and their parents. A state holds llguidance's
-/// parse of the whole context, so long contexts make large states.
+/// parse of the whole context, so long contexts make large states, and
+/// the next-token mask `logw_next` computed there (a bit per token: 6 KB
+/// over 50,000 tokens), so that the token a sampler draws from it is fed
+/// to the parser without being checked again.
 pub const DEFAULT_CACHE_CAPACITY: usize = 256;
 
 /// What a [`Grammar`] is compiled from.
@@ -403,18 +406,38 @@ impl Grammar {
         ids: &[u32],
         f: impl FnOnce(&mut Matcher) -> Result<R>,
     ) -> Result<Option<R>> {
+        self.with_state_keeping(ids, |m| Ok((f(m)?, None)))
+    }
+
+    /// [`Grammar::with_state`] whose `f` also gives the next-token mask
+    /// to keep with the state, so that the token drawn from it next is fed
+    /// without a check.
+    fn with_state_keeping<R>(
+        &self,
+        ids: &[u32],
+        f: impl FnOnce(&mut Matcher) -> Result<(R, Option<Mask>)>,
+    ) -> Result<Option<R>> {
         let start = self.lock().start(ids);
         let Some(mut state) = start.state else {
             return Ok(None);
         };
-        if !engine::advance(&mut state, &ids[start.done..])? {
-            self.lock().insert(ids, None);
+        let mut rest = &ids[start.done..];
+        if start.next_allowed
+            && let Some((&first, after)) = rest.split_first()
+        {
+            engine::advance_allowed(&mut state, first)?;
+            rest = after;
+        }
+        if !engine::advance(&mut state, rest)? {
+            self.lock().insert(ids, None, None);
             return Ok(None);
         }
-        let answer = f(&mut state)?;
-        // A parser that gave up while answering is not worth keeping.
-        if !state.is_error() {
-            self.lock().insert(ids, Some(state));
+        let (answer, mask) = f(&mut state)?;
+        // A parser that gave up while answering is not worth keeping; a
+        // kept one that learned nothing new is kept already (with its mask).
+        let learned = start.done < ids.len() || mask.is_some();
+        if learned && !state.is_error() {
+            self.lock().insert(ids, Some(state), mask);
         }
         Ok(Some(answer))
     }
@@ -431,7 +454,11 @@ impl Grammar {
 
     fn logw_next_now(&self, context: &[Vec<u8>]) -> Result<LogWeights<Vec<u8>>> {
         let len = self.vocab.len();
-        match self.with_state(&self.ids(context)?, |m| engine::next_mask(m, len))? {
+        let next = |m: &mut Matcher| {
+            let mask = engine::next_mask(m, len)?;
+            Ok((mask.clone(), Some(mask)))
+        };
+        match self.with_state_keeping(&self.ids(context)?, next)? {
             Some(mask) => LogWeights::from_mask(self.vocab.clone(), mask),
             None => Err(zero_weight(context)),
         }

@@ -428,16 +428,26 @@ fn one_more_token_costs_one_advance_and_hits_are_counted() {
             (before.hits, before.misses, before.tokens_advanced),
             (0, 1, 3)
         );
+        // Another method on the kept context keeps its mask.
+        assert_eq!(g.prefix(&ctx).await.unwrap(), 0.0);
         let mut longer = ctx.clone();
         longer.push(b")".to_vec());
         g.logw_next(&longer).await.unwrap();
         let after = g.cache_stats();
         assert_eq!(after.misses, before.misses + 1);
         assert_eq!(after.tokens_advanced, before.tokens_advanced + 1);
+        // `)` was in the mask kept with "(1+10": fed without a check.
+        assert_eq!(before.tokens_known_allowed, 0);
+        assert_eq!(after.tokens_known_allowed, 1);
         // The same context again, in any method: a hit.
         assert_eq!(g.complete(&longer).await.unwrap(), 0.0);
         assert_eq!(g.cache_stats().hits, after.hits + 1);
         assert_eq!(g.cache_stats().len, 2);
+        // A token the kept mask rules out is checked, and refused.
+        let mut refused = longer.clone();
+        refused.push(b"(".to_vec());
+        assert_eq!(g.prefix(&refused).await.unwrap(), INF);
+        assert_eq!(g.cache_stats().tokens_known_allowed, 1);
     });
 }
 
