@@ -271,9 +271,9 @@ impl Llm {
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
-        // A panic while the lock was held cannot leave the map half
-        // updated (inserts and removals are single calls), so a poisoned
-        // lock is still usable.
+        // A panic while the lock was held cannot leave the cache half
+        // updated (its lookups, inserts and evictions are single calls on
+        // a `PrefixCache`), so a poisoned lock is still usable.
         self.run.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
