@@ -11,6 +11,7 @@ use candle_core::{Device, Module, Tensor};
 use half::f16;
 
 use super::precision::Precision;
+use super::q8_0::Q8_0Matrix;
 use crate::error::LoadError;
 
 pub(super) fn candle_err(what: &str) -> impl FnOnce(candle_core::Error) -> LoadError + '_ {
@@ -69,7 +70,7 @@ impl Embedding {
 /// A weight matrix as a quantized matmul, its rows padded with zero
 /// blocks to `k_pad` columns where that opens a faster kernel.
 pub(super) struct Linear {
-    mm: QMatMul,
+    mm: Kernel,
     k_pad: usize,
     /// Whether a single row runs as two (the second zero): candle takes
     /// another kernel for one row of some formats (Q6_K on x86: a compact
@@ -79,6 +80,13 @@ pub(super) struct Linear {
     two_rows: bool,
 }
 
+/// Who multiplies: candle, or for Q8_0 on AVX2 without VNNI our kernel
+/// (candle's sums, faster: see `q8_0.rs`).
+enum Kernel {
+    Candle(QMatMul),
+    Q8_0(Q8_0Matrix),
+}
+
 /// Block formats for which candle picks its kernel by the number of rows
 /// (`repack_x86::select`): Q6_K takes the repacked tiles only for more
 /// than one row.
@@ -86,6 +94,10 @@ const KERNEL_BY_ROWS: &[GgmlDType] = &[GgmlDType::Q6K];
 
 /// `x @ w^T` for `x` of `m` rows of `k` floats.
 pub(super) fn apply(w: &Linear, x: &[f32], m: usize, k: usize) -> candle_core::Result<Vec<f32>> {
+    let mm = match &w.mm {
+        Kernel::Q8_0(matrix) => return Ok(matrix.matmul(x, m)),
+        Kernel::Candle(mm) => mm,
+    };
     let rows = if m == 1 && w.two_rows { 2 } else { m };
     let t = if w.k_pad > k || rows > m {
         let mut padded = vec![0.0_f32; rows * w.k_pad];
@@ -96,7 +108,7 @@ pub(super) fn apply(w: &Linear, x: &[f32], m: usize, k: usize) -> candle_core::R
     } else {
         Tensor::from_slice(x, (m, k), &Device::Cpu)?
     };
-    let mut out = w.mm.forward(&t)?.flatten_all()?.to_vec1::<f32>()?;
+    let mut out = mm.forward(&t)?.flatten_all()?.to_vec1::<f32>()?;
     if rows > m {
         out.truncate(out.len() / rows * m);
     }
@@ -224,14 +236,26 @@ pub(super) fn matmul(t: QTensor, name: &str, precision: Precision) -> Result<Lin
         let k = t.shape().dims2().map_err(candle_err(name))?.1;
         let w = t.dequantize(&Device::Cpu).map_err(candle_err(name))?;
         return Ok(Linear {
-            mm: QMatMul::Tensor(w),
+            mm: Kernel::Candle(QMatMul::Tensor(w)),
             k_pad: k,
             two_rows: false,
         });
     }
     let (t, k_pad) = pad_rows(requantize_if_slow(t, name)?, name, precision)?;
     let two_rows = KERNEL_BY_ROWS.contains(&t.dtype());
-    let mm = QMatMul::from_arc(Arc::new(t)).map_err(candle_err(name))?;
+    // Where candle's VNNI kernels run, the precision modes choose among
+    // them; elsewhere its Q8_0 kernel is ours, faster with the same sums.
+    let ours = if t.dtype() == GgmlDType::Q8_0 && !vnni() {
+        let n = t.shape().dims2().map_err(candle_err(name))?.0;
+        let data = t.data().map_err(candle_err(name))?;
+        Q8_0Matrix::new(&data, n, k_pad / GgmlDType::Q8_0.block_size())
+    } else {
+        None
+    };
+    let mm = match ours {
+        Some(matrix) => Kernel::Q8_0(matrix),
+        None => Kernel::Candle(QMatMul::from_arc(Arc::new(t)).map_err(candle_err(name))?),
+    };
     Ok(Linear {
         mm,
         k_pad,
