@@ -78,19 +78,31 @@ impl Q8_0Matrix {
             for quad in range {
                 let cols: [usize; 4] = std::array::from_fn(|c| (4 * quad + c).min(n - 1));
                 let rows = cols.map(|c| self.weight_row(c));
-                for r in 0..m {
-                    let act = self.activation_row(&acts, r);
-                    // One row streams the weights from memory: one weight
-                    // row at a time keeps that one sequential stream (four
-                    // at once ran a third slower on a 30 MB matrix).
-                    let sums = if m == 1 {
-                        rows.map(|row| avx2::dot([row], act)[0])
-                    } else {
-                        avx2::dot(rows, act)
-                    };
+                let store = |r: usize, sums: [f32; 4]| {
                     for (c, sum) in cols.iter().zip(sums).take(n - 4 * quad) {
                         out[r * n + c].store(sum.to_bits(), Ordering::Relaxed);
                     }
+                };
+                if m == 1 {
+                    // One row streams the weights from memory: one weight
+                    // row at a time keeps that one sequential stream (four
+                    // at once ran a third slower on a 30 MB matrix).
+                    let act = [self.activation_row(&acts, 0)];
+                    store(0, rows.map(|row| avx2::dot([row], act)[0][0]));
+                    continue;
+                }
+                // Two activation rows against the quad: each weight block
+                // (and its scale and sign) is read once for both.
+                let mut r = 0;
+                while r + 1 < m {
+                    let pair = [r, r + 1].map(|i| self.activation_row(&acts, i));
+                    let [first, second] = avx2::dot(rows, pair);
+                    store(r, first);
+                    store(r + 1, second);
+                    r += 2;
+                }
+                if r < m {
+                    store(r, avx2::dot(rows, [self.activation_row(&acts, r)])[0]);
                 }
             }
         });
@@ -146,32 +158,45 @@ mod avx2 {
             && is_x86_feature_detected!("f16c")
     }
 
-    /// `R` dot products of weight rows (the file's Q8_0 blocks) with one
-    /// activation row (`(scales, values)`), all of the same number of blocks.
-    pub(super) fn dot<const R: usize>(ws: [&[u8]; R], a: (&[f32], &[[i8; QK]])) -> [f32; R] {
-        let blocks = a.0.len();
+    /// An activation row: its blocks' scales and values.
+    pub(super) type Act<'a> = (&'a [f32], &'a [[i8; QK]]);
+
+    /// The dot products of `C` weight rows (the file's Q8_0 blocks) with
+    /// `R` activation rows, all of the same number of blocks: `[row][col]`.
+    pub(super) fn dot<const C: usize, const R: usize>(
+        ws: [&[u8]; C],
+        acts: [Act<'_>; R],
+    ) -> [[f32; C]; R] {
+        let blocks = acts.first().map_or(0, |a| a.0.len());
         assert!(
-            a.1.len() == blocks && ws.iter().all(|w| w.len() == blocks * BLOCK_BYTES),
+            acts.iter()
+                .all(|a| a.0.len() == blocks && a.1.len() == blocks)
+                && ws.iter().all(|w| w.len() == blocks * BLOCK_BYTES),
             "rows of one length"
         );
         // SAFETY: a `Q8_0Matrix` exists only where `available()` said the
         // CPU has AVX2, FMA and F16C, the features `dot_avx2` is compiled
         // for; the lengths it relies on were checked just above.
-        unsafe { dot_avx2(ws, a) }
+        unsafe { dot_avx2(ws, acts, blocks) }
     }
 
     /// # Safety
     ///
-    /// Each of `ws` holds `a.0.len()` blocks of [`BLOCK_BYTES`] bytes, and
-    /// `a.1` as many blocks of values (the loads below read within them).
+    /// Each of `ws` holds `blocks` blocks of [`BLOCK_BYTES`] bytes, and each
+    /// of `acts` `blocks` scales and blocks of values (the loads below read
+    /// within them).
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot_avx2<const R: usize>(ws: [&[u8]; R], a: (&[f32], &[[i8; QK]])) -> [f32; R] {
-        let mut acc = [_mm256_setzero_ps(); R];
-        for (b, (&scale, values)) in a.0.iter().zip(a.1).enumerate() {
+    unsafe fn dot_avx2<const C: usize, const R: usize>(
+        ws: [&[u8]; C],
+        acts: [Act<'_>; R],
+        blocks: usize,
+    ) -> [[f32; C]; R] {
+        let mut acc = [[_mm256_setzero_ps(); C]; R];
+        for b in 0..blocks {
             // SAFETY: a `[i8; 32]` is 32 readable bytes, what an unaligned
             // 256-bit load reads.
-            let by = unsafe { _mm256_loadu_si256(values.as_ptr().cast()) };
-            for (acc, w) in acc.iter_mut().zip(&ws) {
+            let by = acts.map(|a| unsafe { _mm256_loadu_si256(a.1[b].as_ptr().cast()) });
+            for (c, w) in ws.iter().enumerate() {
                 // SAFETY: block `b` of `w` is bytes `34 b .. 34 b + 34`,
                 // within `w` (the caller's contract): its scale is the two
                 // bytes at `34 b`, its values the 32 after them.
@@ -181,25 +206,25 @@ mod avx2 {
                     let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))));
                     (d, _mm256_loadu_si256(block.add(2).cast()))
                 };
-                let d = _mm256_set1_ps(d * scale);
-                *acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(bx, by), *acc);
+                // candle's `mul_sum_i8_pairs_float(bx, by)`, the weight's
+                // sign taken once for every activation row.
+                let ax = _mm256_sign_epi8(bx, bx);
+                for (r, a) in acts.iter().enumerate() {
+                    let sy = _mm256_sign_epi8(by[r], bx);
+                    let dot = _mm256_maddubs_epi16(ax, sy);
+                    let q = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot));
+                    let d = _mm256_set1_ps(d * a.0[b]);
+                    acc[r][c] = _mm256_fmadd_ps(d, q, acc[r][c]);
+                }
             }
         }
-        let mut sums = [0.0; R];
-        for (sum, acc) in sums.iter_mut().zip(acc) {
-            *sum = hsum_float_8(acc);
+        let mut sums = [[0.0; C]; R];
+        for (row, acc) in sums.iter_mut().zip(acc) {
+            for (sum, acc) in row.iter_mut().zip(acc) {
+                *sum = hsum_float_8(acc);
+            }
         }
         sums
-    }
-
-    /// candle's: the 32 products of signed bytes, summed in pairs, as 8 floats.
-    #[target_feature(enable = "avx2,fma")]
-    fn mul_sum_i8_pairs_float(x: __m256i, y: __m256i) -> __m256 {
-        let ax = _mm256_sign_epi8(x, x);
-        let sy = _mm256_sign_epi8(y, x);
-        let dot = _mm256_maddubs_epi16(ax, sy);
-        let summed = _mm256_madd_epi16(_mm256_set1_epi16(1), dot);
-        _mm256_cvtepi32_ps(summed)
     }
 
     /// candle's horizontal sum of 8 floats, in its order.
@@ -222,7 +247,12 @@ mod avx2 {
         false
     }
 
-    pub(super) fn dot<const R: usize>(_: [&[u8]; R], _: (&[f32], &[[i8; QK]])) -> [f32; R] {
+    pub(super) type Act<'a> = (&'a [f32], &'a [[i8; QK]]);
+
+    pub(super) fn dot<const C: usize, const R: usize>(
+        _: [&[u8]; C],
+        _: [Act<'_>; R],
+    ) -> [[f32; C]; R] {
         unreachable!("no Q8_0Matrix is made where avx2::available() is false")
     }
 }
@@ -273,7 +303,7 @@ mod tests {
             panic!("rows of one length (no AVX2 here: nothing to check)");
         }
         let weights = [0u8; BLOCK_BYTES];
-        avx2::dot([&weights[..]], (&[1.0, 1.0], &[[0; QK]; 2]));
+        avx2::dot([&weights[..]], [(&[1.0, 1.0], &[[0; QK]; 2])]);
     }
 
     #[test]
