@@ -123,11 +123,14 @@ impl Mask {
         let mut values = vec![0.0; self.len];
         let bytes = self.words.iter().flat_map(|w| w.to_le_bytes());
         let mut eights = values.chunks_exact_mut(8);
-        for (eight, byte) in (&mut eights).zip(bytes.clone()) {
+        for (eight, byte) in (&mut eights).zip(bytes) {
             eight.copy_from_slice(&EXPANDED[usize::from(byte)]);
         }
         let tail = eights.into_remainder();
-        if let Some(byte) = bytes.clone().nth(self.len / 8) {
+        // The byte after the whole ones, read from its word (not by
+        // walking the bytes again).
+        if let Some(word) = self.words.get(self.len / 64).filter(|_| !tail.is_empty()) {
+            let byte = (word >> (8 * (self.len / 8 % 8))) as u8;
             tail.copy_from_slice(&EXPANDED[usize::from(byte)][..tail.len()]);
         }
         values
