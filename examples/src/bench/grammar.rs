@@ -231,9 +231,9 @@ async fn worker_gain(grammar: &Grammar) -> Result<Row> {
     };
     let local = grammar.clone().with_cache_capacity(4 * PARTICLES);
     // The raw reference: two threads of this process, each with a grammar
-    // (and kept states) of its own and the same half of the particles at
-    // every step, as two workers with perfect affinity: what two cores give
-    // this work without a byte of communication.
+    // (kept states and lexer caches) of its own and the same half of the
+    // particles at every step, as two workers with perfect affinity: what
+    // two cores give this work without a byte of communication.
     let halves = [0, 1].map(|_| grammar.clone().with_cache_capacity(4 * PARTICLES));
     let pool = Arc::new(grammar.clone().to_multiprocess(2).await?);
     let (mut direct, mut pooled, mut threads) = (Vec::new(), Vec::new(), Vec::new());
@@ -249,11 +249,13 @@ async fn worker_gain(grammar: &Grammar) -> Result<Row> {
             let halves: Vec<_> = (0..2)
                 .map(|h| {
                     let (grammar, contexts) = (&halves[h], &contexts);
-                    scope.spawn(move || -> Result<()> {
-                        for c in contexts.iter().skip(h).step_by(2) {
-                            black_box(potential_core::checks::block_on(grammar.logw_next(c))?);
-                        }
-                        Ok(())
+                    scope.spawn(move || {
+                        potential_core::checks::block_on(async {
+                            for c in contexts.iter().skip(h).step_by(2) {
+                                black_box(grammar.logw_next(c).await?);
+                            }
+                            Ok(())
+                        })
                     })
                 })
                 .collect();
