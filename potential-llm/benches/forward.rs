@@ -1,13 +1,14 @@
-//! The forward pass of SmolLM2 at batch sizes 1, 8, 32 and 64: one
-//! `batch_logw_next` of that many one-token extensions of a cached
+//! The forward pass of SmolLM2 and of Gemma 3 at batch sizes 1, 8, 32 and
+//! 64: one `batch_logw_next` of that many one-token extensions of a cached
 //! 32-token context (each a cache miss that runs one token).
 //!
 //! ```sh
 //! bash potential-llm/fetch-model.sh     # once
+//! bash potential-llm/fetch-gemma.sh     # once, for the Gemma benches
 //! cargo bench -p potential-llm --bench forward
 //! ```
 //!
-//! Without the model file it prints why and measures nothing.
+//! A model whose file is missing is skipped with a line saying why.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,40 +22,49 @@ struct Setup {
     base: Vec<Vec<u8>>,
 }
 
-fn setup() -> Option<&'static Setup> {
+/// A model opened with a short prompt and its cached 32-token context, or
+/// `None` (said on stderr) when its file is missing.
+fn open(name: &str, path: Result<std::path::PathBuf, potential_llm::LoadError>) -> Option<Setup> {
+    let path = match path {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("forward bench of {name} skipped: {e}");
+            return None;
+        }
+    };
+    let llm = Llm::open_plain(
+        &path,
+        LlmOptions {
+            prompt: "Tell me about cats.".into(),
+            ..LlmOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{name} opens: {e}"));
+    let mut base = Vec::new();
+    while base.len() < 32 {
+        base.extend(llm.tokenize("Cats are small, quiet animals. ").unwrap());
+    }
+    base.truncate(32);
+    block_on(llm.logw_next(&base)).unwrap();
+    Some(Setup { llm, base })
+}
+
+fn smollm2() -> Option<&'static Setup> {
     static SETUP: OnceLock<Option<Setup>> = OnceLock::new();
     SETUP
-        .get_or_init(|| {
-            let path = match potential_llm::smollm2_path() {
-                Ok(path) => path,
-                Err(e) => {
-                    eprintln!("forward bench skipped: {e}");
-                    return None;
-                }
-            };
-            let llm = Llm::open_plain(
-                &path,
-                LlmOptions {
-                    prompt: potential_llm::chat_prompt("", "Tell me about cats."),
-                    ..LlmOptions::default()
-                },
-            )
-            .expect("SmolLM2 opens");
-            let mut base = Vec::new();
-            while base.len() < 32 {
-                base.extend(llm.tokenize("Cats are small, quiet animals. ").unwrap());
-            }
-            base.truncate(32);
-            block_on(llm.logw_next(&base)).unwrap();
-            Some(Setup { llm, base })
-        })
+        .get_or_init(|| open("SmolLM2", potential_llm::smollm2_path()))
+        .as_ref()
+}
+
+fn gemma3() -> Option<&'static Setup> {
+    static SETUP: OnceLock<Option<Setup>> = OnceLock::new();
+    SETUP
+        .get_or_init(|| open("Gemma 3", potential_llm::gemma3_path()))
         .as_ref()
 }
 
 fn main() {
-    if setup().is_some() {
-        divan::main();
-    }
+    divan::main();
 }
 
 /// Fresh one-token extensions of the base: a token no earlier call used.
@@ -71,10 +81,19 @@ fn extensions(s: &Setup, n: usize) -> Vec<Vec<Vec<u8>>> {
         .collect()
 }
 
-#[divan::bench(args = [1, 8, 32, 64], sample_count = 10, sample_size = 1)]
-fn one_token_step(bencher: divan::Bencher, batch: usize) {
-    let Some(s) = setup() else { return };
+fn steps(bencher: divan::Bencher, setup: Option<&'static Setup>, batch: usize) {
+    let Some(s) = setup else { return };
     bencher
         .with_inputs(|| extensions(s, batch))
         .bench_local_values(|contexts| block_on(s.llm.batch_logw_next(&contexts)).unwrap());
+}
+
+#[divan::bench(args = [1, 8, 32, 64], sample_count = 10, sample_size = 1)]
+fn one_token_step(bencher: divan::Bencher, batch: usize) {
+    steps(bencher, smollm2(), batch);
+}
+
+#[divan::bench(args = [1, 8, 32, 64], sample_count = 10, sample_size = 1)]
+fn gemma3_one_token_step(bencher: divan::Bencher, batch: usize) {
+    steps(bencher, gemma3(), batch);
 }
