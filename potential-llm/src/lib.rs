@@ -36,21 +36,24 @@
 //!
 //! ## What it costs
 //!
-//! Measured with the bench example on a shared 2-core VM (AVX-512 VNNI),
-//! `CANDLE_NUM_THREADS=1`, SmolLM2 (figures from one run; the machine was
-//! busy with other builds), with the rows padded for candle's repacked
-//! kernel, which is now [`Precision::Blocks256`]; the default
-//! [`Precision::Blocks32`] on that CPU ran a batch of 32 at about 15 ms a
-//! token before the padding was introduced (on a CPU without VNNI the two
-//! modes are one):
+//! Measured with the bench example on a shared 2-core VM (AMD EPYC, AVX2,
+//! no VNNI; load 1.6-2.2 from other tenants), default threads, the median
+//! of three runs, beside llama.cpp on the same files and machine (2
+//! threads, `reference/llama_cpp_speed.py`):
 //!
-//! | what | cost |
-//! | --- | --- |
-//! | opening the file until the first answer | 0.9 s; about 0.3 GB of memory (Q8_0 layers, the embedding as `f32`) |
-//! | `logw_next` of `ctx + [t]` right after `ctx` (one token through the model, 49,152 logits) | 22 ms (llama.cpp: 13-16 ms on 2 threads) |
-//! | 32 such calls at once through the autobatched `Llm` (one pass) | 164 ms, 5.1 ms a token: 4.3x over one at a time |
-//! | a 64-token context from nothing (one pass) | 283 ms, 12x a cached step |
-//! | a context already seen | a lookup |
+//! | what | SmolLM2 | Gemma 3 270M |
+//! | --- | --- | --- |
+//! | opening the file until the first answer | 0.33-0.40 s; about 0.3 GB of memory | about 2.7 s |
+//! | `logw_next` of `ctx + [t]` right after `ctx` (one token through the model) | 9.7 ms (llama.cpp: 7.3 ms) | 17.7 ms (llama.cpp: 15.2 ms) |
+//! | 32 such calls at once through the autobatched `Llm` (one pass), per token | 4.4 ms, 2.1x over one at a time (llama.cpp, 32 tokens of one sequence in one pass: 4.2 ms, 1.7x) | 10.4 ms, 1.8x (llama.cpp: 5.4 ms, 2.8x) |
+//! | a 64-token context from nothing (one pass) | 250 ms, 26x a cached step | |
+//! | a context already seen | a lookup | a lookup |
+//!
+//! Gemma's batch is the one that trails llama.cpp: half of it is the
+//! 262,144 x 640 output matrix (Q8_0, on this crate's kernel) and most of
+//! the rest is work per row over its vocabulary (a log-softmax over
+//! 262,144 logits in `f64`, 2 MB of weights per answer) that llama.cpp's
+//! figure, raw logits, does not include.
 //!
 //! Every context's state (its key-value cache, 46 KB a token for SmolLM2,
 //! and its next-token weights, 0.2 MB) is kept by token prefix under a
@@ -58,16 +61,20 @@
 //! a sampler's `ctx + [t]` runs one token, and a batch of such calls runs
 //! their new tokens as one matrix through each layer (see [`Llm`]).
 //!
-//! Two choices make the CPU path fast, both measured:
+//! Three choices make the CPU path fast, each measured:
 //!
 //! - candle 0.11 has no SIMD kernel for Q4_1 blocks on x86 (three
 //!   quarters of a step went to its scalar loop), so Q4_1 matrices are
 //!   converted to Q8_0 at load (each weight moves by at most 1/254 of its
-//!   block's largest magnitude; the file's other types are used as they
-//!   are);
+//!   block's largest magnitude; Q5_0 and Q5_1 likewise; the file's other
+//!   types are used as they are);
 //! - the inputs of each matmul are rounded to 8 bits in blocks of 32
-//!   values (Q8_0) for candle's integer kernels, as llama.cpp rounds them
-//!   (see *Fidelity* below for the other choices).
+//!   values (Q8_0) for the integer kernels, as llama.cpp rounds them
+//!   (see *Fidelity* below for the other choices);
+//! - on a CPU with AVX2 and without VNNI, the Q8_0 matrices run on this
+//!   crate's own kernel, which gives candle's sums bit for bit but reads
+//!   each weight block once for a tile of activation rows (candle's
+//!   batch cost as much per row as one row alone).
 //!
 //! candle runs its matmuls on a spin-waiting pool of one thread per core
 //! (`CANDLE_NUM_THREADS` sets the size). On a machine whose cores are
@@ -98,8 +105,8 @@
 //! The bench example's `llm_*` rows measure these:
 //!
 //! ```text
-//! POTENTIAL_BENCH_ROWS=llm_step,llm_batch_gain,llm_cache_gain,llm_load \
-//!     cargo run --release -p potential-examples --example bench
+//! cargo run --release -p potential-examples --example bench -- \
+//!     --rows llm_step,llm_batch_gain,llm_cache_gain,llm_load,llm_fidelity_kl,gemma_step,gemma_batch_gain
 //! ```
 //!
 //! ## Example

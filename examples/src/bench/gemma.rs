@@ -9,6 +9,7 @@
 use potential_core::PotentialError;
 use potential_llm::{ChatTemplate, Llm, LlmOptions};
 
+use super::llama_cpp::GEMMA3 as LLAMA_CPP;
 use super::llm::{BATCH, measure_batch, measure_step, missing};
 use super::{Row, wanted};
 
@@ -60,12 +61,12 @@ async fn step(llm: &Llm) -> Result<Row, PotentialError> {
     Ok(Row {
         id: "gemma_step",
         figure: format!(
-            "Gemma 3 270M (Q4_K_M): Llm::logw_next of a context of 33 tokens (after a {}-token prompt) that extends a cached one by one token, one call at a time (ms), median of {n}",
+            "Gemma 3 270M (Q4_K_M): Llm::logw_next of a context of 33 tokens (after a {}-token prompt) that extends a cached one by one token, one call at a time (ms), median of {n}; reference: llama.cpp, 2 threads, same file",
             llm.prompt_ids().len(),
         ),
         value,
         unit: "ms",
-        reference: None,
+        reference: Some(LLAMA_CPP.step_ms),
         target: "reported (no target)".into(),
         met: value.is_finite(),
     })
@@ -76,10 +77,12 @@ async fn batch_gain(llm: &Llm) -> Result<Row, PotentialError> {
     Ok(Row {
         id: "gemma_batch_gain",
         figure: format!(
-            "Gemma 3 270M: {BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {:.2} ms a token in the batch; median of {}",
+            "Gemma 3 270M: {BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {:.2} ms a token in the batch (llama.cpp: {} ms a token in one {BATCH}-token pass, {:.2}x over its step); median of {}",
             g.batched_ms,
             g.one_by_one_ms,
             g.batched_ms / BATCH as f64,
+            LLAMA_CPP.pass32_token_ms,
+            LLAMA_CPP.batch_gain(),
             g.reps
         ),
         value: g.gain,

@@ -14,6 +14,7 @@ use potential_core::{Potential, PotentialError, PotentialExt};
 use potential_llm::fidelity::{Fixture, SMOLLM2_REFERENCE, median_kl};
 use potential_llm::{Llm, LlmOptions, Precision};
 
+use super::llama_cpp::SMOLLM2 as LLAMA_CPP;
 use super::stats::median;
 use super::{Row, wanted};
 
@@ -30,10 +31,6 @@ const REPS: usize = 7;
 
 /// The calls of the batch row.
 pub(crate) const BATCH: usize = 32;
-
-/// llama.cpp's figures on the same file, 2 threads (research notes).
-const LLAMA_CPP_STEP_MS: f64 = 16.0;
-const LLAMA_CPP_BATCH_TOKEN_MS: f64 = 7.3;
 
 /// The rows selected by [`wanted`].
 pub fn rows() -> Vec<Row> {
@@ -233,9 +230,9 @@ async fn step(llm: &Llm) -> Result<Row, PotentialError> {
         ),
         value,
         unit: "ms",
-        reference: Some(LLAMA_CPP_STEP_MS),
-        target: "within 2x of llama.cpp's 13-16 ms".into(),
-        met: value <= 2.0 * LLAMA_CPP_STEP_MS,
+        reference: Some(LLAMA_CPP.step_ms),
+        target: "within 2x of llama.cpp".into(),
+        met: value <= 2.0 * LLAMA_CPP.step_ms,
     })
 }
 
@@ -245,8 +242,12 @@ async fn batch_gain(llm: &Llm) -> Result<Row, PotentialError> {
     Ok(Row {
         id: "llm_batch_gain",
         figure: format!(
-            "{BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {per_token:.2} ms a token in the batch (llama.cpp: {LLAMA_CPP_BATCH_TOKEN_MS} ms a token, 2.2x); median of {}",
-            g.batched_ms, g.one_by_one_ms, g.reps
+            "{BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {per_token:.2} ms a token in the batch (llama.cpp: {} ms a token in one {BATCH}-token pass, {:.2}x over its step); median of {}",
+            g.batched_ms,
+            g.one_by_one_ms,
+            LLAMA_CPP.pass32_token_ms,
+            LLAMA_CPP.batch_gain(),
+            g.reps
         ),
         value: g.gain,
         unit: "x",
@@ -295,8 +296,10 @@ async fn cache_gain(llm: &Llm) -> Result<Row, PotentialError> {
         value,
         unit: "x",
         reference: None,
-        target: "at least 20x (llama.cpp: 22-37x)".into(),
-        met: value >= 20.0,
+        // No target (issue 24): a 64-token pass from nothing is fast
+        // here, so a high ratio would reward a slow prefill.
+        target: "reported (no target)".into(),
+        met: value.is_finite(),
     })
 }
 

@@ -10,6 +10,7 @@ pub mod awrs;
 mod cli;
 pub mod gemma;
 pub mod grammar;
+mod llama_cpp;
 pub mod llm;
 pub mod main_job;
 pub mod stats;
