@@ -8,6 +8,7 @@ mod cache;
 mod options;
 mod recipe;
 mod scheduler;
+mod sum_exp;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use potential_core::{LogWeights, Result};
 
 use super::cache::{Node, State};
+use super::sum_exp::sum_exp;
 use super::{Llm, forward_error, invalid};
 use crate::model::{KvRef, SeqInput};
 
@@ -212,10 +213,13 @@ impl Llm {
             .clone()
             .map(|&id| f64::from(row[id as usize]) * inv_t)
             .fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = ids
-            .map(|&id| (f64::from(row[id as usize]) * inv_t - max).exp())
-            .sum();
-        max + sum.ln()
+        // Gathered once, shifted to at most 0, and summed by an
+        // exponential the compiler vectorizes (libm's, one call per entry,
+        // was 6.7% of a batched Gemma step's samples; see `sum_exp`).
+        let shifted: Vec<f32> = ids
+            .map(|&id| (f64::from(row[id as usize]) * inv_t - max) as f32)
+            .collect();
+        max + sum_exp(&shifted).ln()
     }
 
     /// The log probability of the vocabulary token of model id `id` (its
