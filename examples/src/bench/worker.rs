@@ -462,13 +462,28 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
     });
     let pool = Arc::new(busy.clone().to_multiprocess(workers).await?);
     let calls = 32 * workers;
-    let mut samples = Vec::new();
+    let (mut samples, mut threaded) = (Vec::new(), Vec::new());
     for _ in 0..REPS.min(6) {
         let t = Instant::now();
         for _ in 0..calls {
             black_box(busy.complete(&[0]).await?);
         }
         let direct = t.elapsed().as_secs_f64();
+        // The raw reference: as many threads of this process as workers,
+        // each spinning through its share of the calls' work, with no
+        // communication at all: what the cores give this work here (other
+        // tenants' load included).
+        let t = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    for _ in 0..calls / workers {
+                        black_box(spin(iters));
+                    }
+                });
+            }
+        });
+        threaded.push(direct / t.elapsed().as_secs_f64());
         let t = Instant::now();
         let tasks: Vec<_> = (0..calls)
             .map(|_| {
@@ -483,6 +498,7 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
     }
     pool.shutdown().await;
     let (speedup, n) = medians(&samples);
+    let threads = median(&threaded[1.min(threaded.len())..]);
     Ok(Row {
         id: if workers == 1 {
             "worker_scaling_1"
@@ -490,7 +506,7 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
             "worker_scaling"
         },
         figure: format!(
-            "{calls} CPU-bound calls of about 1 ms, speedup (x) with {workers} worker(s) over direct calls in this process; reference: {workers}"
+            "{calls} CPU-bound calls of about 1 ms, speedup (x) with {workers} worker(s) over direct calls in this process; reference: {workers}; raw reference: {workers} thread(s) of this process doing the same work, {threads:.3}x"
         ),
         value: speedup,
         unit: "x",
