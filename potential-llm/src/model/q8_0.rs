@@ -140,15 +140,31 @@ fn quantize(x: &[f32]) -> Blocks {
         quants: Vec::with_capacity(x.len() / QK),
     };
     for block in x.chunks_exact(QK) {
-        let amax = block.iter().fold(0.0_f32, |a, v| a.max(v.abs()));
+        // A comparison rather than `f32::max` (whose NaN rule keeps the
+        // loop scalar): the same largest magnitude, NaN ignored alike.
+        let amax = block
+            .iter()
+            .fold(0.0_f32, |a, v| if v.abs() > a { v.abs() } else { a });
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         blocks.scales.push(f16::from_f32(d).to_f32());
         blocks
             .quants
-            .push(std::array::from_fn(|j| f32::round(block[j] * id) as i8));
+            .push(std::array::from_fn(|j| round_to_i8(block[j] * id)));
     }
     blocks
+}
+
+/// `f32::round(v) as i8` (halves away from zero) for `|v| <= 127.5`, the
+/// values `quantize` rounds, and NaN (0), without a call to libm's `roundf`
+/// per value (1.4% of a batched step): the integer part by conversion and
+/// the fraction it leaves, both exact at these magnitudes.
+#[inline(always)]
+fn round_to_i8(v: f32) -> i8 {
+    let whole = v as i32;
+    let fraction = v - whole as f32;
+    let away = i32::from(fraction >= 0.5) - i32::from(fraction <= -0.5);
+    (whole + away).clamp(-128, 127) as i8
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -316,6 +332,29 @@ mod tests {
         }
         let weights = [0u8; BLOCK_BYTES];
         avx2::dot([&weights[..]], [(&[1.0, 1.0], &[[0; QK]; 2])]);
+    }
+
+    /// The rounding is `f32::round`'s at every value `quantize` can meet,
+    /// including each half and the floats just beside it.
+    #[test]
+    fn rounding_is_rounds() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            f32::NAN,
+            127.5,
+            -127.5,
+            0.499_999_97,
+            -0.499_999_97,
+        ];
+        for k in -128..128 {
+            let half = k as f32 + 0.5;
+            values.extend([half, half.next_up(), half.next_down(), k as f32]);
+        }
+        values.extend((0..100_000).map(|i| (i as f32 - 50_000.0) * 0.002_54));
+        for v in values {
+            assert_eq!(round_to_i8(v), f32::round(v) as i8, "{v}");
+        }
     }
 
     #[test]
