@@ -349,7 +349,7 @@ impl Grammar {
     /// which sits behind a lock: two threads answering through clones of
     /// one grammar wait for each other (on 2 cores they ran at 0.8x of one
     /// thread alone). Give each thread a grammar made by this method
-    /// instead: two of them ran at 1.45-1.5x, as two worker processes do
+    /// instead: two of them ran at 1.5-1.7x, about as two worker processes do
     /// (bench row `grammar_worker_gain`).
     ///
     /// ```
