@@ -10,28 +10,22 @@
 //!
 //! A model whose file is missing is skipped with a line saying why.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::executor::block_on;
 use potential_core::Potential;
-use potential_llm::{Llm, LlmOptions};
+use potential_llm::{Llm, LlmOptions, LoadError};
 
 struct Setup {
     llm: Llm,
     base: Vec<Vec<u8>>,
 }
 
-/// A model opened with a short prompt and its cached 32-token context, or
-/// `None` (said on stderr) when its file is missing.
-fn open(name: &str, path: Result<std::path::PathBuf, potential_llm::LoadError>) -> Option<Setup> {
-    let path = match path {
-        Ok(path) => path,
-        Err(e) => {
-            eprintln!("forward bench of {name} skipped: {e}");
-            return None;
-        }
-    };
+/// The model at `path` opened with a short prompt, and its cached 32-token
+/// context.
+fn open(name: &str, path: PathBuf) -> Setup {
     let llm = Llm::open_plain(
         &path,
         LlmOptions {
@@ -46,25 +40,42 @@ fn open(name: &str, path: Result<std::path::PathBuf, potential_llm::LoadError>) 
     }
     base.truncate(32);
     block_on(llm.logw_next(&base)).unwrap();
-    Some(Setup { llm, base })
+    Setup { llm, base }
 }
 
-fn smollm2() -> Option<&'static Setup> {
-    static SETUP: OnceLock<Option<Setup>> = OnceLock::new();
-    SETUP
-        .get_or_init(|| open("SmolLM2", potential_llm::smollm2_path()))
-        .as_ref()
+/// Each model's benchmark, its name and where its file is.
+fn models() -> [(&'static str, &'static str, Result<PathBuf, LoadError>); 2] {
+    [
+        ("one_token_step", "SmolLM2", potential_llm::smollm2_path()),
+        (
+            "gemma3_one_token_step",
+            "Gemma 3",
+            potential_llm::gemma3_path(),
+        ),
+    ]
 }
 
-fn gemma3() -> Option<&'static Setup> {
-    static SETUP: OnceLock<Option<Setup>> = OnceLock::new();
-    SETUP
-        .get_or_init(|| open("Gemma 3", potential_llm::gemma3_path()))
-        .as_ref()
+/// The model of benchmark `bench`, opened on first use (`main` skips the
+/// benchmarks whose file is missing).
+fn setup(bench: &str) -> &'static Setup {
+    static SETUPS: [OnceLock<Setup>; 2] = [OnceLock::new(), OnceLock::new()];
+    let (i, (_, name, path)) = models()
+        .into_iter()
+        .enumerate()
+        .find(|(_, (b, _, _))| *b == bench)
+        .expect("a benchmark of this file");
+    SETUPS[i].get_or_init(|| open(name, path.expect("checked by main")))
 }
 
 fn main() {
-    divan::main();
+    let mut divan = divan::Divan::from_args();
+    for (bench, name, path) in models() {
+        if let Err(e) = path {
+            eprintln!("forward bench of {name} skipped: {e}");
+            divan = divan.skip_regex(format!(r"\b{bench}\b"));
+        }
+    }
+    divan.main();
 }
 
 /// Fresh one-token extensions of the base: a token no earlier call used.
@@ -81,8 +92,7 @@ fn extensions(s: &Setup, n: usize) -> Vec<Vec<Vec<u8>>> {
         .collect()
 }
 
-fn steps(bencher: divan::Bencher, setup: Option<&'static Setup>, batch: usize) {
-    let Some(s) = setup else { return };
+fn steps(bencher: divan::Bencher, s: &Setup, batch: usize) {
     bencher
         .with_inputs(|| extensions(s, batch))
         .bench_local_values(|contexts| block_on(s.llm.batch_logw_next(&contexts)).unwrap());
@@ -90,10 +100,10 @@ fn steps(bencher: divan::Bencher, setup: Option<&'static Setup>, batch: usize) {
 
 #[divan::bench(args = [1, 8, 32, 64], sample_count = 10, sample_size = 1)]
 fn one_token_step(bencher: divan::Bencher, batch: usize) {
-    steps(bencher, smollm2(), batch);
+    steps(bencher, setup("one_token_step"), batch);
 }
 
 #[divan::bench(args = [1, 8, 32, 64], sample_count = 10, sample_size = 1)]
 fn gemma3_one_token_step(bencher: divan::Bencher, batch: usize) {
-    steps(bencher, gemma3(), batch);
+    steps(bencher, setup("gemma3_one_token_step"), batch);
 }

@@ -52,7 +52,7 @@
 //! Gemma's batch is the one that trails llama.cpp: half of it is the
 //! 262,144 x 640 output matrix (Q8_0, on this crate's kernel) and most of
 //! the rest is work per row over its vocabulary (a log-softmax over
-//! 262,144 logits in `f64`, 2 MB of weights per answer) that llama.cpp's
+//! 262,144 logits, 2 MB of weights per answer) that llama.cpp's
 //! figure, raw logits, does not include.
 //!
 //! Every context's state (its key-value cache, 46 KB a token for SmolLM2,

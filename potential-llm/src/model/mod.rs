@@ -11,8 +11,8 @@
 //!   about block formats;
 //! - `ops`: the element-wise steps (RMS norm, rotary embedding, dot
 //!   products), plain loops over `f32`;
-//! - `q8_0`: the Q8_0 matmul on AVX2 without VNNI (candle's sums, its
-//!   activation blocks loaded once for four weight rows);
+//! - `q8_0`: the Q8_0 matmul on AVX2 without VNNI (candle's sums, each
+//!   weight block read once for a tile of activation rows);
 //! - `precision`: what the matmuls round ([`Precision`], an option of
 //!   the `Llm`);
 //! - `kv`: the keys and values of a run of positions;

@@ -54,7 +54,7 @@ pub(super) struct Q8_0Matrix {
 
 impl Q8_0Matrix {
     /// The matrix of `n` rows of `blocks` Q8_0 blocks in `data` (the
-    /// file's layout), when this CPU has AVX2 and FMA (the kernel's
+    /// file's layout), when this CPU has AVX2, FMA and F16C (the kernel's
     /// instructions) and the data has that size; `None` otherwise, and
     /// candle's kernel runs instead.
     pub(super) fn new(data: &[u8], n: usize, blocks: usize) -> Option<Q8_0Matrix> {
