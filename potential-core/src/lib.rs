@@ -70,7 +70,7 @@ pub use ext::PotentialExt;
 pub use mask::Mask;
 pub use potential::{
     NativeBatch, Potential, check_len, check_symbols, check_tokens, check_weight, check_weights,
-    non_empty, zero_weight,
+    is_log_weight, non_empty, zero_weight,
 };
 pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_tags};
 pub use vocab::{Shown, Symbol, TokenType, Vocab, split_eos};

@@ -371,6 +371,21 @@ pub fn check_symbols<T: TokenType>(vocab: &Vocab<T>, context: &[Symbol<T>]) -> R
     Ok(())
 }
 
+/// Whether `value` is a log weight: finite or `-inf` (NaN and `+inf` are
+/// not). What [`check_weight`] and [`check_weights`] check, for code that
+/// checks values as it copies them (the worker's shared memory does).
+///
+/// ```
+/// use potential_core::is_log_weight;
+/// assert!(is_log_weight(-1.5) && is_log_weight(f64::NEG_INFINITY));
+/// assert!(!is_log_weight(f64::NAN) && !is_log_weight(f64::INFINITY));
+/// ```
+#[inline]
+pub fn is_log_weight(value: f64) -> bool {
+    // NaN and +inf are exactly the values not below +inf.
+    value < f64::INFINITY
+}
+
 /// `value` if it is a log weight (finite or `-inf`), else the
 /// [`PotentialError::InvalidWeight`] error naming `method`.
 ///
@@ -382,8 +397,7 @@ pub fn check_symbols<T: TokenType>(vocab: &Vocab<T>, context: &[Symbol<T>]) -> R
 /// assert!(check_weight(Method::Complete, f64::INFINITY).is_err());
 /// ```
 pub fn check_weight(method: Method, value: f64) -> Result<f64> {
-    // NaN and +inf are exactly the values not below +inf.
-    if value < f64::INFINITY {
+    if is_log_weight(value) {
         Ok(value)
     } else {
         Err(PotentialError::InvalidWeight { method, value })
@@ -395,7 +409,7 @@ pub fn check_weight(method: Method, value: f64) -> Result<f64> {
 pub fn check_weights(method: Method, values: &[f64]) -> Result<()> {
     // A branch-free scan first (it vectorizes); the culprit is looked up
     // only on failure.
-    if values.iter().fold(true, |ok, v| ok & (*v < f64::INFINITY)) {
+    if values.iter().fold(true, |ok, v| ok & is_log_weight(*v)) {
         Ok(())
     } else {
         let bad = values.iter().find(|v| v.is_nan() || **v == f64::INFINITY);

@@ -124,18 +124,19 @@ fn ring_pair() -> (
     (RingWriter::new(peer), RingReader::new(region))
 }
 
-/// One reply through the ring: the worker's copy in, the pool's copy out
-/// into a new row, the cursor handed back.
+/// One reply through the ring: the worker's copy in (checking each value
+/// as a log weight, as the worker does), the pool's copy out into a new
+/// row, the cursor handed back.
 #[cfg(potential_linux)]
 #[divan::bench]
 fn shared_ring_put_then_take(bencher: Bencher) {
-    let bytes = weight_bytes();
+    let values = weights();
     let (mut writer, mut reader) = ring_pair();
     bencher.bench_local(|| {
-        let placed = writer.put(&[black_box(&bytes)]).expect("room");
+        let placed = writer.put(&[black_box(&values)]).expect("room");
         let mut rows = Vec::with_capacity(1);
         reader
-            .take_rows(placed, bytes.len() / 8, &mut rows)
+            .take_rows(placed, values.len(), &mut rows)
             .expect("in order");
         black_box(rows)
     });
@@ -148,22 +149,22 @@ fn shared_ring_put_then_take(bencher: Bencher) {
 #[cfg(target_os = "linux")]
 #[divan::bench]
 fn shared_ring_burst_after_a_lone_reply(bencher: Bencher) {
-    let bytes = weight_bytes();
+    let values = weights();
     let (mut writer, mut reader) = ring_pair();
     bencher.bench_local(|| {
-        let lone = writer.put(&[&bytes]).expect("room");
+        let lone = writer.put(&[&values]).expect("room");
         reader.release(lone).expect("in order");
         let placed: Vec<_> = (0..64)
             .map(|_| {
                 writer
-                    .put(&[black_box(&bytes)])
+                    .put(&[black_box(&values)])
                     .expect("room for the burst")
             })
             .collect();
         let mut rows = Vec::with_capacity(64);
         for p in placed {
             reader
-                .take_rows(p, bytes.len() / 8, &mut rows)
+                .take_rows(p, values.len(), &mut rows)
                 .expect("in order");
         }
         black_box(rows)

@@ -395,10 +395,15 @@ impl Conn {
                 // through the region.
                 delivered.shared += u64::from(shared && taken == Some(true));
                 // Values (not a mask, which is never placed) that the
-                // region would have taken had it had room.
+                // region would have taken had it had room: not those it
+                // refused for a weight that is not one, which fail here.
                 let values = !shared && frame.payload.first() == Some(&wire::VALUES);
-                delivered.fallbacks +=
-                    u64::from(ring.is_some() && values && frame.payload.len() > SHARED_ABOVE);
+                delivered.fallbacks += u64::from(
+                    ring.is_some()
+                        && values
+                        && taken == Some(true)
+                        && frame.payload.len() > SHARED_ABOVE,
+                );
                 continue;
             }
             let locked = table.get_or_insert_with(|| lock(&self.pending));

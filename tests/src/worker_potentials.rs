@@ -248,13 +248,19 @@ impl Potential for Wide {
             .sum();
         Ok(-weighted / 1e6)
     }
+    /// Breaks its contract after the vocabulary's last token: the weight
+    /// of the token before it is NaN then, for the tests of the error.
     async fn logw_next(&self, context: &[u32]) -> Result<LogWeights<u32>> {
         let step = (context.len() + 1) as f64 / 1e6;
         let prefix = self.prefix(context).await?;
-        let weights = (0..self.vocab.len())
+        let mut weights: Vec<f64> = (0..self.vocab.len())
             .map(|t| -(t as f64) * step)
             .chain([self.complete(context).await? - prefix])
             .collect();
+        if context.last() == Some(&(self.vocab.len() as u32 - 1)) {
+            let before_last = self.vocab.len().saturating_sub(2);
+            weights[before_last] = f64::NAN;
+        }
         LogWeights::new(self.vocab.clone(), weights)
     }
 }

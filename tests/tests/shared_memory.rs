@@ -200,7 +200,45 @@ async fn a_frame_over_16_mib_then_a_smaller_one_both_decode() -> Result<(), Pote
     Ok(())
 }
 
+/// A NaN in a large reply is the error it is in this process, for
+/// `logw_next` and `batch_logw_next` alike; the region refuses those
+/// values (they come in the reply, checked there) and keeps its room for
+/// the next replies, which still come through it.
+async fn a_weight_that_is_not_one_fails_and_takes_no_room() -> Result<(), PotentialError> {
+    use potential_core::{Method, PotentialExt};
+    let local = Arc::new(Wide::new(LARGE));
+    let here = local.clone().to_autobatched();
+    // Room for two `logw_next` replies (400 KB each), not three.
+    let options = MultiprocessOptions::new().workers(1).shared_memory(1 << 20);
+    let workers = local.clone().to_multiprocess_with(options).await?;
+    let broken = vec![3, LARGE - 1];
+    let nan_of = |e: &PotentialError, want: Method| matches!(e, PotentialError::InvalidWeight { method, value } if *method == want && value.is_nan());
+    for _ in 0..3 {
+        let there = workers.logw_next(&broken).await.unwrap_err();
+        let in_process = here.logw_next(&broken).await.unwrap_err();
+        assert!(nan_of(&there, Method::LogwNext), "{there:?}");
+        // (`AutoBatched` answers through its batch, and names that method.)
+        assert!(nan_of(&in_process, Method::BatchLogwNext), "{in_process:?}");
+    }
+    let batch = vec![vec![1], broken.clone()];
+    let there = workers.batch_logw_next(&batch).await.unwrap_err();
+    assert!(nan_of(&there, Method::BatchLogwNext), "{there:?}");
+    let stats = workers.stats()[0].clone();
+    assert_eq!((stats.shared, stats.fallbacks), (0, 0), "{stats:?}");
+    // Nothing was left in the region: two good replies still fit.
+    for c in &contexts()[..2] {
+        assert_eq!(
+            workers.logw_next(c).await?.as_slice(),
+            local.logw_next(c).await?.as_slice()
+        );
+    }
+    assert_eq!(workers.stats()[0].shared, 2);
+    workers.shutdown().await;
+    Ok(())
+}
+
 potential_runtime::worker_tests!(
+    a_weight_that_is_not_one_fails_and_takes_no_room,
     a_frame_over_16_mib_then_a_smaller_one_both_decode,
     large_replies_come_through_shared_memory,
     without_shared_memory_replies_take_the_socket,

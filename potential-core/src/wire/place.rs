@@ -47,8 +47,15 @@ impl Placed {
 /// the same width, in order), it either copies them there, little-endian
 /// and one row after the other, and says where; or declines (`None`), and
 /// the values are encoded in the reply after [`VALUES`](super::VALUES).
+///
+/// It checks the values as it copies them, in the same pass
+/// ([`is_log_weight`](crate::is_log_weight)), and declines rows that hold
+/// one that is not a log weight, leaving its space free: the pool copies
+/// placed values out without a pass of its own, and such rows reach it in
+/// the reply, whose decoder reports the value as on every other path.
 pub trait PlaceValues: Send + Sync {
-    /// Takes `rows`, or declines them; see the trait's documentation.
+    /// Takes `rows`, all of them log weights, or declines them; see the
+    /// trait's documentation.
     fn place(&self, rows: &[&[f64]]) -> Option<Placed>;
 }
 
@@ -58,17 +65,15 @@ pub trait PlaceValues: Send + Sync {
 /// once it has checked the placement's count against the call's shape.
 pub trait TakeValues {
     /// Appends the values `placed` holds to `rows`, `width` to a row (the
-    /// placement is a whole number of rows: checked before), calling
-    /// `each_row` with each row as soon as it is copied (while it is in
-    /// cache: the decoder checks the weights there), and hands their space
-    /// back; an error says why the placement cannot be read (the caller
-    /// then hands it back with [`hand_back`](Self::hand_back)).
+    /// placement is a whole number of rows: checked before), and hands
+    /// their space back; an error says why the placement cannot be read
+    /// (the caller then hands it back with [`hand_back`](Self::hand_back)).
+    /// The values are not checked again: the placer checked them.
     fn take(
         &mut self,
         placed: Placed,
         width: usize,
         rows: &mut Vec<Vec<f64>>,
-        each_row: &mut dyn FnMut(&[f64]),
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
     /// Hands the space of `placed` back without reading it: nobody waits

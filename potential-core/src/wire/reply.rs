@@ -40,8 +40,9 @@ pub fn encode_error(error: &PotentialError, out: &mut Vec<u8>) {
 }
 
 /// Appends a reply of `rows` of values (each of the same width): as a
-/// [`MASK`] when they are one, else as [`SHARED`] when `place` takes them,
-/// else after [`VALUES`]. What a worker answers `logw_next` and
+/// [`MASK`] when they are one, else as [`SHARED`] when `place` takes them
+/// (it declines rows that hold a value that is not a log weight), else
+/// after [`VALUES`]. What a worker answers `logw_next` and
 /// `batch_logw_next` with.
 pub fn encode_rows(rows: &[&[f64]], reply: &mut Vec<u8>, place: Option<&dyn PlaceValues>) {
     reply.push(MASK);
@@ -232,8 +233,10 @@ pub fn decode_rows(
 /// The weights of a reply's rows, checked as log weights row by row as
 /// they are copied out (while each row is in cache), as `AutoBatched`
 /// checks an answer: a NaN or `+inf` is the same error whether the
-/// potential runs here or in a worker. (The worker does not check them:
-/// its pass over a 25 MB batch reply came on top of the copies.)
+/// potential runs here or in a worker. (Values in shared memory were
+/// checked by the worker as it copied them there, in the same pass: see
+/// [`PlaceValues`]; the worker does not check what it puts in a reply,
+/// which this checks.)
 struct Checked {
     method: Method,
     result: Result<()>,
@@ -289,25 +292,22 @@ fn decode_shared(
             "values in shared memory the connection does not have",
         ));
     };
-    let mut checked = Checked::new(method);
-    let answer = read_shared(placed, method, rows, width, take, &mut checked);
+    let answer = read_shared(placed, method, rows, width, take);
     // Taken rows handed their space back; anything else hands it back here.
     if answer.is_err() {
         take.hand_back(placed);
     }
-    // A weight that is not one fails the call once the space is back.
-    checked.result()?;
     answer
 }
 
-/// [`decode_shared`]'s checks and copy.
+/// [`decode_shared`]'s checks of the shape, and its copy (the values were
+/// checked as they were placed).
 fn read_shared(
     placed: Placed,
     method: Method,
     rows: usize,
     width: usize,
     take: &mut dyn TakeValues,
-    checked: &mut Checked,
 ) -> Result<Answer> {
     if !placed.len.is_multiple_of(8) {
         return Err(malformed(format!("{} bytes of f64 values", placed.len)));
@@ -315,8 +315,7 @@ fn read_shared(
     let count = usize::try_from(placed.len / 8).unwrap_or(usize::MAX);
     check_count(method, rows, width, count)?;
     let mut out = Vec::with_capacity(rows);
-    take.take(placed, width, &mut out, &mut |row| checked.row(row))
-        .map_err(malformed)?;
+    take.take(placed, width, &mut out).map_err(malformed)?;
     Ok(Answer::from_rows(out))
 }
 

@@ -66,10 +66,11 @@ impl<T: TokenType> Server<T> {
         reply: &mut Vec<u8>,
         place: Option<&dyn PlaceValues>,
     ) -> Result<()> {
-        // The values leave unchecked: the pool checks them as log weights
-        // as it copies them out (`decode_rows`), as `AutoBatched` checks
-        // an answer, so a NaN is the same error on every path without a
-        // pass of its own here over a batch's megabytes.
+        // No pass of its own here over a batch's megabytes: values that
+        // go in the reply are checked as log weights by the pool as it
+        // copies them out (`decode_rows`), and those placed in shared
+        // memory by the placer as it copies them in, so a NaN is the same
+        // error on every path, as `AutoBatched` reports it.
         match call {
             Call::Complete(c) => encode_values(&[p.dyn_complete(&c).await?], reply),
             Call::Prefix(c) => encode_values(&[p.dyn_prefix(&c).await?], reply),

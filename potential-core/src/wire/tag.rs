@@ -17,7 +17,10 @@
 ///   not by name.
 /// - 5: the pool checks that the values are log weights as it decodes
 ///   them; the worker no longer does.
-pub const VERSION: u16 = 5;
+/// - 6: values in shared memory are checked by the worker as it places
+///   them (in the same pass as the copy), and not again by the pool;
+///   values in the reply are still checked by the pool.
+pub const VERSION: u16 = 6;
 
 /// Reply tag: raw little-endian `f64` values follow.
 pub const VALUES: u8 = 0;
@@ -74,6 +77,10 @@ mod tests {
         // are log weights (as it copies them out), so a pool of version 4
         // would let a newer worker's NaN through.
         (5, &[VALUES, DESCRIPTION, ERROR, SHARED, MASK], 8),
+        // The same payloads; values in shared memory are checked by the
+        // worker as it places them, and the pool no longer checks them, so
+        // a worker of version 5 would get its NaN through a newer pool.
+        (6, &[VALUES, DESCRIPTION, ERROR, SHARED, MASK], 8),
     ];
 
     #[test]

@@ -3,7 +3,7 @@ use super::*;
 use crate::checks::block_on;
 use crate::error::{Method, PotentialError, Result, Wrapper};
 use crate::mask::Mask;
-use crate::potential::Potential;
+use crate::potential::{Potential, is_log_weight};
 use crate::testing::Length;
 use crate::vocab::Symbol;
 use crate::vocab::Vocab;
@@ -266,6 +266,13 @@ struct Memory {
 
 impl PlaceValues for Memory {
     fn place(&self, rows: &[&[f64]]) -> Option<Placed> {
+        if !rows
+            .iter()
+            .flat_map(|row| row.iter())
+            .all(|v| is_log_weight(*v))
+        {
+            return None;
+        }
         let mut values = self.values.lock().unwrap();
         let position = 8 * values.len() as u64;
         values.extend(rows.concat());
@@ -282,16 +289,12 @@ impl TakeValues for Memory {
         placed: Placed,
         width: usize,
         rows: &mut Vec<Vec<f64>>,
-        each_row: &mut dyn FnMut(&[f64]),
     ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let values = self.values.lock().unwrap();
         let start = usize::try_from(placed.position / 8)?;
         let end = start + usize::try_from(placed.len / 8)?;
         let placed_values = values.get(start..end).ok_or("out of bounds")?;
-        for row in placed_values.chunks(width) {
-            each_row(row);
-            rows.push(row.to_vec());
-        }
+        rows.extend(placed_values.chunks(width).map(<[f64]>::to_vec));
         Ok(())
     }
 
@@ -362,15 +365,15 @@ fn weights_that_are_not_log_weights_fail_as_they_are_decoded_on_every_path() {
     encode_rows(&refs, &mut reply, None);
     let err = decode_rows(&reply, Method::BatchLogwNext, 2, 3, None).unwrap_err();
     assert!(is_nan_of(&err, Method::BatchLogwNext), "{err:?}");
-    // In shared memory: the error, and the space taken back once (by the
-    // take, not handed back again).
+    // Where there is shared memory: its placer declines them (nothing is
+    // placed), and they go in the reply, whose decoder reports them.
     let mut memory = Memory::default();
     let mut reply = Vec::new();
     encode_rows(&refs, &mut reply, Some(&memory));
-    assert!(is_shared(&reply));
+    assert!(!is_shared(&reply));
+    assert!(memory.values.lock().unwrap().is_empty());
     let err = decode_rows(&reply, Method::BatchLogwNext, 2, 3, Some(&mut memory)).unwrap_err();
     assert!(is_nan_of(&err, Method::BatchLogwNext), "{err:?}");
-    assert!(memory.handed_back.is_empty());
     // A scalar: +inf is not a log weight either.
     let mut reply = Vec::new();
     encode_values(&[f64::INFINITY], &mut reply);

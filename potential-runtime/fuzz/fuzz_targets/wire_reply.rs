@@ -17,17 +17,12 @@ impl TakeValues for Memory {
         placed: Placed,
         width: usize,
         rows: &mut Vec<Vec<f64>>,
-        each_row: &mut dyn FnMut(&[f64]),
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         if placed.position.saturating_add(placed.len) > 4096 {
             return Err("out of bounds".into());
         }
         let count = placed.len as usize / 8 / width.max(1);
-        for _ in 0..count {
-            let row = vec![0.0; width];
-            each_row(&row);
-            rows.push(row);
-        }
+        rows.extend((0..count).map(|_| vec![0.0; width]));
         Ok(())
     }
 

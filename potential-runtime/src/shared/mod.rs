@@ -14,7 +14,8 @@
 //!   [`REGION_ID`](crate::protocol::message::REGION_ID).
 //! - The worker maps it, and its potential's server writes the weights of
 //!   each `logw_next` or `batch_logw_next` reply larger than 32 KB (that
-//!   are not a mask, which travels as bits) straight into it, as a
+//!   are not a mask, which travels as bits) straight into it, checking
+//!   each as a log weight in the same pass, as a
 //!   ring ([`RingWriter`], through
 //!   [`PlaceValues`](potential_core::wire::PlaceValues)); the reply frame is
 //!   then the tag [`wire::SHARED`](potential_core::wire::SHARED) and a
@@ -119,8 +120,7 @@ mod linux {
             if bytes <= SHARED_ABOVE || cfg!(target_endian = "big") {
                 return None;
             }
-            let pieces: Vec<&[u8]> = rows.iter().map(|row| bytemuck::cast_slice(row)).collect();
-            lock(&self.0).put(&pieces)
+            lock(&self.0).put(rows)
         }
     }
 
@@ -132,9 +132,8 @@ mod linux {
             placed: Placed,
             width: usize,
             rows: &mut Vec<Vec<f64>>,
-            each_row: &mut dyn FnMut(&[f64]),
         ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            Ok(self.take_rows_each(placed, width, rows, each_row)?)
+            Ok(self.take_rows(placed, width, rows)?)
         }
 
         fn hand_back(&mut self, placed: Placed) {
@@ -166,7 +165,6 @@ mod elsewhere {
             _: Placed,
             _: usize,
             _: &mut Vec<Vec<f64>>,
-            _: &mut dyn FnMut(&[f64]),
         ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             match *self {}
         }

@@ -5,7 +5,8 @@
 //! region is never seen as a Rust slice: the peer may write it at any
 //! moment (a bug, or a worker dying mid-write), and a `&[u8]` over bytes
 //! that change would break what the compiler assumes of it. Bytes go in and
-//! out by `copy_nonoverlapping` between raw pointers, after a bounds check,
+//! out by `copy_nonoverlapping` or unaligned writes through raw pointers,
+//! after a bounds check,
 //! and the one word both sides update (the ring's cursor) is an
 //! [`AtomicU64`] on both sides.
 
@@ -15,6 +16,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
+use potential_core::is_log_weight;
 use rustix::fs::{MemfdFlags, SealFlags};
 
 /// Bytes at the start of a region before its data: the cursor, alone on
@@ -185,6 +187,63 @@ impl Region {
         Ok(())
     }
 
+    /// Copies `values` into the data at `offset` as little-endian `f64`s
+    /// and says whether each is a log weight
+    /// ([`is_log_weight`](potential_core::is_log_weight)), found in the same
+    /// pass: a copy and then a check would be two (for 400 KB of weights,
+    /// the check alone cost as much as the copy). The bytes are written
+    /// either way, for the caller to ignore when the answer is `false`.
+    ///
+    /// ```
+    /// use potential_runtime::shared::Region;
+    /// let region = Region::create(1 << 16).unwrap();
+    /// assert_eq!(region.write_log_weights(0, &[0.5, f64::NAN]), Ok(false));
+    /// assert_eq!(region.write_log_weights(0, &[-0.5, f64::NEG_INFINITY]), Ok(true));
+    /// let mut values = Vec::new();
+    /// region.read_f64s(0, 2, &mut values).unwrap();
+    /// assert_eq!(values, [-0.5, f64::NEG_INFINITY]);
+    /// ```
+    pub fn write_log_weights(&self, offset: usize, values: &[f64]) -> Result<bool, OutOfBounds> {
+        let len = values.len().checked_mul(8).ok_or(OutOfBounds {
+            offset,
+            len: usize::MAX,
+            capacity: self.capacity(),
+        })?;
+        let at = self.at(offset, len)?;
+        // SAFETY: `at` checked that `at..at + len` lies inside the mapping,
+        // which is valid for writes for `self`'s life (sealed, see
+        // `cursor`); value `i` goes to `at + 8 * i`, inside it for every
+        // `i < values.len()`, by unaligned writes (no alignment is
+        // assumed). The source is this process's own memory, so the two
+        // cannot overlap; no reference to the mapping is made (see the
+        // module's documentation).
+        let dst = unsafe { self.map.as_mut_ptr().add(at) }.cast::<u64>();
+        // Eight running sums, so that the loop vectorizes: a sum is below
+        // `+inf` exactly when none of its values is NaN or `+inf` (with a
+        // `-inf`, `+inf` makes NaN), or it overflowed from large finite
+        // values, which the exact check below then clears.
+        let mut sums = [0.0f64; 8];
+        let chunks = values.chunks_exact(8);
+        let rest = chunks.remainder();
+        for (c, chunk) in chunks.enumerate() {
+            for (lane, &value) in chunk.iter().enumerate() {
+                sums[lane] += value;
+                // SAFETY: see above: `8 * c + lane < values.len()`.
+                unsafe {
+                    dst.add(8 * c + lane)
+                        .write_unaligned(value.to_bits().to_le())
+                };
+            }
+        }
+        let start = values.len() - rest.len();
+        for (i, &value) in rest.iter().enumerate() {
+            sums[i] += value;
+            // SAFETY: see above: `start + i < values.len()`.
+            unsafe { dst.add(start + i).write_unaligned(value.to_bits().to_le()) };
+        }
+        Ok(sums.iter().all(|&s| is_log_weight(s)) || values.iter().all(|&v| is_log_weight(v)))
+    }
+
     /// Appends `count` little-endian `f64` values read at data offset
     /// `offset` to `out`, copied straight into its memory.
     pub fn read_f64s(
@@ -266,6 +325,46 @@ mod tests {
         assert!(out.is_empty());
         region.read_f64s(120, 1, &mut out).unwrap();
         assert_eq!(out.len(), 1);
+        // Values, likewise: the last value would cross the end.
+        let values = [1.0; 4];
+        assert!(region.write_log_weights(97, &values).is_err());
+        assert!(region.write_log_weights(usize::MAX - 8, &values).is_err());
+        region.write_log_weights(96, &values).unwrap();
+    }
+
+    #[test]
+    fn values_are_checked_as_log_weights_as_they_are_written() {
+        let region = Region::create(4096).unwrap();
+        // Lengths around the eight lanes, each refused value at each place,
+        // beside a -inf (which +inf would cancel into NaN) or not.
+        for n in [1usize, 7, 8, 9, 17, 100] {
+            let values: Vec<f64> = (0..n).map(|i| -(i as f64)).collect();
+            assert_eq!(region.write_log_weights(8, &values), Ok(true));
+            let mut out = Vec::new();
+            region.read_f64s(8, n, &mut out).unwrap();
+            assert_eq!(out, values);
+            for bad in 0..n {
+                for refused in [f64::NAN, f64::INFINITY, -f64::NAN] {
+                    for minus_infinity in [None, Some((bad + 1) % n)] {
+                        let mut with_bad = values.clone();
+                        if let Some(at) = minus_infinity.filter(|&at| at != bad) {
+                            with_bad[at] = f64::NEG_INFINITY;
+                        }
+                        with_bad[bad] = refused;
+                        let kept = region.write_log_weights(8, &with_bad);
+                        assert_eq!(kept, Ok(false), "{n} values, {refused} at {bad}");
+                    }
+                }
+            }
+        }
+        // Large finite values whose sums overflow are log weights all the
+        // same, as is -inf everywhere; nothing to copy, nothing refused.
+        assert_eq!(region.write_log_weights(0, &[f64::MAX; 64]), Ok(true));
+        assert_eq!(
+            region.write_log_weights(0, &[f64::NEG_INFINITY; 9]),
+            Ok(true)
+        );
+        assert_eq!(region.write_log_weights(0, &[]), Ok(true));
     }
 
     #[test]

@@ -62,15 +62,17 @@ impl RingWriter {
         }
     }
 
-    /// Copies `pieces`, one after the other, into the ring and gives
-    /// where; `None` when they do not fit in the space the reader has
-    /// handed back (the caller sends them some other way: the writer never
-    /// waits for the reader).
+    /// Copies `rows`, one after the other, into the ring as little-endian
+    /// `f64`s, checking each as a log weight as it copies it
+    /// ([`Region::write_log_weights`]), and gives where; `None` when they
+    /// do not fit in the space the reader has handed back (the caller sends
+    /// them some other way: the writer never waits for the reader), or when
+    /// one is not a log weight (the space stays free).
     ///
     /// The frame naming the placement must be sent before the frame of any
     /// later placement (see the module's documentation).
-    pub fn put(&mut self, pieces: &[&[u8]]) -> Option<Placed> {
-        let len = pieces.iter().map(|p| p.len() as u64).sum::<u64>();
+    pub fn put(&mut self, rows: &[&[f64]]) -> Option<Placed> {
+        let len = rows.iter().map(|row| 8 * row.len() as u64).sum::<u64>();
         if len == 0 || len > self.capacity {
             return None;
         }
@@ -100,13 +102,16 @@ impl RingWriter {
             return None;
         }
         let position = self.head + skip;
+        let mut offset = (position % self.capacity) as usize;
+        for row in rows {
+            if !self.region.write_log_weights(offset, row).ok()? {
+                return None;
+            }
+            offset += 8 * row.len();
+        }
+        // Placed: only now is the space taken.
         if used == 0 {
             self.floor = position;
-        }
-        let mut offset = (position % self.capacity) as usize;
-        for piece in pieces {
-            self.region.write(offset, piece).ok()?;
-            offset += piece.len();
         }
         self.head = position + footprint(len);
         Some(Placed { position, len })
@@ -194,20 +199,6 @@ impl RingReader {
         width: usize,
         rows: &mut Vec<Vec<f64>>,
     ) -> Result<(), BadPlacement> {
-        self.take_rows_each(placed, width, rows, &mut |_| {})
-    }
-
-    /// As [`take_rows`](Self::take_rows), calling `each_row` with each row
-    /// right after it is copied, while it is still in this core's cache:
-    /// the reply decoder checks the weights there, rather than in a pass
-    /// of its own over megabytes that have left the cache.
-    pub fn take_rows_each(
-        &mut self,
-        placed: Placed,
-        width: usize,
-        rows: &mut Vec<Vec<f64>>,
-        each_row: &mut dyn FnMut(&[f64]),
-    ) -> Result<(), BadPlacement> {
         let at = self.check(placed)? as usize;
         let row_bytes = 8 * width.max(1);
         let count = placed.len as usize / row_bytes;
@@ -221,7 +212,6 @@ impl RingReader {
                     read: self.read,
                     capacity: self.capacity,
                 })?;
-            each_row(&row);
             rows.push(row);
         }
         self.release(placed)
@@ -242,10 +232,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn bytes_of(values: &[f64]) -> Vec<u8> {
-        values.iter().flat_map(|v| v.to_le_bytes()).collect()
-    }
-
     /// A writer and a reader over one region, as a worker and its pool have.
     fn pair(capacity: usize) -> (RingWriter, RingReader) {
         let region = Region::create(capacity).unwrap();
@@ -256,7 +242,7 @@ mod tests {
     #[test]
     fn a_full_ring_refuses_until_the_reader_hands_space_back() {
         let (mut writer, mut reader) = pair(1024);
-        let row = bytes_of(&[1.0; 48]); // 384 bytes
+        let row = vec![1.0; 48]; // 384 bytes
         let a = writer.put(&[&row]).unwrap();
         let b = writer.put(&[&row]).unwrap();
         assert_eq!((a.position, b.position), (0, 384));
@@ -266,7 +252,7 @@ mod tests {
         reader.take_rows(a, 48, &mut rows).unwrap();
         assert_eq!(rows, vec![vec![1.0; 48]]);
         // The tail (256 bytes) is too short: the placement skips to the start.
-        let c = writer.put(&[&bytes_of(&[2.0; 48])]).unwrap();
+        let c = writer.put(&[&[2.0; 48]]).unwrap();
         assert_eq!(c.position, 1024);
         reader.release(b).unwrap();
         reader.take_rows(c, 24, &mut rows).unwrap();
@@ -276,7 +262,7 @@ mod tests {
     #[test]
     fn pieces_placed_together_are_read_back_as_rows() {
         let (mut writer, mut reader) = pair(1024);
-        let (a, b) = (bytes_of(&[1.0, 2.0, 3.0]), bytes_of(&[4.0, 5.0, 6.0]));
+        let (a, b) = (vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]);
         let placed = writer.put(&[&a, &b]).unwrap();
         assert_eq!(placed.len, 48);
         let mut rows = Vec::new();
@@ -288,7 +274,7 @@ mod tests {
     fn placements_into_an_empty_ring_reuse_its_start() {
         let (mut writer, mut reader) = pair(1024);
         for round in 0..3u64 {
-            let placed = writer.put(&[&bytes_of(&[1.0; 20])]).unwrap();
+            let placed = writer.put(&[&[1.0; 20]]).unwrap();
             assert_eq!(placed.position, 1024 * round);
             reader.release(placed).unwrap();
         }
@@ -297,7 +283,7 @@ mod tests {
     #[test]
     fn a_burst_after_a_lone_reply_gets_the_whole_ring() {
         let (mut writer, mut reader) = pair(4096);
-        let row = bytes_of(&[1.0; 64]); // 512 bytes: 8 fit the ring
+        let row = vec![1.0; 64]; // 512 bytes: 8 fit the ring
         let lone = writer.put(&[&row]).unwrap();
         reader.release(lone).unwrap();
         let burst: Vec<Placed> = (0..8).map_while(|_| writer.put(&[&row])).collect();
@@ -311,10 +297,33 @@ mod tests {
     }
 
     #[test]
+    fn rows_with_a_refused_value_take_no_space() {
+        let (mut writer, mut reader) = pair(1024);
+        let good = [0.0, -1.0, f64::NEG_INFINITY];
+        let first = writer.put(&[&good]).unwrap();
+        for bad in [f64::NAN, f64::INFINITY] {
+            // Refused in the second row, after the first was copied.
+            let rows: [&[f64]; 2] = [&good, &[0.0, bad, 0.0]];
+            assert_eq!(writer.put(&rows), None);
+        }
+        // The next placement follows the first, as if nothing had been tried.
+        let second = writer.put(&[&good]).unwrap();
+        assert_eq!(second.position, first.position + ALIGN);
+        let mut rows = Vec::new();
+        reader.take_rows(first, 3, &mut rows).unwrap();
+        reader.take_rows(second, 3, &mut rows).unwrap();
+        assert_eq!(rows, [good, good]);
+        // Refused into an empty ring: a burst still gets all of it.
+        assert_eq!(writer.put(&[&[f64::NAN; 8]]), None);
+        let burst = (0..16).map_while(|_| writer.put(&[&[0.5; 8]])).count();
+        assert_eq!(burst, 16);
+    }
+
+    #[test]
     fn placements_out_of_order_or_bounds_are_refused_and_read_nothing() {
         let (mut writer, mut reader) = pair(1024);
-        let a = writer.put(&[&bytes_of(&[1.0; 8])]).unwrap();
-        let b = writer.put(&[&bytes_of(&[2.0; 8])]).unwrap();
+        let a = writer.put(&[&[1.0; 8]]).unwrap();
+        let b = writer.put(&[&[2.0; 8]]).unwrap();
         reader.release(b).unwrap();
         let mut rows = Vec::new();
         assert!(
@@ -355,7 +364,7 @@ mod tests {
             let (mut writer, mut reader) = pair(4096);
             let mut unread = std::collections::VecDeque::new();
             for (len, lag) in history {
-                if let Some(placed) = writer.put(&[&bytes_of(&vec![0.5; len])]) {
+                if let Some(placed) = writer.put(&[&vec![0.5; len]]) {
                     unread.push_back(placed);
                 }
                 while unread.len() > lag {
@@ -365,8 +374,8 @@ mod tests {
             for placed in unread.drain(..) {
                 reader.release(placed).unwrap();
             }
-            let row = bytes_of(&vec![2.0; size]);
-            let fit = 4096 / footprint(row.len() as u64);
+            let row = vec![2.0; size];
+            let fit = 4096 / footprint(8 * row.len() as u64);
             let placed: Vec<Placed> = (0..fit).map_while(|_| writer.put(&[&row])).collect();
             prop_assert_eq!(placed.len() as u64, fit);
             let mut rows = Vec::new();
@@ -406,7 +415,7 @@ mod tests {
             for (n, &size) in sizes.iter().enumerate() {
                 let values: Vec<f64> = (0..size).map(|i| (n * 1000 + i) as f64).collect();
                 let placed = loop {
-                    if let Some(placed) = writer.put(&[&bytes_of(&values)]) {
+                    if let Some(placed) = writer.put(&[&values]) {
                         break placed;
                     }
                     // Refused: only when something is still unread.
