@@ -69,8 +69,8 @@ pub use error::{Method, PotentialError, Result, Wrapper};
 pub use ext::PotentialExt;
 pub use mask::Mask;
 pub use potential::{
-    NativeBatch, Potential, check_len, check_symbols, check_tokens, check_weight, check_weights,
-    is_log_weight, non_empty, zero_weight,
+    NativeBatch, Potential, all_log_weights, check_len, check_symbols, check_tokens, check_weight,
+    check_weights, is_log_weight, non_empty, zero_weight,
 };
 pub use spawn::{Built, Recipe, Registered, Registration, Spawnable, registered_tags};
 pub use vocab::{Shown, Symbol, TokenType, Vocab, split_eos};

@@ -48,11 +48,12 @@ impl Placed {
 /// and one row after the other, and says where; or declines (`None`), and
 /// the values are encoded in the reply after [`VALUES`](super::VALUES).
 ///
-/// It checks the values as it copies them, in the same pass
-/// ([`is_log_weight`](crate::is_log_weight)), and declines rows that hold
-/// one that is not a log weight, leaving its space free: the pool copies
-/// placed values out without a pass of its own, and such rows reach it in
-/// the reply, whose decoder reports the value as on every other path.
+/// It checks the values before it copies them, while they are in the
+/// worker's cache ([`all_log_weights`](crate::all_log_weights)), and
+/// declines rows that hold one that is not a log weight, leaving their
+/// space free: the pool copies placed values out without a pass of its
+/// own, and such rows reach it in the reply, whose decoder reports the
+/// value as on every other path.
 pub trait PlaceValues: Send + Sync {
     /// Takes `rows`, all of them log weights, or declines them; see the
     /// trait's documentation.

@@ -234,7 +234,7 @@ pub fn decode_rows(
 /// they are copied out (while each row is in cache), as `AutoBatched`
 /// checks an answer: a NaN or `+inf` is the same error whether the
 /// potential runs here or in a worker. (Values in shared memory were
-/// checked by the worker as it copied them there, in the same pass: see
+/// checked by the worker before it copied them there: see
 /// [`PlaceValues`]; the worker does not check what it puts in a reply,
 /// which this checks.)
 struct Checked {

@@ -69,7 +69,7 @@ impl<T: TokenType> Server<T> {
         // No pass of its own here over a batch's megabytes: values that
         // go in the reply are checked as log weights by the pool as it
         // copies them out (`decode_rows`), and those placed in shared
-        // memory by the placer as it copies them in, so a NaN is the same
+        // memory by the placer before it copies them in, so a NaN is the same
         // error on every path, as `AutoBatched` reports it.
         match call {
             Call::Complete(c) => encode_values(&[p.dyn_complete(&c).await?], reply),

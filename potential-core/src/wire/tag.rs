@@ -17,8 +17,8 @@
 ///   not by name.
 /// - 5: the pool checks that the values are log weights as it decodes
 ///   them; the worker no longer does.
-/// - 6: values in shared memory are checked by the worker as it places
-///   them (in the same pass as the copy), and not again by the pool;
+/// - 6: values in shared memory are checked by the worker before it
+///   places them, and not again by the pool;
 ///   values in the reply are still checked by the pool.
 pub const VERSION: u16 = 6;
 

@@ -3,7 +3,7 @@ use super::*;
 use crate::checks::block_on;
 use crate::error::{Method, PotentialError, Result, Wrapper};
 use crate::mask::Mask;
-use crate::potential::{Potential, is_log_weight};
+use crate::potential::{Potential, all_log_weights};
 use crate::testing::Length;
 use crate::vocab::Symbol;
 use crate::vocab::Vocab;
@@ -266,11 +266,7 @@ struct Memory {
 
 impl PlaceValues for Memory {
     fn place(&self, rows: &[&[f64]]) -> Option<Placed> {
-        if !rows
-            .iter()
-            .flat_map(|row| row.iter())
-            .all(|v| is_log_weight(*v))
-        {
+        if !rows.iter().all(|row| all_log_weights(row)) {
             return None;
         }
         let mut values = self.values.lock().unwrap();

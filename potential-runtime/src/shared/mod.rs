@@ -14,8 +14,8 @@
 //!   [`REGION_ID`](crate::protocol::message::REGION_ID).
 //! - The worker maps it, and its potential's server writes the weights of
 //!   each `logw_next` or `batch_logw_next` reply larger than 32 KB (that
-//!   are not a mask, which travels as bits) straight into it, checking
-//!   each as a log weight in the same pass, as a
+//!   are not a mask, which travels as bits) straight into it, once they
+//!   are checked as log weights, as a
 //!   ring ([`RingWriter`], through
 //!   [`PlaceValues`](potential_core::wire::PlaceValues)); the reply frame is
 //!   then the tag [`wire::SHARED`](potential_core::wire::SHARED) and a

@@ -63,7 +63,7 @@ impl RingWriter {
     }
 
     /// Copies `rows`, one after the other, into the ring as little-endian
-    /// `f64`s, checking each as a log weight as it copies it
+    /// `f64`s, each row checked as log weights first
     /// ([`Region::write_log_weights`]), and gives where; `None` when they
     /// do not fit in the space the reader has handed back (the caller sends
     /// them some other way: the writer never waits for the reader), or when
