@@ -42,7 +42,7 @@ pub trait ServePotential: Send + Sync {
         place: Option<Arc<dyn PlaceValues>>,
     ) -> BoxFuture<'static, Vec<u8>>;
 
-    /// Appends the [`Description`] reply: the answer to the recipe.
+    /// Appends the [`Description`](super::Description) reply: the answer to the recipe.
     fn describe(&self, reply: &mut Vec<u8>);
 }
 
