@@ -1,6 +1,8 @@
 //! The worker-process rows of §7: each figure through a [`Multiprocess`](potential_runtime::Multiprocess)
 //! pool, against a raw local-socket exchange of the same size with a child
-//! process of this same executable, measured interleaved in one run.
+//! process of this same executable, measured interleaved in one run (and
+//! for `worker_logw_next_50k`, the same weights through raw shared memory:
+//! `raw_shared`).
 //!
 //! The executable's `main` must call [`potential_runtime::init`] and then
 //! [`serve_reference_if_asked`] before anything else: the workers and the
