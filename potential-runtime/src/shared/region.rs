@@ -320,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn values_are_written_only_when_they_are_log_weights() {
+    fn values_are_checked_as_log_weights_piece_by_piece() {
         let region = Region::create(1 << 16).unwrap();
         // Lengths around the pieces (of 2,048 values), a refused value in
         // the first, a middle and the last piece, beside a -inf (which
