@@ -55,16 +55,21 @@ fn models() -> [(&'static str, &'static str, Result<PathBuf, LoadError>); 2] {
     ]
 }
 
-/// The model of benchmark `bench`, opened on first use (`main` skips the
+/// Positions in [`models`].
+const SMOLLM2: usize = 0;
+const GEMMA3: usize = 1;
+
+/// Model `model` of [`models`], opened on first use (`main` skips the
 /// benchmarks whose file is missing).
-fn setup(bench: &str) -> &'static Setup {
+fn setup(model: usize) -> &'static Setup {
     static SETUPS: [OnceLock<Setup>; 2] = [OnceLock::new(), OnceLock::new()];
-    let (i, (_, name, path)) = models()
-        .into_iter()
-        .enumerate()
-        .find(|(_, (b, _, _))| *b == bench)
-        .expect("a benchmark of this file");
-    SETUPS[i].get_or_init(|| open(name, path.expect("checked by main")))
+    SETUPS[model].get_or_init(|| {
+        let (_, name, path) = models()
+            .into_iter()
+            .nth(model)
+            .expect("a model of this file");
+        open(name, path.expect("checked by main"))
+    })
 }
 
 fn main() {
@@ -100,10 +105,10 @@ fn steps(bencher: divan::Bencher, s: &Setup, batch: usize) {
 
 #[divan::bench(args = [1, 8, 32, 64], sample_count = 10, sample_size = 1)]
 fn one_token_step(bencher: divan::Bencher, batch: usize) {
-    steps(bencher, setup("one_token_step"), batch);
+    steps(bencher, setup(SMOLLM2), batch);
 }
 
 #[divan::bench(args = [1, 8, 32, 64], sample_count = 10, sample_size = 1)]
 fn gemma3_one_token_step(bencher: divan::Bencher, batch: usize) {
-    steps(bencher, setup("gemma3_one_token_step"), batch);
+    steps(bencher, setup(GEMMA3), batch);
 }

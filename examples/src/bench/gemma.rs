@@ -10,7 +10,7 @@ use potential_core::PotentialError;
 use potential_llm::{ChatTemplate, Llm, LlmOptions};
 
 use super::llama_cpp::GEMMA3 as LLAMA_CPP;
-use super::llm::{BATCH, measure_batch, measure_step, missing};
+use super::llm::{measure_batch, measure_step, missing};
 use super::{Row, wanted};
 
 const IDS: [&str; 2] = ["gemma_step", "gemma_batch_gain"];
@@ -76,15 +76,7 @@ async fn batch_gain(llm: &Llm) -> Result<Row, PotentialError> {
     let g = measure_batch(llm, options()).await?;
     Ok(Row {
         id: "gemma_batch_gain",
-        figure: format!(
-            "Gemma 3 270M: {BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {:.2} ms a token in the batch (llama.cpp: {} ms a token in one {BATCH}-token pass, {:.2}x over its step); median of {}",
-            g.batched_ms,
-            g.one_by_one_ms,
-            g.batched_ms / BATCH as f64,
-            LLAMA_CPP.pass32_token_ms,
-            LLAMA_CPP.batch_gain(),
-            g.reps
-        ),
+        figure: format!("Gemma 3 270M: {}", g.figure(&LLAMA_CPP)),
         value: g.gain,
         unit: "x",
         reference: None,

@@ -14,7 +14,7 @@ use potential_core::{Potential, PotentialError, PotentialExt};
 use potential_llm::fidelity::{Fixture, SMOLLM2_REFERENCE, median_kl};
 use potential_llm::{Llm, LlmOptions, Precision};
 
-use super::llama_cpp::SMOLLM2 as LLAMA_CPP;
+use super::llama_cpp::{LlamaCpp, SMOLLM2 as LLAMA_CPP};
 use super::stats::median;
 use super::{Row, wanted};
 
@@ -181,6 +181,21 @@ pub(crate) struct BatchGain {
     pub(crate) reps: usize,
 }
 
+impl BatchGain {
+    /// The batch rows' figure, beside `llama`'s own batch.
+    pub(crate) fn figure(&self, llama: &LlamaCpp) -> String {
+        format!(
+            "{BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {:.2} ms a token in the batch (llama.cpp: {} ms a token in one {BATCH}-token pass, {:.2}x over its step); median of {}",
+            self.batched_ms,
+            self.one_by_one_ms,
+            self.batched_ms / BATCH as f64,
+            llama.pass32_token_ms,
+            llama.batch_gain(),
+            self.reps
+        )
+    }
+}
+
 /// [`BATCH`] one-token steps on a cached 32-token context, concurrently
 /// through the autobatched `Llm` against one at a time through the plain
 /// one (`options` are the prompt's).
@@ -238,17 +253,9 @@ async fn step(llm: &Llm) -> Result<Row, PotentialError> {
 
 async fn batch_gain(llm: &Llm) -> Result<Row, PotentialError> {
     let g = measure_batch(llm, options()).await?;
-    let per_token = g.batched_ms / BATCH as f64;
     Ok(Row {
         id: "llm_batch_gain",
-        figure: format!(
-            "{BATCH} one-token steps concurrently through the autobatched Llm over the same {BATCH} one at a time through the plain one (x): {:.1} ms against {:.1} ms, {per_token:.2} ms a token in the batch (llama.cpp: {} ms a token in one {BATCH}-token pass, {:.2}x over its step); median of {}",
-            g.batched_ms,
-            g.one_by_one_ms,
-            LLAMA_CPP.pass32_token_ms,
-            LLAMA_CPP.batch_gain(),
-            g.reps
-        ),
+        figure: g.figure(&LLAMA_CPP),
         value: g.gain,
         unit: "x",
         reference: None,
