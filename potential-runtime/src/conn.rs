@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
 use potential_core::hash::BuildFastHasher;
@@ -353,6 +353,51 @@ impl Conn {
         }
     }
 
+    /// Takes the reply to call `id` if it came (the entry leaves the
+    /// table), else keeps `cx`'s waker in its entry: the body of every
+    /// poll of a sent call but its first.
+    pub(crate) fn poll_reply(&self, id: u64, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let mut table = lock(&self.pending);
+        let outcome = match table.calls.entry(id) {
+            Entry::Occupied(mut entry) => {
+                if let Pending::Waiting(_, waker, _) = entry.get_mut() {
+                    waker.clone_from(cx.waker());
+                    return Poll::Pending;
+                }
+                match entry.remove() {
+                    Pending::Done(outcome) => outcome,
+                    Pending::Waiting(..) | Pending::Abandoned => {
+                        Outcome::Answered(Err(self.lost(id)))
+                    }
+                }
+            }
+            Entry::Vacant(_) => Outcome::Answered(Err(self.lost(id))),
+        };
+        Poll::Ready(outcome)
+    }
+
+    /// The error for a call whose entry is gone (not reached: only the
+    /// call's own future removes it).
+    fn lost(&self, id: u64) -> PotentialError {
+        PotentialError::WorkerFailure(format!("worker {} lost call {id}", self.pid))
+    }
+
+    /// Gives up waiting for call `id` (its caller's future is dropped
+    /// before the reply): a call the worker still works on stays its
+    /// load, abandoned, until the reply comes (see `answered`).
+    pub(crate) fn abandon(&self, id: u64) {
+        let mut table = lock(&self.pending);
+        let open = table.open;
+        if let Entry::Occupied(mut entry) = table.calls.entry(id) {
+            match entry.get() {
+                Pending::Waiting(..) if open => *entry.get_mut() = Pending::Abandoned,
+                _ => {
+                    entry.remove();
+                }
+            }
+        }
+    }
+
     /// Hands the replies of one read to their callers: one lock for all
     /// the small ones, their wakers pushed to `wakers` for the caller to
     /// wake once it has counted them (so that a caller who reads the
@@ -542,52 +587,16 @@ impl Future for AwaitReply<'_> {
         if !std::mem::replace(&mut self.polled, true) {
             return Poll::Pending;
         }
-        let mut table = lock(&self.conn.pending);
-        let answer = match table.calls.entry(self.id) {
-            Entry::Occupied(mut entry) => {
-                if let Pending::Waiting(_, waker, _) = entry.get_mut() {
-                    waker.clone_from(cx.waker());
-                    return Poll::Pending;
-                }
-                match entry.remove() {
-                    Pending::Done(outcome) => outcome,
-                    Pending::Waiting(..) | Pending::Abandoned => {
-                        Outcome::Answered(Err(self.lost()))
-                    }
-                }
-            }
-            Entry::Vacant(_) => Outcome::Answered(Err(self.lost())),
-        };
-        drop(table);
+        let outcome = ready!(self.conn.poll_reply(self.id, cx));
         self.done = true;
-        Poll::Ready(answer)
-    }
-}
-
-impl AwaitReply<'_> {
-    /// The error for a call whose entry is gone (not reached: only the
-    /// call's own future removes it).
-    fn lost(&self) -> PotentialError {
-        PotentialError::WorkerFailure(format!("worker {} lost call {}", self.conn.pid, self.id))
+        Poll::Ready(outcome)
     }
 }
 
 impl Drop for AwaitReply<'_> {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let mut table = lock(&self.conn.pending);
-        let open = table.open;
-        if let Entry::Occupied(mut entry) = table.calls.entry(self.id) {
-            match entry.get() {
-                // The worker still works on it: it stays the worker's load
-                // until the reply comes (see `answered`).
-                Pending::Waiting(..) if open => *entry.get_mut() = Pending::Abandoned,
-                _ => {
-                    entry.remove();
-                }
-            }
+        if !self.done {
+            self.conn.abandon(self.id);
         }
     }
 }

@@ -115,6 +115,7 @@
 
 mod accept;
 mod affinity;
+mod call;
 mod conn;
 #[cfg(feature = "harness")]
 pub mod harness;

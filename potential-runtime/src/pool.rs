@@ -4,17 +4,17 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::task::Poll;
 
-use futures::future::try_join_all;
+use futures::FutureExt;
+use futures::future::{Either, try_join_all};
 use potential_core::wire::{self, Answer, CallRef};
 use potential_core::{
     LogWeights, Method, NativeBatch, Potential, PotentialError, Recipe, Result, Symbol, TokenType,
     Vocab, check_symbols, check_tokens, non_empty,
 };
 
-use crate::affinity::Hashes;
-use crate::conn::{AwaitReply, Conn, Death, Outcome, Sent, Shape};
+use crate::call::CallFuture;
+use crate::conn::Shape;
 use crate::options::MultiprocessOptions;
 use crate::protocol::env::{INIT_HINT, started_as_worker};
 use crate::protocol::handshake::{Refusal, Secret};
@@ -184,135 +184,43 @@ impl<T: TokenType> Multiprocess<T> {
     }
 
     /// A call answered by one value.
-    async fn scalar(&self, call: CallRef<'_, T>, method: Method) -> Result<f64> {
-        match self.call(call, Shape::flat(method, 1)).await? {
-            Answer::One(value) => Ok(value),
-            // Not produced for a shape of one value; read it all the same.
-            other => other
-                .into_rows()
-                .into_iter()
-                .flatten()
-                .next()
-                .ok_or_else(|| {
-                    PotentialError::WorkerFailure("an empty reply from a worker".into())
-                }),
-        }
-    }
-
-    /// Sends a call to the least-loaded worker (on a tie, the one that
-    /// served the call's parent context: see `affinity`) and waits for its answer;
-    /// sends it again to a live worker if its worker dies meanwhile.
-    ///
-    /// A call that two workers died of is a poison pill and fails. When
-    /// the second death held several calls that had each died once (a
-    /// poison pill's innocent companions, retried with it), it cannot tell
-    /// which: each of them is then sent once more alone (one such call in
-    /// flight in the whole pool at a time), and only the one whose worker
-    /// dies again fails.
-    ///
-    /// Thousands of these futures may be in flight, each moved into its
-    /// task or `join_all`, so the waits that are rare (no worker running,
-    /// a request timeout) are boxed and the sending is not async at all.
-    async fn call(&self, call: CallRef<'_, T>, shape: Shape) -> Result<Answer> {
-        let mut died: Option<Arc<Death>> = None;
-        let mut alone = None;
-        let hashes = Hashes::of(&call);
-        loop {
-            let prefer = self.pool.preferred(hashes);
-            let (slot, conn) = match self.pool.least_loaded(prefer) {
-                (Some(best), _) => best,
-                _ => Box::pin(self.pool.pick()).await?,
-            };
-            // The waker goes into the call's entry as it is sent; no
-            // `.await` may come between the send and the reply's first
-            // poll (see `AwaitReply`).
-            let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
-            let id = match conn.send(&call, shape, waker, died.clone()) {
-                Sent::Waiting(id) => id,
-                Sent::Failed(e) => return Err(e),
-                // The worker died before the call was sent: its slot is no
-                // longer running, so the next pick finds another (or waits).
-                Sent::Gone => continue,
-            };
-            match self.wait(id, &conn).await {
-                Outcome::Answered(answer) => {
-                    if answer.is_ok() {
-                        self.pool.served_context(hashes, slot);
-                    }
-                    return answer;
-                }
-                Outcome::Died(death) if !self.pool.options().retry => return Err(death.error()),
-                // Killed for another call's timeout: not this call's fault.
-                Outcome::Died(death) if !death.crash => self.pool.add_retried(death.slot),
-                Outcome::Died(death) => match &died {
-                    None => {
-                        self.pool.add_retried(death.slot);
-                        died = Some(death);
-                    }
-                    Some(first) if alone.is_some() || death.suspects <= 1 => {
-                        return Err(Death::poison_pill(first, &death));
-                    }
-                    Some(_) => {
-                        self.pool.add_retried(death.slot);
-                        alone = Some(Box::pin(self.pool.isolate()).await);
-                    }
-                },
-            }
-        }
-    }
-
-    /// Waits for the reply to call `id`, up to the request timeout.
-    async fn wait(&self, id: u64, conn: &Conn) -> Outcome {
-        let reply = conn.reply(id);
-        match self.pool.options().request_timeout {
-            None => reply.await,
-            Some(limit) => Box::pin(self.wait_timed(id, conn, reply, limit)).await,
-        }
-    }
-
-    /// Waits for a reply under a request timeout that times the work, not
-    /// the queue: the clock of a call runs from when it was sent or from
-    /// when its worker was last heard from, whichever is later, so that a
-    /// worker that keeps answering other calls is busy, not stuck (400
-    /// callers of 1 ms calls on 2 workers queue for 200 ms, and none of
-    /// them is late). A worker silent for the whole limit is killed (stuck,
-    /// it would look idle and win the next calls) and restarts; the call it
-    /// was stuck in (its oldest unanswered call) fails with the timeout,
-    /// and its other calls are retried. Such a kill is not a crash: it
-    /// does not count towards giving the worker up.
-    async fn wait_timed(
+    fn scalar<'c>(
         &self,
-        id: u64,
-        conn: &Conn,
-        mut reply: AwaitReply<'_>,
-        limit: std::time::Duration,
-    ) -> Outcome {
-        let sent = tokio::time::Instant::now();
-        loop {
-            let quiet_since = tokio::time::Instant::from_std(conn.last_heard()).max(sent);
-            let deadline = quiet_since + limit;
-            if let Ok(outcome) = tokio::time::timeout_at(deadline, &mut reply).await {
-                return outcome;
-            }
-            if tokio::time::Instant::from_std(conn.last_heard()) + limit
-                > tokio::time::Instant::now()
-            {
-                continue; // heard from meanwhile: busy, not stuck
-            }
-            let why = format!("killed: it answered nothing for {limit:?}");
-            conn.kill_for(why, false);
-            self.pool.kill(conn.ticket);
-            if conn.is_oldest_unanswered(id) {
-                // Dropping `reply` marks the call abandoned: a reply that
-                // comes after all is dropped.
-                return Outcome::Answered(Err(PotentialError::WorkerFailure(format!(
-                    "worker {} did not answer within {limit:?}; it was killed and is restarted",
-                    conn.pid
-                ))));
-            }
-            // Another call holds the worker up: this one learns of the
-            // death and is retried.
-            return reply.await;
+        call: CallRef<'c, T>,
+        method: Method,
+    ) -> impl Future<Output = Result<f64>> + Send {
+        self.call(call, Shape::flat(method, 1))
+            .map(|answer| match answer? {
+                Answer::One(value) => Ok(value),
+                // Not produced for a shape of one value; read it all the same.
+                other => other
+                    .into_rows()
+                    .into_iter()
+                    .flatten()
+                    .next()
+                    .ok_or_else(|| {
+                        PotentialError::WorkerFailure("an empty reply from a worker".into())
+                    }),
+            })
+    }
+
+    /// Sends a call to a worker and waits for its answer, sending it
+    /// again if its worker dies meanwhile: see [`CallFuture`].
+    fn call<'c>(&self, call: CallRef<'c, T>, shape: Shape) -> CallFuture<'_, 'c, T> {
+        CallFuture::new(&self.pool, call, shape)
+    }
+
+    /// A scalar call of one context, its tokens checked first (the
+    /// future stays small: see [`CallFuture`]).
+    fn checked_scalar<'c>(
+        &self,
+        checked: Result<()>,
+        call: CallRef<'c, T>,
+        method: Method,
+    ) -> impl Future<Output = Result<f64>> + Send {
+        match checked {
+            Ok(()) => Either::Left(self.scalar(call, method)),
+            Err(e) => Either::Right(std::future::ready(Err(e))),
         }
     }
 
@@ -397,20 +305,19 @@ impl<T: TokenType> Potential for Multiprocess<T> {
     // sent, as `AutoBatched` checks them: the same error on every path,
     // and no out-of-vocabulary token reaches the potential's code.
 
-    async fn complete(&self, context: &[T]) -> Result<f64> {
-        check_tokens(&self.vocab, context)?;
-        self.scalar(CallRef::Complete(context), Method::Complete)
-            .await
+    fn complete(&self, context: &[T]) -> impl Future<Output = Result<f64>> + Send {
+        let checked = check_tokens(&self.vocab, context);
+        self.checked_scalar(checked, CallRef::Complete(context), Method::Complete)
     }
 
-    async fn prefix(&self, context: &[T]) -> Result<f64> {
-        check_tokens(&self.vocab, context)?;
-        self.scalar(CallRef::Prefix(context), Method::Prefix).await
+    fn prefix(&self, context: &[T]) -> impl Future<Output = Result<f64>> + Send {
+        let checked = check_tokens(&self.vocab, context);
+        self.checked_scalar(checked, CallRef::Prefix(context), Method::Prefix)
     }
 
-    async fn score(&self, context: &[Symbol<T>]) -> Result<f64> {
-        check_symbols(&self.vocab, context)?;
-        self.scalar(CallRef::Score(context), Method::Score).await
+    fn score(&self, context: &[Symbol<T>]) -> impl Future<Output = Result<f64>> + Send {
+        let checked = check_symbols(&self.vocab, context);
+        self.checked_scalar(checked, CallRef::Score(context), Method::Score)
     }
 
     async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {
@@ -464,5 +371,29 @@ impl<T: TokenType> Potential for Multiprocess<T> {
             all.extend(chunk.into_weights(&self.vocab)?);
         }
         Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future that `method` returns.
+    fn future_size<'a, C: ?Sized + 'a, F>(_method: fn(&'a Multiprocess<u32>, &'a C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Thousands of call futures are in flight at once, each moved into
+    /// its task a few times: as nested `async fn`s a scalar call's was
+    /// 344 bytes, and its moves cost more than the pool's dispatch (see
+    /// `call`'s module documentation).
+    #[test]
+    fn a_scalar_calls_future_stays_small() {
+        let sizes = [
+            future_size(<Multiprocess<u32> as Potential>::complete),
+            future_size(<Multiprocess<u32> as Potential>::prefix),
+            future_size(<Multiprocess<u32> as Potential>::score),
+        ];
+        assert!(sizes.iter().all(|&size| size <= 128), "{sizes:?} bytes");
     }
 }

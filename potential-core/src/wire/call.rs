@@ -38,6 +38,16 @@ pub enum CallRef<'a, T> {
     BatchLogwNext(&'a [Vec<T>]),
 }
 
+// By hand, not derived: a derive would ask `T: Copy`, and a call holds
+// only references.
+impl<T> Clone for CallRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for CallRef<'_, T> {}
+
 impl<T> CallRef<'_, T> {
     /// A guess at the length of the call's encoding, from how many tokens
     /// it holds and their size in memory, without visiting them (a batch
