@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use potential_core::{LogWeights, Potential, PotentialError, Registered, Result, Vocab};
-use potential_runtime::MultiprocessExt;
+use potential_runtime::{Multiprocess, MultiprocessExt};
 use serde::{Deserialize, Serialize};
 
 use super::stats::median;
@@ -26,6 +26,8 @@ use crate::busy::{calibrate, spin};
 // The runtime's shared memory: Linux, unless its portable path is asked for.
 #[cfg(all(target_os = "linux", not(potential_portable)))]
 mod raw_shared;
+
+mod cpu;
 
 /// A potential that costs nothing: the transport is all that is measured.
 #[derive(Serialize, Deserialize)]
@@ -520,7 +522,7 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
     });
     let pool = Arc::new(busy.clone().to_multiprocess(workers).await?);
     let calls = 32 * workers;
-    let (mut samples, mut threaded) = (Vec::new(), Vec::new());
+    let (mut samples, mut threaded, mut shares) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..REPS.min(6) {
         let t = Instant::now();
         for _ in 0..calls {
@@ -542,6 +544,7 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
             }
         });
         threaded.push(direct / t.elapsed().as_secs_f64());
+        let cpu = cpu_split(&pool);
         let t = Instant::now();
         let tasks: Vec<_> = (0..calls)
             .map(|_| {
@@ -552,11 +555,32 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
         for task in tasks {
             black_box(task.await.map_err(PotentialError::custom)??);
         }
-        samples.push((direct / t.elapsed().as_secs_f64(), workers as f64));
+        let wall = t.elapsed();
+        samples.push((direct / wall.as_secs_f64(), workers as f64));
+        if let (Some(before), Some(after)) = (cpu, cpu_split(&pool)) {
+            let cores = wall.as_secs_f64() * workers as f64;
+            shares.push((
+                after.0.since(&before.0).as_secs_f64() / cores,
+                after.1.since(&before.1).as_secs_f64() / cores,
+            ));
+        }
     }
     pool.shutdown().await;
     let (speedup, n) = medians(&samples);
     let threads = median(&threaded[1.min(threaded.len())..]);
+    // Where the cores went while the pool worked: what is not the
+    // workers' is this process's dispatch and replies, other tenants, or
+    // idle (a worker done before the other).
+    let shares = if shares.is_empty() {
+        String::new()
+    } else {
+        let (parent, pool) = medians(&shares);
+        format!(
+            "; while the pool worked, its workers ran {:.1}% of the {workers} core(s)' time and this process {:.1}%",
+            100.0 * pool,
+            100.0 * parent
+        )
+    };
     Ok(Row {
         id: if workers == 1 {
             "worker_scaling_1"
@@ -564,7 +588,7 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
             "worker_scaling"
         },
         figure: format!(
-            "{calls} CPU-bound calls of about 1 ms, speedup (x) with {workers} worker(s) over direct calls in this process; reference: {workers}; raw reference: {workers} thread(s) of this process doing the same work, {threads:.3}x"
+            "{calls} CPU-bound calls of about 1 ms, speedup (x) with {workers} worker(s) over direct calls in this process; reference: {workers}; raw reference: {workers} thread(s) of this process doing the same work, {threads:.3}x{shares}"
         ),
         value: speedup,
         unit: "x",
@@ -572,6 +596,15 @@ async fn scaling(workers: usize, iters: u64) -> Result<Row> {
         target: format!("at least {:.2}x", 0.95 * n),
         met: speedup >= 0.95 * n,
     })
+}
+
+/// The CPU time of the threads of this process and of `pool`'s workers,
+/// where it can be read (Linux).
+fn cpu_split(pool: &Multiprocess<u32>) -> Option<(cpu::Threads, cpu::Threads)> {
+    Some((
+        cpu::Threads::read(&[std::process::id()])?,
+        cpu::Threads::read(&pool.worker_pids())?,
+    ))
 }
 
 /// Calls of about 1 ms queued at once on one worker, for
