@@ -82,13 +82,11 @@ impl<'p, 'c, T: TokenType> CallFuture<'p, 'c, T> {
     }
 }
 
-// No field is pinned: the slow path's future is boxed.
-impl<T: TokenType> Unpin for CallFuture<'_, '_, T> {}
-
 impl<T: TokenType> Future for CallFuture<'_, '_, T> {
     type Output = Result<Answer>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Answer>> {
+        // Unpin: no field is pinned (the slow path's future is boxed).
         let this = self.get_mut();
         loop {
             match &mut this.state {
