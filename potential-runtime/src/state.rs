@@ -7,7 +7,7 @@ use std::mem::Discriminant;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use futures::channel::oneshot;
@@ -22,7 +22,7 @@ use crate::options::MultiprocessOptions;
 use crate::protocol::frame::FrameDecoder;
 use crate::protocol::handshake::{Refusal, Secret};
 use crate::socket::{SocketAddress, remove_private_dir};
-use crate::sync::lock;
+use crate::sync::{lock, read, write};
 use crate::transport::Half;
 use crate::tuning::{AFFINITY_SLACK, REFUSAL_LOG_INTERVAL, REFUSALS_KEPT};
 
@@ -86,9 +86,9 @@ enum SlotState {
     Stopped,
 }
 
-/// One worker's place in the pool, over all the processes that fill it.
+/// One worker's place in the pool, over all the processes that fill it
+/// (its state is in [`Pool`]'s table of states).
 struct Slot {
-    state: Mutex<SlotState>,
     served: AtomicU64,
     shared: AtomicU64,
     fallbacks: AtomicU64,
@@ -104,7 +104,6 @@ struct Slot {
 impl Slot {
     fn new() -> Slot {
         Slot {
-            state: Mutex::new(SlotState::Starting),
             served: AtomicU64::new(0),
             shared: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
@@ -133,6 +132,10 @@ pub(crate) struct Setup {
 pub(crate) struct Pool {
     setup: Setup,
     slots: Vec<Slot>,
+    /// Each slot's state, by slot: one lock for them all, so that a
+    /// call's dispatch reads every slot under one read lock (it is on
+    /// every call's path; a change of state is rare).
+    states: RwLock<Vec<SlotState>>,
     /// Signalled whenever a slot changes state.
     changed: Notify,
     closing: AtomicBool,
@@ -162,6 +165,11 @@ impl Pool {
     pub(crate) fn new(setup: Setup) -> Pool {
         Pool {
             slots: (0..setup.options.workers).map(|_| Slot::new()).collect(),
+            states: RwLock::new(
+                (0..setup.options.workers)
+                    .map(|_| SlotState::Starting)
+                    .collect(),
+            ),
             setup,
             changed: Notify::new(),
             closing: AtomicBool::new(false),
@@ -293,7 +301,7 @@ impl Pool {
     ) {
         let s = &self.slots[slot];
         {
-            let mut state = lock(&s.state);
+            let state = &mut write(&self.states)[slot];
             if matches!(*state, SlotState::Stopped) {
                 conn.outbox.close();
             } else {
@@ -310,7 +318,7 @@ impl Pool {
     /// Marks a slot whose worker died as restarting, or as given up.
     pub(crate) fn worker_down(&self, slot: usize, give_up: bool) {
         {
-            let mut state = lock(&self.slots[slot].state);
+            let state = &mut write(&self.states)[slot];
             if !matches!(*state, SlotState::Stopped) {
                 *state = if give_up {
                     SlotState::GivenUp
@@ -359,15 +367,14 @@ impl Pool {
         if self.is_closing() {
             return false;
         }
-        let s = &self.slots[slot];
         {
-            let mut state = lock(&s.state);
+            let state = &mut write(&self.states)[slot];
             if !matches!(*state, SlotState::GivenUp) {
                 return false;
             }
             *state = SlotState::Starting;
         }
-        lock(&s.deaths).clear();
+        lock(&self.slots[slot].deaths).clear();
         self.changed.notify_waiters();
         true
     }
@@ -425,9 +432,9 @@ impl Pool {
     // --- Dispatch ---
 
     pub(crate) fn up_count(&self) -> usize {
-        self.slots
+        read(&self.states)
             .iter()
-            .filter(|s| matches!(*lock(&s.state), SlotState::Up(_)))
+            .filter(|s| matches!(s, SlotState::Up(_)))
             .count()
     }
 
@@ -499,18 +506,23 @@ impl Pool {
     /// likely hold the context's state, and a miss costs a re-parse or a
     /// prefill. Other ties go round-robin.
     pub(crate) fn least_loaded(&self, prefer: Option<usize>) -> (Option<(usize, Arc<Conn>)>, bool) {
+        let states = read(&self.states);
         let mut choice = Choice::new(prefer);
         let mut starting = false;
-        let n = self.slots.len();
-        let start = self.next_start.fetch_add(1, Ordering::Relaxed);
-        for i in (0..n).map(|k| (start + k) % n) {
-            match &*lock(&self.slots[i].state) {
-                SlotState::Up(conn) => choice.offer(i, conn.load(), || conn.clone()),
+        let n = states.len();
+        let first = self.next_start.fetch_add(1, Ordering::Relaxed) % n;
+        for i in (first..n).chain(0..first) {
+            match &states[i] {
+                SlotState::Up(conn) => choice.offer(i, conn.load()),
                 SlotState::Starting => starting = true,
                 SlotState::GivenUp | SlotState::Stopped => {}
             }
         }
-        (choice.chosen(), starting)
+        let chosen = choice.chosen().and_then(|slot| match &states[slot] {
+            SlotState::Up(conn) => Some((slot, conn.clone())),
+            _ => None,
+        });
+        (chosen, starting)
     }
 
     /// Waits until no other suspect of a poison pill is in flight; the
@@ -548,9 +560,12 @@ impl Pool {
     /// [`PotentialError::Closed`] and its outbox closes, which shuts the
     /// socket's write side so that the worker sees end of stream and exits.
     fn close_slots(&self) {
-        for slot in &self.slots {
-            let old = std::mem::replace(&mut *lock(&slot.state), SlotState::Stopped);
-            if let SlotState::Up(conn) = old {
+        let old: Vec<SlotState> = write(&self.states)
+            .iter_mut()
+            .map(|state| std::mem::replace(state, SlotState::Stopped))
+            .collect();
+        for state in old {
+            if let SlotState::Up(conn) = state {
                 conn.fail_all(&Wrapper::WorkerPool.closed());
                 conn.outbox.close();
             }
@@ -583,11 +598,13 @@ impl Pool {
 
     /// The counters of every worker slot.
     pub(crate) fn stats(&self) -> Vec<WorkerStats> {
+        let states = read(&self.states);
         self.slots
             .iter()
+            .zip(states.iter())
             .enumerate()
-            .map(|(i, s)| {
-                let (state, pid, in_flight) = match &*lock(&s.state) {
+            .map(|(i, (s, state))| {
+                let (state, pid, in_flight) = match state {
                     SlotState::Starting => (WorkerState::Starting, None, 0),
                     SlotState::Up(c) => (WorkerState::Running, Some(c.pid), c.load()),
                     SlotState::GivenUp => (WorkerState::GivenUp, None, 0),
@@ -610,16 +627,18 @@ impl Pool {
     }
 }
 
-/// [`PoolState::least_loaded`]'s choice among the running workers, offered
+/// [`Pool::least_loaded`]'s choice among the running workers, offered
 /// one by one with their loads: the least loaded (the first offered, on a
 /// tie), unless the preferred one is within [`AFFINITY_SLACK`] of it.
-struct Choice<C> {
+struct Choice {
     prefer: Option<usize>,
-    least: Option<(usize, usize, C)>,
-    preferred: Option<(usize, usize, C)>,
+    /// The least loaded so far: its slot and load.
+    least: Option<(usize, usize)>,
+    /// The preferred slot's load, once offered.
+    preferred: Option<usize>,
 }
 
-impl<C> Choice<C> {
+impl Choice {
     fn new(prefer: Option<usize>) -> Self {
         Choice {
             prefer,
@@ -628,28 +647,24 @@ impl<C> Choice<C> {
         }
     }
 
-    /// Offers the worker of `slot`, with `load` calls in flight; `handle`
-    /// gives what to hand back if it is chosen (asked only when it might be).
-    fn offer(&mut self, slot: usize, load: usize, handle: impl Fn() -> C) {
+    /// Offers the worker of `slot`, with `load` calls in flight.
+    fn offer(&mut self, slot: usize, load: usize) {
         if self.prefer == Some(slot) {
-            self.preferred = Some((slot, load, handle()));
+            self.preferred = Some(load);
         }
-        if self
-            .least
-            .as_ref()
-            .is_none_or(|(_, least, _)| load < *least)
-        {
-            self.least = Some((slot, load, handle()));
+        if self.least.is_none_or(|(_, least)| load < least) {
+            self.least = Some((slot, load));
         }
     }
 
-    /// The slot chosen and its handle; `None` when nothing was offered.
-    fn chosen(self) -> Option<(usize, C)> {
-        let chosen = match (self.least, self.preferred) {
-            (Some((_, least, _)), Some(p)) if p.1 <= least + AFFINITY_SLACK => Some(p),
-            (least, _) => least,
-        };
-        chosen.map(|(slot, _, handle)| (slot, handle))
+    /// The slot chosen; `None` when nothing was offered.
+    fn chosen(self) -> Option<usize> {
+        match (self.least, self.preferred, self.prefer) {
+            (Some((_, least)), Some(load), Some(prefer)) if load <= least + AFFINITY_SLACK => {
+                Some(prefer)
+            }
+            (least, _, _) => least.map(|(slot, _)| slot),
+        }
     }
 }
 
@@ -661,9 +676,9 @@ mod tests {
     fn choose(loads: &[usize], prefer: Option<usize>) -> Option<usize> {
         let mut choice = Choice::new(prefer);
         for (slot, &load) in loads.iter().enumerate() {
-            choice.offer(slot, load, || ());
+            choice.offer(slot, load);
         }
-        choice.chosen().map(|(slot, ())| slot)
+        choice.chosen()
     }
 
     #[test]
