@@ -4,7 +4,6 @@
 use std::any::TypeId;
 use std::sync::Arc;
 
-use crate::dyn_potential::DynPotential;
 use crate::error::{PotentialError, Result};
 
 use super::{Built, Registered};
@@ -89,10 +88,7 @@ pub(super) fn lookup(tag: &str) -> Result<&'static Registration> {
 }
 
 fn build_registered<P: Registered>(state: &[u8]) -> Result<Built> {
-    let potential: P = decode(state)?;
-    Ok(Built::new(
-        Arc::new(potential) as Arc<dyn DynPotential<P::Token>>
-    ))
+    Ok(Built::leaf(Arc::new(decode::<P>(state)?)))
 }
 
 /// A registered type rebuilt from its serde state.

@@ -1,17 +1,14 @@
 //! The worker's side: a rebuilt potential that answers encoded calls with
 //! encoded replies.
 
-use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use crate::dyn_potential::DynPotential;
 use crate::error::{Method, PotentialError, Result};
-use crate::potential::check_len;
-use crate::vocab::TokenType;
+use crate::potential::{Potential, check_len};
 
 use super::call::{Call, decode_call};
 use super::describe::encode_description;
@@ -46,23 +43,21 @@ pub trait ServePotential: Send + Sync {
     fn describe(&self, reply: &mut Vec<u8>);
 }
 
-/// Serves one potential over tokens of type `T`.
-pub(crate) struct Server<T> {
-    potential: Arc<dyn DynPotential<T>>,
-    tokens: PhantomData<fn() -> T>,
+/// Serves one potential: a registered type itself (its methods' futures
+/// awaited inside the reply's, with no box of their own), or an erased
+/// `dyn DynPotential` (a product, an autobatching wrapper).
+pub(crate) struct Server<P: ?Sized> {
+    potential: Arc<P>,
 }
 
-impl<T: TokenType> Server<T> {
-    pub(crate) fn new(potential: Arc<dyn DynPotential<T>>) -> Self {
-        Server {
-            potential,
-            tokens: PhantomData,
-        }
+impl<P: Potential + ?Sized + 'static> Server<P> {
+    pub(crate) fn new(potential: Arc<P>) -> Self {
+        Server { potential }
     }
 
     async fn answer(
-        p: &dyn DynPotential<T>,
-        call: Call<T>,
+        p: &P,
+        call: Call<P::Token>,
         reply: &mut Vec<u8>,
         place: Option<&dyn PlaceValues>,
     ) -> Result<()> {
@@ -72,43 +67,43 @@ impl<T: TokenType> Server<T> {
         // memory by the placer before it copies them in, so a NaN is the same
         // error on every path, as `AutoBatched` reports it.
         match call {
-            Call::Complete(c) => encode_values(&[p.dyn_complete(&c).await?], reply),
-            Call::Prefix(c) => encode_values(&[p.dyn_prefix(&c).await?], reply),
-            Call::Score(c) => encode_values(&[p.dyn_score(&c).await?], reply),
+            Call::Complete(c) => encode_values(&[p.complete(&c).await?], reply),
+            Call::Prefix(c) => encode_values(&[p.prefix(&c).await?], reply),
+            Call::Score(c) => encode_values(&[p.score(&c).await?], reply),
             Call::LogwNext(c) => {
-                let weights = p.dyn_logw_next(&c).await?;
-                encode_weights(&[weights], p.dyn_vocab().len() + 1, reply, place)?;
+                let weights = p.logw_next(&c).await?;
+                encode_weights(&[weights], p.vocab().len() + 1, reply, place)?;
             }
             Call::BatchComplete(c) => {
-                let values = p.dyn_batch_complete(&c).await?;
+                let values = p.batch_complete(&c).await?;
                 encode_values(&values, reply);
             }
             Call::BatchPrefix(c) => {
-                let values = p.dyn_batch_prefix(&c).await?;
+                let values = p.batch_prefix(&c).await?;
                 encode_values(&values, reply);
             }
             Call::BatchScore(c) => {
-                let values = p.dyn_batch_score(&c).await?;
+                let values = p.batch_score(&c).await?;
                 encode_values(&values, reply);
             }
             Call::BatchLogwNext(c) => {
-                let all = p.dyn_batch_logw_next(&c).await?;
+                let all = p.batch_logw_next(&c).await?;
                 check_len(Method::BatchLogwNext, c.len(), all.len())?;
-                encode_weights(&all, p.dyn_vocab().len() + 1, reply, place)?;
+                encode_weights(&all, p.vocab().len() + 1, reply, place)?;
             }
         }
         Ok(())
     }
 }
 
-impl<T: TokenType> ServePotential for Server<T> {
+impl<P: Potential + ?Sized + 'static> ServePotential for Server<P> {
     fn serve_placing(
         &self,
         request: &[u8],
         mut reply: Vec<u8>,
         place: Option<Arc<dyn PlaceValues>>,
     ) -> BoxFuture<'static, Vec<u8>> {
-        let call = decode_call::<T>(request);
+        let call = decode_call::<P::Token>(request);
         let potential = self.potential.clone();
         Box::pin(async move {
             let start = reply.len();
@@ -133,6 +128,6 @@ impl<T: TokenType> ServePotential for Server<T> {
     }
 
     fn describe(&self, reply: &mut Vec<u8>) {
-        encode_description::<T>(self.potential.dyn_vocab().len(), reply);
+        encode_description::<P::Token>(self.potential.vocab().len(), reply);
     }
 }

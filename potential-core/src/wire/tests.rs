@@ -10,7 +10,7 @@ use crate::vocab::Vocab;
 use crate::weights::LogWeights;
 use std::sync::Arc;
 
-fn server() -> Server<char> {
+fn server() -> Server<Length> {
     Server::new(Arc::new(Length::abc()))
 }
 
@@ -382,4 +382,41 @@ fn weights_that_are_not_log_weights_fail_as_they_are_decoded_on_every_path() {
     let mut reply = Vec::new();
     encode_values(&[f64::NEG_INFINITY], &mut reply);
     assert!(decode_rows(&reply, Method::Complete, 1, 1, None).is_ok());
+}
+
+#[test]
+fn a_potential_and_its_erased_form_answer_the_same_bytes() {
+    // A registered type is served as itself, a product or a wrapper as a
+    // `dyn DynPotential`: both must answer every call alike.
+    use crate::dyn_potential::DynPotential;
+    let erased: Server<dyn DynPotential<char>> =
+        Server::new(Arc::new(Length::abc()) as Arc<dyn DynPotential<char>>);
+    let contexts = vec![vec!['a'], vec!['a', 'b'], vec![]];
+    let symbols = vec![vec![Symbol::Token('a'), Symbol::Eos]];
+    let calls = [
+        CallRef::Complete(&['a', 'b'][..]),
+        CallRef::Prefix(&['a'][..]),
+        CallRef::Score(&symbols[0][..]),
+        CallRef::LogwNext(&['a'][..]),
+        CallRef::BatchComplete(&contexts),
+        CallRef::BatchPrefix(&contexts),
+        CallRef::BatchScore(&symbols),
+        CallRef::BatchLogwNext(&contexts),
+        // A token outside the vocabulary (the pool checks tokens before
+        // it sends, the worker does not): whatever the answer, the same.
+        CallRef::Complete(&['z'][..]),
+    ];
+    for call in calls {
+        let mut request = Vec::new();
+        encode_call(&call, &mut request).unwrap();
+        assert_eq!(
+            block_on(server().serve(&request, Vec::new())),
+            block_on(erased.serve(&request, Vec::new())),
+            "{call:?}"
+        );
+    }
+    let (mut concrete, mut dynamic) = (Vec::new(), Vec::new());
+    server().describe(&mut concrete);
+    erased.describe(&mut dynamic);
+    assert_eq!(concrete, dynamic);
 }
