@@ -183,43 +183,23 @@ impl<T: TokenType> Multiprocess<T> {
         let _ = tokio::task::spawn_blocking(move || pool.stop_now()).await;
     }
 
-    /// A call answered by one value.
-    fn scalar<'c>(
-        &self,
-        call: CallRef<'c, T>,
-        method: Method,
-    ) -> impl Future<Output = Result<f64>> + Send {
-        self.call(call, Shape::flat(method, 1))
-            .map(|answer| match answer? {
-                Answer::One(value) => Ok(value),
-                // Not produced for a shape of one value; read it all the same.
-                other => other
-                    .into_rows()
-                    .into_iter()
-                    .flatten()
-                    .next()
-                    .ok_or_else(|| {
-                        PotentialError::WorkerFailure("an empty reply from a worker".into())
-                    }),
-            })
-    }
-
     /// Sends a call to a worker and waits for its answer, sending it
     /// again if its worker dies meanwhile: see [`CallFuture`].
     fn call<'c>(&self, call: CallRef<'c, T>, shape: Shape) -> CallFuture<'_, 'c, T> {
         CallFuture::new(&self.pool, call, shape)
     }
 
-    /// A scalar call of one context, its tokens checked first (the
-    /// future stays small: see [`CallFuture`]).
-    fn checked_scalar<'c>(
+    /// A call of one context answered by one value, unless its tokens
+    /// failed their check (`checked`). Not an `async fn`: the future
+    /// stays the call's own, with no layer around it (see [`CallFuture`]).
+    fn scalar<'c>(
         &self,
         checked: Result<()>,
         call: CallRef<'c, T>,
         method: Method,
     ) -> impl Future<Output = Result<f64>> + Send {
         match checked {
-            Ok(()) => Either::Left(self.scalar(call, method)),
+            Ok(()) => Either::Left(self.call(call, Shape::flat(method, 1)).map(one_value)),
             Err(e) => Either::Right(std::future::ready(Err(e))),
         }
     }
@@ -269,6 +249,20 @@ impl<T: TokenType> Drop for Multiprocess<T> {
     }
 }
 
+/// The value of a call's answer of one value.
+fn one_value(answer: Result<Answer>) -> Result<f64> {
+    match answer? {
+        Answer::One(value) => Ok(value),
+        // Not produced for a shape of one value; read it all the same.
+        other => other
+            .into_rows()
+            .into_iter()
+            .flatten()
+            .next()
+            .ok_or_else(|| PotentialError::WorkerFailure("an empty reply from a worker".into())),
+    }
+}
+
 /// A short name for a recipe, for `Debug` and the log.
 fn describe(recipe: &Recipe) -> String {
     match recipe {
@@ -307,17 +301,17 @@ impl<T: TokenType> Potential for Multiprocess<T> {
 
     fn complete(&self, context: &[T]) -> impl Future<Output = Result<f64>> + Send {
         let checked = check_tokens(&self.vocab, context);
-        self.checked_scalar(checked, CallRef::Complete(context), Method::Complete)
+        self.scalar(checked, CallRef::Complete(context), Method::Complete)
     }
 
     fn prefix(&self, context: &[T]) -> impl Future<Output = Result<f64>> + Send {
         let checked = check_tokens(&self.vocab, context);
-        self.checked_scalar(checked, CallRef::Prefix(context), Method::Prefix)
+        self.scalar(checked, CallRef::Prefix(context), Method::Prefix)
     }
 
     fn score(&self, context: &[Symbol<T>]) -> impl Future<Output = Result<f64>> + Send {
         let checked = check_symbols(&self.vocab, context);
-        self.checked_scalar(checked, CallRef::Score(context), Method::Score)
+        self.scalar(checked, CallRef::Score(context), Method::Score)
     }
 
     async fn logw_next(&self, context: &[T]) -> Result<LogWeights<T>> {

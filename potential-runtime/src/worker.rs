@@ -221,8 +221,8 @@ async fn serve_calls(
     let mut scratch = Vec::new();
     let end = read_loop(half, &mut decoder, |frames| {
         // A deadline compared with the clock, not `elapsed()` compared with
-        // a duration: the subtraction of two `Instant`s was a third of
-        // the clock's cost, read before every call (callgrind).
+        // a duration: the subtraction of two `Instant`s was two thirds of
+        // the check's cost, paid before every call (callgrind).
         let flush_at = Instant::now() + FLUSH_AFTER;
         let outcome = loop {
             if ready.len() >= COALESCE_BELOW || Instant::now() >= flush_at {

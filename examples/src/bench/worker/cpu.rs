@@ -66,7 +66,22 @@ mod tests {
         let after = Threads::read(&me).expect("this process's threads");
         let ran = after.since(&before);
         assert!(ran > Duration::ZERO, "{before:?} then {after:?}");
-        assert_eq!(before.since(&after), Duration::ZERO);
         assert!(Threads::read(&[std::process::id(), u32::MAX]).is_none());
+    }
+
+    /// Set readings, not this process's: the test harness's other threads
+    /// come and go between two real readings.
+    #[test]
+    fn time_never_runs_back_and_new_threads_count_whole() {
+        let reading = |threads: &[((u32, u32), u64)]| Threads(threads.iter().copied().collect());
+        let before = reading(&[((1, 1), 100), ((1, 2), 50)]);
+        // Thread 2 ended (its last 50 ns before the end are lost), thread
+        // 3 started (all of its 20 ns count).
+        let after = reading(&[((1, 1), 150), ((1, 3), 20)]);
+        assert_eq!(after.since(&before), Duration::from_nanos(50 + 20));
+        // Read the wrong way round, time does not run back: thread 1 adds
+        // nothing, thread 2 (absent from `after`) counts whole.
+        assert_eq!(before.since(&after), Duration::from_nanos(50));
+        assert_eq!(after.since(&after), Duration::ZERO);
     }
 }
