@@ -502,9 +502,10 @@ impl Pool {
     /// The running worker with the fewest calls in flight, and whether
     /// some worker is starting. `prefer` (the worker that served the
     /// call's parent context) wins while it holds at most
-    /// [`AFFINITY_SLACK`] more calls than the least loaded: its caches
-    /// likely hold the context's state, and a miss costs a re-parse or a
-    /// prefill. Other ties go round-robin.
+    /// [`AFFINITY_SLACK`] more calls than the least loaded, unless it is
+    /// busy while another worker is idle: its caches likely hold the
+    /// context's state, and a miss costs a re-parse or a prefill, but an
+    /// idle core costs more. Other ties go round-robin.
     pub(crate) fn least_loaded(&self, prefer: Option<usize>) -> (Option<(usize, Arc<Conn>)>, bool) {
         let states = read(&self.states);
         let mut choice = Choice::new(prefer);
@@ -629,7 +630,8 @@ impl Pool {
 
 /// [`Pool::least_loaded`]'s choice among the running workers, offered
 /// one by one with their loads: the least loaded (the first offered, on a
-/// tie), unless the preferred one is within [`AFFINITY_SLACK`] of it.
+/// tie), unless the preferred one is within [`AFFINITY_SLACK`] of it and
+/// no worker sits idle while it is busy.
 struct Choice {
     prefer: Option<usize>,
     /// The least loaded so far: its slot and load.
@@ -660,7 +662,13 @@ impl Choice {
     /// The slot chosen; `None` when nothing was offered.
     fn chosen(self) -> Option<usize> {
         match (self.least, self.preferred, self.prefer) {
-            (Some((_, least)), Some(load), Some(prefer)) if load <= least + AFFINITY_SLACK => {
+            (Some((_, least)), Some(load), Some(prefer))
+                if load <= least + AFFINITY_SLACK && (load == 0 || least > 0) =>
+            {
+                // `least > 0`: an idle worker beats a busy preferred one
+                // (AWRS's lookahead sends two draws of one particle, one
+                // parent, at once: both on one worker ran one after the
+                // other, see `AFFINITY_SLACK`).
                 Some(prefer)
             }
             (least, _, _) => least.map(|(slot, _)| slot),
@@ -691,19 +699,39 @@ mod tests {
 
     #[test]
     fn the_preferred_worker_wins_within_the_slack_only() {
-        assert_eq!(choose(&[1, 0], Some(0)), Some(0));
-        assert_eq!(choose(&[2, 0], Some(0)), Some(0));
-        assert_eq!(choose(&[3, 0], Some(0)), Some(1));
+        assert_eq!(choose(&[2, 1], Some(0)), Some(0));
+        assert_eq!(choose(&[3, 1], Some(0)), Some(0));
+        assert_eq!(choose(&[4, 1], Some(0)), Some(1));
         assert_eq!(choose(&[34, 32], Some(0)), Some(0));
         assert_eq!(choose(&[35, 32], Some(0)), Some(1));
+    }
+
+    #[test]
+    fn an_idle_worker_wins_over_a_busy_preferred_one() {
+        assert_eq!(choose(&[1, 0], Some(0)), Some(1));
+        assert_eq!(choose(&[0, 2, 1], Some(1)), Some(0));
+        // An idle preferred worker keeps its call.
+        assert_eq!(choose(&[0, 0], Some(1)), Some(1));
+        assert_eq!(choose(&[0, 3], Some(0)), Some(0));
+    }
+
+    /// AWRS with a lookahead of 2 sends two draws of one particle, whose
+    /// parent (the particle's context) one worker served, to two idle
+    /// workers: they run side by side, not one after the other.
+    #[test]
+    fn two_calls_of_one_parent_use_two_idle_workers() {
+        let (moved, loads) = burst(&[0, 0]);
+        assert_eq!((moved, loads), (1, [1, 1]));
     }
 
     /// A burst of 64 calls whose parents were served half by each worker
     /// (alternating, in pairs, or shuffled as resampling leaves them),
     /// each call raising its worker's load: with ties alone, 0, 32 and 10
     /// of them went to the worker without their state (counted with the
-    /// rule before); now 0, 0 and 0. A burst sharing one parent still
-    /// spreads, at most the slack apart.
+    /// rule before); now 0, 1 and 2: the second call when it finds the
+    /// other worker idle while its own is busy, and in the shuffled order
+    /// one more past the slack. A burst sharing one parent still spreads,
+    /// at most the slack apart.
     #[test]
     fn a_burst_spread_evenly_stays_with_its_states() {
         let mut shuffled = [0, 1].repeat(32);
@@ -714,10 +742,9 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             shuffled.swap(i, (seed >> 33) as usize % (i + 1));
         }
-        for order in [[0, 1].repeat(32), [0, 0, 1, 1].repeat(16), shuffled] {
-            let (moved, _) = burst(&order);
-            assert_eq!(moved, 0, "{order:?}");
-        }
+        assert_eq!(burst(&[0, 1].repeat(32)).0, 0);
+        assert_eq!(burst(&[0, 0, 1, 1].repeat(16)).0, 1);
+        assert_eq!(burst(&shuffled).0, 2, "{shuffled:?}");
         let (_, loads) = burst(&[0; 64]);
         assert_eq!(loads, [33, 31]);
     }
