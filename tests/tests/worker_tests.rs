@@ -62,6 +62,22 @@ async fn a_context_follows_its_parent_to_its_worker() -> Result<(), PotentialErr
     Ok(())
 }
 
+/// Two calls that extend one context, sent together while both workers
+/// are idle, run side by side: the worker that served their parent keeps
+/// one, the idle one takes the other (AWRS checks two draws of a particle
+/// at once; on one worker they ran one after the other). On a
+/// current-thread runtime no reply can be read between the two sends, so
+/// the first call is still in flight when the second is dispatched.
+async fn two_calls_of_one_parent_use_both_idle_workers() -> Result<(), PotentialError> {
+    let workers = WhoServes::new().to_multiprocess(2).await?;
+    let parent = workers.prefix(&[1]).await?;
+    let (first, second) = tokio::join!(workers.prefix(&[1, 2]), workers.prefix(&[1, 3]));
+    assert_eq!(first?, parent, "the parent's worker keeps the first call");
+    assert_ne!(second?, parent, "the idle worker takes the second");
+    workers.shutdown().await;
+    Ok(())
+}
+
 /// Zero workers is an error, not a pool of one.
 async fn zero_workers_is_an_error() {
     for start in [
@@ -128,6 +144,8 @@ potential_runtime::worker_tests!(
     no_child_is_left_after_shutdown,
     #[current_thread]
     a_pool_works_on_a_current_thread_runtime,
+    #[current_thread]
+    two_calls_of_one_parent_use_both_idle_workers,
     a_shared_potential_answers_alike_through_workers,
     a_chained_product_runs_in_workers,
     a_context_follows_its_parent_to_its_worker,
