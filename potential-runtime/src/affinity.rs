@@ -1,10 +1,12 @@
 //! Which worker served a context, so that the context's next call (the
-//! same context with a token more, as a sampler's particle asks) goes, on
-//! a tie, to the worker whose caches may hold its state: a grammar's
-//! parser state, a language model's keys and values.
+//! same context with a token more, as a sampler's particle asks) goes to
+//! the worker whose caches may hold its state: a grammar's parser state, a
+//! language model's keys and values.
 //!
-//! Load comes first: the preference only breaks ties between the least
-//! loaded workers (which round-robin decides otherwise). The memory is a
+//! Load comes first: the preferred worker keeps the call only while it is
+//! within [`AFFINITY_SLACK`](crate::tuning::AFFINITY_SLACK) calls of the
+//! least loaded and no other worker is idle while it is busy (see
+//! `Pool::least_loaded`); otherwise round-robin breaks ties. The memory is a
 //! fixed table of atomics indexed by hash, lossy by design: a newer
 //! context overwrites an older one in its entry, and a wrong guess costs
 //! only a cache miss in the worker.

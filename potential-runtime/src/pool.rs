@@ -28,7 +28,11 @@ use crate::{accept, supervise};
 /// own copy of the original potential; made by
 /// [`MultiprocessExt::to_multiprocess`](crate::MultiprocessExt::to_multiprocess).
 ///
-/// Single calls go to the least-loaded worker; a batch is split into one
+/// Single calls go to the least-loaded worker, except that a call whose
+/// context extends one a worker served (a particle's next step) stays
+/// with that worker, whose caches may hold the context's state, while it
+/// holds at most two calls more than the least loaded and no other worker
+/// sits idle while it is busy. A batch is split into one
 /// contiguous chunk per running worker, the chunks run in parallel and the
 /// results come back in order. Every method answers what the original
 /// potential answers in-process; the vocabulary is the original's (each

@@ -188,7 +188,7 @@ impl Region {
 
     /// Copies `values` into the data at `offset` as little-endian `f64`s
     /// and says whether each is a log weight
-    /// ([`all_log_weights`](potential_core::all_log_weights)); on `false`
+    /// ([`all_log_weights`]); on `false`
     /// the bytes there are left partly written, for the caller to ignore.
     ///
     /// The values go in pieces of 16 KB, each checked and then copied: the
