@@ -22,8 +22,9 @@ use std::time::Duration;
 /// particle at a time, both children of the particle's context; with the
 /// slack alone both went to the worker that served it, one after the
 /// other, and `awrs_worker_gain` fell from 1.50x to 1.02x (3 runs, 1.01
-/// to 1.03x); with the exception, 1.70x. A burst loses at most one call
-/// a worker to it (the calls sent while a worker is still idle).
+/// to 1.03x); with the exception, 1.65x (3 runs, 1.61 to 1.70x). A burst
+/// loses at most one call a worker to it (the calls sent while a worker
+/// is still idle).
 pub(crate) const AFFINITY_SLACK: usize = 2;
 
 // --- Writing: the outbox (`transport.rs`) and the worker's replies ---
