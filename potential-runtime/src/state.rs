@@ -713,15 +713,10 @@ mod tests {
         // An idle preferred worker keeps its call.
         assert_eq!(choose(&[0, 0], Some(1)), Some(1));
         assert_eq!(choose(&[0, 3], Some(0)), Some(0));
-    }
-
-    /// AWRS with a lookahead of 2 sends two draws of one particle, whose
-    /// parent (the particle's context) one worker served, to two idle
-    /// workers: they run side by side, not one after the other.
-    #[test]
-    fn two_calls_of_one_parent_use_two_idle_workers() {
-        let (moved, loads) = burst(&[0, 0]);
-        assert_eq!((moved, loads), (1, [1, 1]));
+        // AWRS with a lookahead of 2 sends two draws of one particle, whose
+        // parent (the particle's context) one worker served, to two idle
+        // workers: they run side by side, not one after the other.
+        assert_eq!(burst(&[0, 0]), (1, [1, 1]));
     }
 
     /// A burst of 64 calls whose parents were served half by each worker
